@@ -1,0 +1,1 @@
+"""Local encrypted store (SQLCipher + SQLAlchemy). No Qt, nothing else of ours."""

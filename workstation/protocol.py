@@ -1,0 +1,489 @@
+"""Wire schemas of the sync protocol, defined once for both ends.
+
+The workstation validates every server payload against these models before it touches the
+local store, and the reference server (sync_server/) builds its OpenAPI document from them.
+This module must import nothing else of ours (an import-linter contract checks it), because
+sync_server and maps are allowed to import it and nothing more of workstation.
+
+Times are timezone-aware UTC datetimes on the wire (ISO-8601). Server rows carry `version`
+(monotonic per row); rows the officer creates carry a client UUID as their id.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+
+PROTOCOL_VERSION = 1
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+Latitude = Annotated[float, Field(ge=-90.0, le=90.0), AfterValidator(_finite)]
+Longitude = Annotated[float, Field(ge=-180.0, le=180.0), AfterValidator(_finite)]
+ShortText = Annotated[str, Field(max_length=200)]
+LongText = Annotated[str, Field(max_length=10_000)]
+RowId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class WireModel(BaseModel):
+    # Unknown fields are an error: a payload we do not understand is rejected whole rather than
+    # half-applied (DESIGN.md "Bad input").
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- vocabularies
+
+RiskLevel = Literal["low", "medium", "high"]
+DeviceKind = Literal["ankle", "wrist", "phone_app"]
+StrapState = Literal["ok", "tampered", "removed", "not_applicable"]
+FixSource = Literal["gps", "wifi", "cell"]
+ZoneKind = Literal["inclusion", "exclusion"]
+ZoneShape = Literal["circle", "polygon"]
+AppointmentKind = Literal["office_checkin", "home_visit", "court_hearing", "app_checkin"]
+AppointmentStatus = Literal["scheduled", "completed", "missed", "cancelled"]
+AlertKind = Literal[
+    "strap_tamper",
+    "device_removed",
+    "low_battery",
+    "battery_critical",
+    "charging",
+    "no_gps",
+    "no_communication",
+    "zone_exit",
+    "zone_entry",
+    "curfew_violation",
+    "missed_checkin",
+]
+#: Alert kinds whose resolution requires a note (a tamper-class incident is never closed silently).
+TAMPER_CLASS_ALERTS: frozenset[str] = frozenset({"strap_tamper", "device_removed"})
+AlertSeverity = Literal["info", "low", "medium", "high", "critical"]
+AlertState = Literal["open", "acknowledged", "resolved"]
+NoteKind = Literal["note", "contact", "home_visit", "office_checkin", "app_checkin", "schedule_request"]
+ContactOutcome = Literal["met", "not_home", "refused", "left_message", "phone_contact", "other"]
+LegalFlag = Literal[
+    "stay_of_removal", "asylum_pending", "final_order", "court_date_pending", "work_permit", "none"
+]
+
+
+# --------------------------------------------------------------------------- entities (sync data)
+
+
+class ScheduleWindow(WireModel):
+    """A weekly window; `days` are ISO weekdays 1..7; times are local HH:MM; end < start wraps midnight."""
+
+    days: list[Annotated[int, Field(ge=1, le=7)]] = Field(min_length=1, max_length=7)
+    start: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+    end: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+
+
+class ParticipantData(WireModel):
+    id: RowId
+    case_number: ShortText
+    first_name: ShortText
+    last_name: ShortText
+    dob: date
+    language: ShortText = "en"
+    phone: ShortText = ""
+    address: ShortText = ""
+    home_lat: Latitude | None = None
+    home_lon: Longitude | None = None
+    program: ShortText = ""
+    risk_level: RiskLevel = "medium"
+    legal_flags: list[LegalFlag] = Field(default_factory=list, max_length=8)
+    supervision_start: date | None = None
+    supervision_end: date | None = None
+    officer_id: RowId
+    photo_url: ShortText | None = None
+
+
+class LastFix(WireModel):
+    fix_time: datetime
+    lat: Latitude
+    lon: Longitude
+    accuracy_m: Annotated[float, Field(ge=0, le=100_000)] = 0.0
+    speed_kmh: Annotated[float, Field(ge=0, le=2_000)] | None = None
+    source: FixSource = "gps"
+
+
+class DeviceData(WireModel):
+    id: RowId
+    participant_id: RowId
+    kind: DeviceKind
+    serial: ShortText
+    battery_pct: Annotated[int, Field(ge=0, le=100)] | None = None
+    charging: bool = False
+    strap: StrapState = "ok"
+    last_contact_at: datetime | None = None
+    expected_interval_s: Annotated[int, Field(ge=1, le=86_400)] = 60
+    last_fix: LastFix | None = None
+
+
+class PositionData(WireModel):
+    id: Annotated[int, Field(ge=0)]
+    device_id: RowId
+    participant_id: RowId
+    fix_time: datetime
+    received_at: datetime
+    lat: Latitude
+    lon: Longitude
+    accuracy_m: Annotated[float, Field(ge=0, le=100_000)] = 0.0
+    speed_kmh: Annotated[float, Field(ge=0, le=2_000)] | None = None
+    source: FixSource = "gps"
+    #: "drift" (accuracy circle crosses a zone edge) or "impossible_speed"; never raises an alert by itself.
+    flags: list[Literal["drift", "impossible_speed"]] = Field(default_factory=list)
+
+
+class ZoneData(WireModel):
+    id: RowId
+    participant_id: RowId
+    name: ShortText
+    kind: ZoneKind
+    shape: ZoneShape
+    center_lat: Latitude | None = None
+    center_lon: Longitude | None = None
+    radius_m: Annotated[float, Field(gt=0, le=100_000)] | None = None
+    #: polygon ring as [[lat, lon], ...]; at least 3 points when shape == "polygon".
+    polygon: list[tuple[Latitude, Longitude]] | None = Field(default=None, max_length=500)
+    #: when the rule applies; empty = always (a curfew is an inclusion zone with night windows).
+    schedule: list[ScheduleWindow] = Field(default_factory=list, max_length=14)
+
+
+class AppointmentData(WireModel):
+    id: RowId
+    participant_id: RowId
+    kind: AppointmentKind
+    starts_at: datetime
+    place: ShortText = ""
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    status: AppointmentStatus = "scheduled"
+
+
+class AlertData(WireModel):
+    id: RowId
+    participant_id: RowId
+    device_id: RowId | None = None
+    kind: AlertKind
+    severity: AlertSeverity
+    opened_at: datetime
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    state: AlertState = "open"
+    acknowledged_by: ShortText | None = None
+    acknowledged_at: datetime | None = None
+    resolved_by: ShortText | None = None
+    resolved_at: datetime | None = None
+    incident_id: RowId | None = None
+    detail: ShortText = ""
+
+
+class NoteData(WireModel):
+    id: RowId
+    participant_id: RowId
+    kind: NoteKind = "note"
+    outcome: ContactOutcome | None = None
+    text: LongText = ""
+    author: ShortText = ""
+    occurred_at: datetime
+    place: ShortText = ""
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+
+
+class OfficerData(WireModel):
+    id: RowId
+    username: ShortText
+    display_name: ShortText
+    office_lat: Latitude | None = None
+    office_lon: Longitude | None = None
+
+
+# --------------------------------------------------------------------------- pull: /v1/sync/changes
+
+
+class _ChangeBase(WireModel):
+    id: RowId
+    op: Literal["upsert", "delete"]
+    version: Annotated[int, Field(ge=0)]
+
+
+class ParticipantChange(_ChangeBase):
+    entity: Literal["participant"]
+    data: ParticipantData | None = None
+
+
+class DeviceChange(_ChangeBase):
+    entity: Literal["device"]
+    data: DeviceData | None = None
+
+
+class ZoneChange(_ChangeBase):
+    entity: Literal["zone"]
+    data: ZoneData | None = None
+
+
+class AppointmentChange(_ChangeBase):
+    entity: Literal["appointment"]
+    data: AppointmentData | None = None
+
+
+class AlertChange(_ChangeBase):
+    entity: Literal["alert"]
+    data: AlertData | None = None
+
+
+class NoteChange(_ChangeBase):
+    entity: Literal["note"]
+    data: NoteData | None = None
+
+
+Change = Annotated[
+    ParticipantChange | DeviceChange | ZoneChange | AppointmentChange | AlertChange | NoteChange,
+    Field(discriminator="entity"),
+]
+ENTITIES = ("participant", "device", "zone", "appointment", "alert", "note")
+
+
+class ChangesPage(WireModel):
+    """One page of the officer's change feed, in sequence order.
+
+    An upsert carries `data`; a delete carries none. A participant reassigned away from the
+    officer arrives as a `participant` delete: the client purges it and everything hanging off it.
+    `remaining` is the number of changes after this page (for progress bars).
+    """
+
+    changes: list[Change]
+    next_cursor: Annotated[int, Field(ge=0)]
+    has_more: bool
+    remaining: Annotated[int, Field(ge=0)] = 0
+
+
+# --------------------------------------------------------------------------- push: /v1/actions:batch
+
+ActionKind = Literal[
+    "add_note",
+    "record_contact",
+    "acknowledge_alert",
+    "resolve_alert",
+    "record_checkin",
+    "request_schedule_change",
+]
+
+
+class AddNotePayload(WireModel):
+    text: Annotated[str, Field(min_length=1, max_length=10_000)]
+
+
+class RecordContactPayload(WireModel):
+    kind: Literal["contact", "home_visit"]
+    outcome: ContactOutcome
+    occurred_at: datetime
+    place: ShortText = ""
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    text: LongText = ""
+
+
+class AcknowledgeAlertPayload(WireModel):
+    note: LongText = ""
+
+
+class ResolveAlertPayload(WireModel):
+    resolution: ShortText = "resolved"
+    #: required (non-empty) for tamper-class alerts, see TAMPER_CLASS_ALERTS
+    note: LongText = ""
+
+
+class RecordCheckinPayload(WireModel):
+    kind: Literal["office_checkin", "app_checkin"]
+    occurred_at: datetime
+    place: ShortText = ""
+    appointment_id: RowId | None = None
+
+
+class RequestScheduleChangePayload(WireModel):
+    appointment_id: RowId | None = None
+    requested_time: datetime
+    reason: Annotated[str, Field(min_length=1, max_length=2_000)]
+
+
+#: action kind -> payload model; `target` is a participant id, except alert actions (an alert id).
+ACTION_PAYLOADS: dict[str, type[WireModel]] = {
+    "add_note": AddNotePayload,
+    "record_contact": RecordContactPayload,
+    "acknowledge_alert": AcknowledgeAlertPayload,
+    "resolve_alert": ResolveAlertPayload,
+    "record_checkin": RecordCheckinPayload,
+    "request_schedule_change": RequestScheduleChangePayload,
+}
+ALERT_ACTIONS: frozenset[str] = frozenset({"acknowledge_alert", "resolve_alert"})
+
+
+class Action(WireModel):
+    id: uuid.UUID
+    kind: ActionKind
+    target: RowId
+    base_version: Annotated[int, Field(ge=0)] | None = None
+    payload: dict[str, Any]
+    created_at: datetime
+
+    def typed_payload(self) -> WireModel:
+        """Validate `payload` against the model for `kind` (raises pydantic.ValidationError)."""
+        return ACTION_PAYLOADS[self.kind].model_validate(self.payload)
+
+
+class ActionBatch(WireModel):
+    actions: list[Action] = Field(min_length=1, max_length=500)
+
+
+ActionStatus = Literal["applied", "duplicate", "conflict", "rejected"]
+
+
+class ActionResult(WireModel):
+    id: uuid.UUID
+    status: ActionStatus
+    #: why it was rejected or conflicted, in words an officer can read
+    reason: str | None = None
+    #: the server version of the target after the action (applied/duplicate) or now (conflict)
+    server_version: int | None = None
+    #: conflict: the target's current server state (a ParticipantData/AlertData dict)
+    current: dict[str, Any] | None = None
+    #: applied/duplicate: what the action created (for example the note row)
+    result: dict[str, Any] | None = None
+
+
+class ActionBatchResult(WireModel):
+    results: list[ActionResult]
+
+
+# --------------------------------------------------------------------------- auth
+
+
+class TokenRequest(WireModel):
+    username: Annotated[str, Field(min_length=1, max_length=100)]
+    password: Annotated[str, Field(min_length=1, max_length=1_000)]
+    workstation_id: Annotated[str, Field(min_length=1, max_length=100)]
+    one_time_code: Annotated[str, Field(max_length=20)] | None = None
+    workstation_version: Annotated[str, Field(max_length=40)] | None = None
+
+
+class RefreshRequest(WireModel):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class TokenResponse(WireModel):
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    officer: OfficerData
+
+
+class ErrorBody(WireModel):
+    """Every 4xx/5xx body. `wipe` = true means this workstation was revoked: crypto-wipe now."""
+
+    error: str
+    detail: str = ""
+    wipe: bool = False
+
+
+# --------------------------------------------------------------------------- participant detail
+
+
+class ParticipantDetail(WireModel):
+    participant: ParticipantData
+    devices: list[DeviceData]
+    zones: list[ZoneData]
+    appointments: list[AppointmentData]
+    open_alerts: list[AlertData]
+    notes: list[NoteData]
+
+
+class TrackResponse(WireModel):
+    """GET /v1/participants/{case_number}/track?hours=H: full tracks are fetched on demand."""
+
+    positions: list[PositionData]
+
+
+# --------------------------------------------------------------------------- live: /v1/live (SSE)
+
+
+class DeviceStatus(WireModel):
+    device_id: RowId
+    battery_pct: Annotated[int, Field(ge=0, le=100)] | None = None
+    charging: bool = False
+    strap: StrapState = "ok"
+    last_contact_at: datetime | None = None
+
+
+class LiveEvent(WireModel):
+    """One SSE `data:` line; the SSE `id:` equals `seq`. Resume with `?after=SEQ` or Last-Event-ID."""
+
+    seq: Annotated[int, Field(ge=0)]
+    type: Literal["fix", "alert", "heartbeat"]
+    fix: PositionData | None = None
+    device: DeviceStatus | None = None
+    alert: AlertData | None = None
+
+
+# --------------------------------------------------------------------------- ingestion
+
+
+class GatewayFix(WireModel):
+    serial: ShortText
+    fix_time: datetime
+    lat: Latitude
+    lon: Longitude
+    accuracy_m: Annotated[float, Field(ge=0, le=100_000)] = 10.0
+    speed_kmh: Annotated[float, Field(ge=0, le=2_000)] | None = None
+    bearing: Annotated[float, Field(ge=0, le=360)] | None = None
+    altitude_m: Annotated[float, Field(ge=-1_000, le=20_000)] | None = None
+    battery_pct: Annotated[int, Field(ge=0, le=100)] | None = None
+    charging: bool | None = None
+    source: FixSource = "gps"
+    #: vendor events that come with a fix
+    event: Literal["strap_tamper", "device_removed", "strap_restored"] | None = None
+
+
+class GatewayBatch(WireModel):
+    fixes: list[GatewayFix] = Field(min_length=1, max_length=5_000)
+
+
+class IngestResult(WireModel):
+    accepted: int
+    alerts_raised: int
+
+
+# --------------------------------------------------------------------------- audit upload
+
+
+class AuditRecord(WireModel):
+    seq: Annotated[int, Field(ge=1)]
+    at: datetime
+    officer: ShortText
+    workstation_id: ShortText
+    event: ShortText
+    object: ShortText = ""
+    outcome: ShortText = "ok"
+    detail: LongText = ""
+    prev_hash: Annotated[str, Field(max_length=128)]
+    hash: Annotated[str, Field(max_length=128)]
+
+
+class AuditBatch(WireModel):
+    records: list[AuditRecord] = Field(min_length=1, max_length=5_000)
+
+
+class AuditAck(WireModel):
+    acknowledged_through: int
+
+
+ChangeAdapter: TypeAdapter[Any] = TypeAdapter(Change)
