@@ -9,8 +9,6 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox")
 os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
-# Tests use a cheap key-derivation cost; production keeps the real one (local_db.keys).
-os.environ.setdefault("WORKSTATION_TEST_FAST_KDF", "1")
 
 pytest_plugins = [
     "tests.fixtures.store",
