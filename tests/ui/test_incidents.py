@@ -1,0 +1,62 @@
+"""Incident grouping and ranking on plain data (no Qt, no store)."""
+
+from datetime import datetime, timedelta
+
+from workstation.incidents import AlertFact, alert_to_incident_ratio, build_incidents, resolution_problem
+
+T0 = datetime(2026, 11, 23, 8, 0)
+
+
+def alert(id_, kind, minutes, severity="medium", participant="p1", device="d1", state="open"):
+    return AlertFact(id_, participant, device, kind, severity, T0 + timedelta(minutes=minutes), state=state)
+
+
+def test_battery_story_of_one_device_is_one_incident():
+    alerts = [alert("a1", "low_battery", 0, "low"), alert("a2", "no_communication", 90, "high"),
+              alert("a3", "no_gps", 95, "medium")]
+    [incident] = build_incidents(alerts, {"p1": "medium"})
+    assert incident.summary == "Low battery → No communication → No GPS"
+    assert incident.severity == "high"
+    assert [a.id for a in incident.alerts] == ["a1", "a2", "a3"]
+    assert alert_to_incident_ratio([incident]) == (3, 1, 3.0)
+
+
+def test_zone_exits_group_only_within_minutes():
+    alerts = [alert(f"z{i}", "zone_exit", i * 5) for i in range(4)] + [alert("late", "zone_exit", 300)]
+    incidents = build_incidents(alerts, {})
+    assert sorted(len(i.alerts) for i in incidents) == [1, 4]
+
+
+def test_tamper_never_folds_into_other_families_and_needs_a_note():
+    alerts = [alert("b", "low_battery", 0), alert("t", "strap_tamper", 1, "critical")]
+    incidents = build_incidents(alerts, {})
+    assert len(incidents) == 2
+    tamper = incidents[0]  # critical ranks first
+    assert tamper.requires_note_to_resolve
+    assert resolution_problem(tamper, "  ") is not None
+    assert resolution_problem(tamper, "Strap checked at home visit, intact") is None
+    assert resolution_problem(incidents[1], "") is None
+
+
+def test_ranking_is_state_then_severity_then_risk_then_recency():
+    alerts = [
+        alert("old-high-risk", "missed_checkin", 0, "medium", participant="hi"),
+        alert("new-low-risk", "missed_checkin", 10, "medium", participant="lo"),
+        alert("newest-low-risk", "missed_checkin", 20, "medium", participant="lo2"),
+        alert("crit", "device_removed", 0, "critical", participant="lo"),
+        alert("done", "strap_tamper", 30, "critical", participant="hi", state="resolved"),
+    ]
+    order = [i.alerts[0].id for i in build_incidents(alerts, {"hi": "high", "lo": "low", "lo2": "low"})]
+    assert order == ["crit", "old-high-risk", "newest-low-risk", "new-low-risk", "done"]
+
+
+def test_acknowledged_chain_state_and_actionable_alerts():
+    alerts = [alert("a", "zone_exit", 0, state="acknowledged"), alert("b", "zone_exit", 3, state="resolved")]
+    [incident] = build_incidents(alerts, {})
+    assert incident.state == "acknowledged"
+    assert incident.actionable_alert_ids == ("a",)
+
+
+def test_resolved_chain_is_closed_for_new_alerts():
+    alerts = [alert("a", "zone_exit", 0, state="resolved"), alert("b", "zone_exit", 3)]
+    assert len(build_incidents(alerts, {})) == 2
