@@ -1,0 +1,1 @@
+"""Alembic revisions of the local store (a package so that wheels and bundles carry them)."""
