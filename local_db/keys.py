@@ -77,7 +77,11 @@ def change_password(home: Path, old: str, new: str) -> None:
     path = keyfile_path(home)
     record = _read(path)
     data_key = unwrap_data_key(home, old)
-    _write_atomic(path, _wrap(data_key, new, max(record["iterations"], DEFAULT_ITERATIONS)))
+    rewrapped = _wrap(data_key, new, max(record["iterations"], DEFAULT_ITERATIONS))
+    # (security helper) Keep the other sections of the file, e.g. the failed-unlock counter of
+    # workstation.security.lockout: dropping it on a password change would reset the lockout.
+    rewrapped.update({k: v for k, v in json.loads(path.read_bytes()).items() if k not in rewrapped})
+    _write_atomic(path, rewrapped)
 
 
 def _derive(password: str, salt: bytes, iterations: int) -> bytes:
