@@ -410,7 +410,8 @@ def cross_check(home: Path, session: Session, officer: str, workstation_id: str)
     state = load(home)
     flushed = _setting(session, FLUSHED_SETTING)
     hwm = _setting(session, HWM_SETTING)
-    ok = state.attempts > hwm
+    # hwm == 0: no unlock recorded yet (enrolment), so there is nothing to compare against.
+    ok = hwm == 0 or state.attempts > hwm
     for item in state.pending_audit or []:
         # Already in the chain (a crash between that commit and after_cross_check). After a
         # rollback the numbers repeat, so then everything pending is written.
