@@ -1,0 +1,131 @@
+"""`sync-server` / `python -m sync_server`: the reference server's command line.
+
+    sync-server [--host H] [--port N] [--db URL] [--seed --officers N --caseload M --password P
+                [--random-seed S]] [--simulate] [--speed X] [--watchdog SECONDS]
+    sync-server unlock USER [--db URL]
+    sync-server revoke-workstation WORKSTATION_ID [--db URL]
+    sync-server keys [--db URL]              prints {"gateway_key": ..., "admin_key": ...}
+    sync-server openapi [--write]            prints (or writes sync_server/openapi.json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from sync_server.db import Database, default_db_url
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+
+
+def openapi_text() -> str:
+    from sync_server.app import create_app
+
+    db = Database("sqlite://")  # never touched: building the schema needs no database
+    return json.dumps(create_app(db).openapi(), indent=1, sort_keys=True) + "\n"
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sync-server", description="Field Workstation reference sync server")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--db", default=None, help="SQLAlchemy URL (default: sqlite file ./sync_server.db)")
+    p.add_argument("--seed", action="store_true", help="create officers and caseloads (idempotent)")
+    p.add_argument("--officers", type=int, default=2)
+    p.add_argument("--caseload", type=int, default=50)
+    p.add_argument("--password", default=None, help="password of every seeded officer (required with --seed)")
+    p.add_argument("--random-seed", type=int, default=1)
+    p.add_argument("--simulate", action="store_true", help="run the device simulator")
+    p.add_argument("--speed", type=float, default=1.0, help="simulated time runs this many times faster")
+    p.add_argument("--watchdog", type=float, default=None,
+                   help="check for silent devices and missed check-ins every N seconds (on with --simulate)")
+    p.add_argument("--heartbeat", type=float, default=10.0, help="seconds between /v1/live heartbeats")
+    return p
+
+
+def _db(url: str | None) -> Database:
+    db = Database(url or default_db_url())
+    db.create_schema()
+    return db
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("unlock", "revoke-workstation", "keys", "openapi"):
+        return _admin(argv)
+    args = _serve_parser().parse_args(argv)
+    if args.seed and not args.password:
+        print("sync-server: --seed needs --password", file=sys.stderr)
+        return 2
+    if args.speed <= 0:
+        print("sync-server: --speed must be positive", file=sys.stderr)
+        return 2
+
+    from sync_server.app import ServerOptions
+    from sync_server.embedded import EmbeddedServer
+
+    watchdog = args.watchdog if args.watchdog is not None else (30.0 if args.simulate else None)
+    server = EmbeddedServer(
+        args.db or default_db_url(),
+        host=args.host,
+        port=args.port,
+        # The simulator runs the silence check itself; the app's watchdog covers real trackers.
+        options=ServerOptions(heartbeat_s=args.heartbeat, watchdog_s=None if args.simulate else watchdog),
+        simulate=args.simulate,
+        speed=args.speed,
+    )
+    if args.seed:
+        summary = server.seed(args.officers, args.caseload, args.password, args.random_seed)
+        print(json.dumps({"seeded": summary}), flush=True)
+    server.start()
+    print(json.dumps({"listening": server.url, "simulate": args.simulate}), flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+    return 0
+
+
+def _admin(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog=f"sync-server {argv[0]}")
+    if argv[0] in ("unlock", "revoke-workstation"):
+        p.add_argument("name")
+    if argv[0] == "openapi":
+        p.add_argument("--write", action="store_true", help=f"write {OPENAPI_PATH}")
+    else:
+        p.add_argument("--db", default=None)
+    args = p.parse_args(argv[1:])
+    if argv[0] == "openapi":
+        text = openapi_text()
+        if args.write:
+            OPENAPI_PATH.write_text(text)
+        else:
+            sys.stdout.write(text)
+        return 0
+
+    from sync_server import auth
+
+    db = _db(args.db)
+    try:
+        if argv[0] == "keys":
+            print(json.dumps({"gateway_key": db.setting("gateway_key"), "admin_key": db.setting("admin_key")}))
+            return 0
+        with db.write() as session:
+            if argv[0] == "unlock":
+                found = auth.unlock(session, args.name)
+                print(json.dumps({"unlocked": args.name} if found else {"error": f"no user {args.name}"}))
+                return 0 if found else 1
+            newly = auth.revoke_workstation(session, args.name)
+            print(json.dumps({"revoked": args.name, "newly_revoked": newly}))
+            return 0
+    finally:
+        db.dispose()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,380 @@
+"""The FastAPI application: the HTTP surface of the reference sync server.
+
+Request and response bodies are the models of workstation.protocol, so /openapi.json is generated from
+the same schemas the workstation validates against. Every error body is an ErrorBody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import zstandard
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sync_server import auth
+from sync_server.actions import apply_batch
+from sync_server.caseload import CHILD_MODELS
+from sync_server.changes import read_page
+from sync_server.db import Database, utcnow
+from sync_server.ingest import IngestError, check_silence, ingest_fixes
+from sync_server.live import LiveHub
+from sync_server.models import AuditUpload, Participant, Position
+from sync_server.osmand import parse_osmand
+from sync_server.wire import TO_WIRE, officer_data, position_data
+from workstation.protocol import (
+    ActionBatch,
+    ActionBatchResult,
+    AuditAck,
+    AuditBatch,
+    ChangesPage,
+    ErrorBody,
+    GatewayBatch,
+    IngestResult,
+    ParticipantDetail,
+    RefreshRequest,
+    TokenRequest,
+    TokenResponse,
+    TrackResponse,
+)
+
+log = logging.getLogger("sync_server")
+MAX_PAGE = 5000
+
+
+@dataclass
+class ServerOptions:
+    access_ttl_s: int = 15 * 60
+    refresh_ttl_s: int = 30 * 24 * 3600
+    heartbeat_s: float = 10.0
+    max_body_bytes: int = 4 * 1024 * 1024
+    #: run check_silence every N seconds (None: off; the CLI turns it on with the simulator)
+    watchdog_s: float | None = None
+
+
+class ServerError(Exception):
+    def __init__(self, status: int, error: str, detail: str = "", wipe: bool = False) -> None:
+        super().__init__(detail or error)
+        self.status, self.error, self.detail, self.wipe = status, error, detail, wipe
+
+
+def error_response(status: int, error: str, detail: str = "", wipe: bool = False) -> JSONResponse:
+    return JSONResponse(ErrorBody(error=error, detail=detail, wipe=wipe).model_dump(), status_code=status)
+
+
+class RevokeRequest(BaseModel):
+    workstation_id: Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class RevokeResult(BaseModel):
+    workstation_id: str
+    newly_revoked: bool
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 422, 423)
+}
+
+
+class BodySizeLimit:
+    """Refuse request bodies over a cap with 413, whether or not Content-Length was sent."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await error_response(413, "body_too_large", f"request bodies are limited to {self.max_bytes} bytes")(
+                scope, receive, send
+            )
+            return
+        seen = 0
+
+        async def capped_receive() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise ServerError(413, "body_too_large", f"request bodies are limited to {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, capped_receive, send)
+
+
+def encoded(body: bytes, request: Request, media_type: str = "application/json") -> Response:
+    """Compress a JSON body with zstd or gzip when the client accepts it."""
+    accepted = request.headers.get("accept-encoding", "").lower()
+    headers = {"vary": "accept-encoding"}
+    if len(body) >= 512 and "zstd" in accepted:
+        body, headers["content-encoding"] = zstandard.ZstdCompressor(level=6).compress(body), "zstd"
+    elif len(body) >= 512 and "gzip" in accepted:
+        body, headers["content-encoding"] = gzip.compress(body, compresslevel=6), "gzip"
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def current_caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> auth.Caller:
+    with request.app.state.db.read() as session:
+        return auth.authenticate(session, authorization)
+
+
+CurrentCaller = Annotated[auth.Caller, Depends(current_caller)]
+
+
+def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions | None = None) -> FastAPI:
+    options = options or ServerOptions()
+    hub = hub or LiveHub()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_watchdog(db, hub, options.watchdog_s)) if options.watchdog_s else None
+        try:
+            yield
+        finally:
+            hub.close()
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(
+        title="Field Workstation reference sync server",
+        version="1",
+        description="Sync protocol of workstation/protocol.py (DESIGN.md 'Sync protocol').",
+        lifespan=lifespan,
+    )
+    app.state.db, app.state.hub, app.state.options = db, hub, options
+    app.add_middleware(BodySizeLimit, max_bytes=options.max_body_bytes)
+
+    @app.exception_handler(ServerError)
+    async def _server_error(_req: Request, exc: ServerError) -> JSONResponse:
+        return error_response(exc.status, exc.error, exc.detail, exc.wipe)
+
+    @app.exception_handler(auth.AuthError)
+    async def _auth_error(_req: Request, exc: auth.AuthError) -> JSONResponse:
+        return error_response(exc.status, exc.error, exc.detail, exc.wipe)
+
+    @app.exception_handler(IngestError)
+    async def _ingest_error(_req: Request, exc: IngestError) -> JSONResponse:
+        return error_response(exc.status, exc.error, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid_request", _describe(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, "http_error", str(exc.detail))
+
+    @app.get("/healthz", responses={503: {"model": ErrorBody}})
+    def healthz() -> dict[str, str]:
+        try:
+            with db.read() as session:
+                session.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise ServerError(503, "database_unavailable", type(exc).__name__) from None
+        return {"status": "ok"}
+
+    @app.post("/v1/auth/token", response_model=TokenResponse, responses=ERRORS)
+    def token(body: TokenRequest) -> TokenResponse:
+        with db.write() as session:
+            issued = auth.login(
+                session, body.username, body.password, body.workstation_id, options.access_ttl_s,
+                options.refresh_ttl_s,
+            )
+        if isinstance(issued, auth.AuthError):
+            raise issued
+        return _token_response(issued)
+
+    @app.post("/v1/auth/refresh", response_model=TokenResponse, responses=ERRORS)
+    def refresh(body: RefreshRequest) -> TokenResponse:
+        with db.write() as session:
+            issued = auth.refresh(session, body.refresh_token, options.access_ttl_s, options.refresh_ttl_s)
+        return _token_response(issued)
+
+    @app.get("/v1/sync/changes", responses={200: {"model": ChangesPage}, **ERRORS})
+    def changes(
+        request: Request,
+        who: CurrentCaller,
+        cursor: Annotated[int, Query(ge=0, le=2**62)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
+    ) -> Response:
+        with db.read() as session:
+            body = read_page(session, who.officer_id, cursor, limit)
+        return encoded(body, request)
+
+    @app.post("/v1/actions:batch", response_model=ActionBatchResult, responses=ERRORS)
+    def actions(batch: ActionBatch, who: CurrentCaller) -> ActionBatchResult:
+        ids = [a.id for a in batch.actions]
+        if len(set(ids)) != len(ids):
+            raise ServerError(422, "duplicate_action_ids", "an action id appears twice in one batch")
+        return ActionBatchResult(results=apply_batch(db, who, list(batch.actions)))
+
+    @app.get("/v1/participants/{case_number}", responses={200: {"model": ParticipantDetail}, **ERRORS})
+    def participant_detail(case_number: str, request: Request, who: CurrentCaller) -> Response:
+        with db.read() as session:
+            participant = _own_participant(session, who, case_number)
+            rows = {
+                entity: session.scalars(select(model).where(model.participant_id == participant.id)).all()
+                for entity, model in CHILD_MODELS.items()
+            }
+            detail = ParticipantDetail(
+                participant=TO_WIRE["participant"](participant),
+                devices=[TO_WIRE["device"](r) for r in rows["device"]],
+                zones=[TO_WIRE["zone"](r) for r in rows["zone"]],
+                appointments=[TO_WIRE["appointment"](r) for r in sorted(rows["appointment"], key=_starts)],
+                open_alerts=[TO_WIRE["alert"](r) for r in rows["alert"] if r.state != "resolved"],
+                notes=[TO_WIRE["note"](r) for r in sorted(rows["note"], key=_occurred, reverse=True)[:200]],
+            )
+        return encoded(detail.model_dump_json().encode(), request)
+
+    @app.get("/v1/participants/{case_number}/track", responses={200: {"model": TrackResponse}, **ERRORS})
+    def track(
+        case_number: str, request: Request, who: CurrentCaller, hours: Annotated[float, Query(gt=0, le=24 * 31)] = 24
+    ) -> Response:
+        with db.read() as session:
+            participant = _own_participant(session, who, case_number)
+            since = utcnow() - timedelta(hours=hours)
+            rows = session.scalars(
+                select(Position)
+                .where(Position.participant_id == participant.id, Position.fix_time >= since)
+                .order_by(Position.fix_time)
+                .limit(50_000)
+            ).all()
+            body = TrackResponse(positions=[position_data(r) for r in rows]).model_dump_json()
+        return encoded(body.encode(), request)
+
+    @app.get("/v1/live", responses={200: {"content": {"text/event-stream": {}}}, **ERRORS})
+    def live(
+        who: CurrentCaller,
+        after: Annotated[int | None, Query(ge=0)] = None,
+        last_event_id: Annotated[str | None, Header()] = None,
+    ) -> StreamingResponse:
+        start = after
+        if start is None and last_event_id and last_event_id.isdigit():
+            start = int(last_event_id)
+        if start is None:
+            start = hub.last_seq
+        return StreamingResponse(
+            hub.stream(who.officer_id, start, options.heartbeat_s),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+
+    @app.api_route("/osmand", methods=["GET", "POST"], responses={200: {"content": {"text/plain": {}}}, **ERRORS})
+    async def osmand(request: Request) -> Response:
+        fields: dict[str, str] = dict(request.query_params)
+        if request.method == "POST":
+            content_type = request.headers.get("content-type", "")
+            if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+                form = await request.form()
+                fields.update({k: v for k, v in form.items() if isinstance(v, str)})
+        try:
+            fix = parse_osmand(fields, utcnow())
+        except (ValueError, ValidationError) as exc:
+            raise ServerError(400, "invalid_osmand", _describe_exc(exc)) from None
+        await asyncio.to_thread(ingest_fixes, db, [fix], hub)
+        return Response(status_code=200)
+
+    @app.post("/v1/ingest/fixes", response_model=IngestResult, responses=ERRORS)
+    def ingest(batch: GatewayBatch, x_gateway_key: Annotated[str | None, Header()] = None) -> IngestResult:
+        _require_key(db, "gateway_key", x_gateway_key, "X-Gateway-Key")
+        return ingest_fixes(db, batch.fixes, hub)
+
+    @app.post("/v1/audit", response_model=AuditAck, responses=ERRORS)
+    def audit(batch: AuditBatch, who: CurrentCaller) -> AuditAck:
+        with db.write() as session:
+            have = set(
+                session.scalars(
+                    select(AuditUpload.seq).where(
+                        AuditUpload.workstation_id == who.workstation_id,
+                        AuditUpload.seq.in_([r.seq for r in batch.records]),
+                    )
+                )
+            )
+            for record in batch.records:
+                if record.seq not in have:
+                    have.add(record.seq)
+                    session.add(AuditUpload(
+                        workstation_id=who.workstation_id, seq=record.seq, officer_id=who.officer_id,
+                        record=record.model_dump_json(), received_at=utcnow(),
+                    ))
+        return AuditAck(acknowledged_through=max(r.seq for r in batch.records))
+
+    @app.post("/v1/admin/revoke-workstation", response_model=RevokeResult, responses=ERRORS)
+    def revoke(body: RevokeRequest, x_admin_key: Annotated[str | None, Header()] = None) -> RevokeResult:
+        _require_key(db, "admin_key", x_admin_key, "X-Admin-Key")
+        with db.write() as session:
+            newly = auth.revoke_workstation(session, body.workstation_id)
+        return RevokeResult(workstation_id=body.workstation_id, newly_revoked=newly)
+
+    return app
+
+
+def _token_response(issued: auth.IssuedTokens) -> TokenResponse:
+    return TokenResponse(
+        access_token=issued.access_token, refresh_token=issued.refresh_token, expires_in=issued.expires_in,
+        officer=officer_data(issued.officer),
+    )
+
+
+def _own_participant(session: Any, who: auth.Caller, case_number: str) -> Participant:
+    participant = session.scalar(select(Participant).where(Participant.case_number == case_number))
+    if participant is None or participant.officer_id != who.officer_id:
+        # Same answer whether it does not exist or belongs to someone else.
+        raise ServerError(404, "not_found", "no such participant in your caseload")
+    return participant
+
+
+def _require_key(db: Database, name: str, given: str | None, header: str) -> None:
+    expected = db.setting(name)
+    if not given or expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ServerError(401, "invalid_key", f"missing or wrong {header}")
+
+
+def _starts(row: Any) -> datetime:
+    return row.starts_at
+
+
+def _occurred(row: Any) -> datetime:
+    return row.occurred_at
+
+
+def _describe(errors: Any) -> str:
+    parts = []
+    for err in list(errors)[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def _describe_exc(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return _describe(exc.errors())
+    return str(exc)
+
+
+async def _watchdog(db: Database, hub: LiveHub, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await asyncio.to_thread(check_silence, db, hub)
+        except SQLAlchemyError:
+            log.exception("silence check failed; retrying next round")

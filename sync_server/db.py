@@ -1,0 +1,96 @@
+"""Engine, sessions and the single-writer rule for the server database.
+
+SQLite allows one writer; a deferred transaction that read first and then tries to write can fail with
+SQLITE_BUSY without waiting. So on SQLite every write transaction takes one process-wide lock (the
+reference server is one process); PostgreSQL relies on its own row locks and constraints.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from sync_server.models import Base, Setting
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the storage convention of every DateTime column."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def to_naive_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def default_db_url() -> str:
+    return f"sqlite:///{Path.cwd() / 'sync_server.db'}"
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict = {}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = threading.RLock() if self.is_sqlite else None
+
+    def create_schema(self) -> None:
+        Base.metadata.create_all(self.engine)
+        with self.write() as session:
+            for name in ("gateway_key", "admin_key"):
+                if session.get(Setting, name) is None:
+                    session.add(Setting(name=name, value=secrets.token_urlsafe(24)))
+
+    def setting(self, name: str) -> str | None:
+        with self.read() as session:
+            return session.scalar(select(Setting.value).where(Setting.name == name))
+
+    def set_setting(self, name: str, value: str) -> None:
+        with self.write() as session:
+            session.merge(Setting(name=name, value=value))
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.sessions() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that commits on success and rolls back on any exception."""
+        if self._write_lock is None:
+            with self.sessions.begin() as session:
+                yield session
+            return
+        with self._write_lock, self.sessions.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode is durable against application crashes, and a power loss can only lose
+    # the last transactions, which clients resend (actions are idempotent by id).
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

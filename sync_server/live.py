@@ -1,0 +1,91 @@
+"""In-process fan-out of live events (fixes and alerts) to Server-Sent Events subscribers.
+
+Publishers are worker threads (ingestion runs in the threadpool or the simulator thread); subscribers
+are coroutines on the event loop. Each event gets a sequence number; the hub keeps a bounded replay
+buffer so a client reconnecting with `?after=SEQ` (or Last-Event-ID) gets what it missed. Sequence
+numbers start at the startup time in microseconds, so they keep increasing across server restarts and a
+client's old cursor never hides new events. (A production deployment replaces this with a broker such
+as NATS JetStream; docs/scaling.md.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+
+
+class LiveHub:
+    def __init__(self, buffer_size: int = 200_000) -> None:
+        self._lock = threading.Lock()
+        self._seq = int(time.time() * 1_000_000)
+        self._buffer: deque[tuple[int, str, str]] = deque(maxlen=buffer_size)  # (seq, officer_id, json)
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._closed = False
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def publish(self, events: list[tuple[str, str]]) -> None:
+        """events: (officer_id, JSON object text without its seq) in order."""
+        if not events:
+            return
+        with self._lock:
+            for officer_id, body in events:
+                self._seq += 1
+                self._buffer.append((self._seq, officer_id, f'{{"seq":{self._seq},{body[1:]}'))
+            waiters = list(self._waiters)
+        for loop, ev in waiters:
+            loop.call_soon_threadsafe(ev.set)
+
+    def since(self, officer_id: str, after: int) -> list[tuple[int, str]]:
+        with self._lock:
+            if not self._buffer or self._buffer[-1][0] <= after:
+                return []
+            # The buffer is ordered by seq; walk back from the newest end, the usual case is a few items.
+            out = []
+            for seq, officer, body in reversed(self._buffer):
+                if seq <= after:
+                    break
+                if officer == officer_id:
+                    out.append((seq, body))
+        out.reverse()
+        return out
+
+    def close(self) -> None:
+        """Wake every subscriber and make their streams end (server shutdown)."""
+        with self._lock:
+            self._closed = True
+            waiters = list(self._waiters)
+        for loop, ev in waiters:
+            loop.call_soon_threadsafe(ev.set)
+
+    async def stream(self, officer_id: str, after: int, heartbeat_s: float) -> AsyncIterator[str]:
+        """SSE text for one subscriber: replay after `after`, then new events, heartbeats when idle."""
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        entry = (loop, wake)
+        with self._lock:
+            self._waiters.add(entry)
+        try:
+            cursor = after
+            yield "retry: 2000\n\n"
+            while not self._closed:
+                wake.clear()
+                items = self.since(officer_id, cursor)
+                for seq, body in items:
+                    yield f"id: {seq}\ndata: {body}\n\n"
+                    cursor = seq
+                if items:
+                    continue
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=heartbeat_s)
+                except TimeoutError:
+                    # Carries the subscriber's own cursor: a heartbeat must never move a resume point.
+                    yield f'data: {{"seq":{cursor},"type":"heartbeat"}}\n\n'
+        finally:
+            with self._lock:
+                self._waiters.discard(entry)
