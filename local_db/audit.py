@@ -25,6 +25,7 @@ import json
 import threading
 import weakref
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -77,6 +78,8 @@ class AccessRefused(RuntimeError):
 
 class _Store(Protocol):  # the part of local_db.store.Store this module relies on
     def write(self, fn: Callable[[Session], T], durable: bool = ...) -> Any: ...
+
+    def read_session(self) -> AbstractContextManager[Session]: ...
 
 
 # --------------------------------------------------------------------------- canonical form
@@ -360,10 +363,28 @@ def verify_chain(session: Session) -> ChainReport:
     return verify_rows(rows.scalars())
 
 
-def report_break(store: _Store, report: ChainReport) -> None:
-    """Record a detected break as its own audit row (it is uploaded like any other)."""
-    if not report.ok:
-        audit(store, "audit_chain_break", f"audit_event:{report.broken_at}", "error", json.dumps(report.as_dict()))
+def report_break(store: _Store, report: ChainReport) -> bool:
+    """Record a detected break as its own audit row (uploaded like any other), once per break.
+
+    Returns True when a new break was recorded.
+    """
+    if report.ok:
+        return False
+    where = f"audit_event:{report.broken_at}"
+
+    def already(session: Session) -> bool:
+        found = session.execute(
+            select(AuditEvent.seq)
+            .where(AuditEvent.event == "audit_chain_break", AuditEvent.object == where)
+            .limit(1)
+        ).first()
+        return found is not None
+
+    with store.read_session() as session:
+        if already(session):
+            return False
+    audit(store, "audit_chain_break", where, "error", json.dumps(report.as_dict()))
+    return True
 
 
 def unsent_rows(session: Session, after_seq: int, limit: int) -> list[AuditEvent]:

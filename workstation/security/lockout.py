@@ -53,7 +53,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from local_db import audit as audit_log
-from local_db.errors import WrongPassword
+from local_db.errors import StoreCorrupt, StoreNotFound, WrongPassword
 from local_db.keys import keyfile_path, unwrap_data_key
 from local_db.models import Setting
 from workstation.security import wipe as wipe_mod
@@ -137,7 +137,17 @@ def _tag(body: dict[str, Any]) -> str:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_bytes())
+    try:
+        record = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise StoreNotFound(
+            f"There is no key file at {path}: nothing on this workstation can be unlocked."
+        ) from None
+    except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict):
+        raise StoreCorrupt(f"The key file {path} is damaged; the store cannot be unlocked.")
+    return record
 
 
 def _write_file(path: Path, record: dict[str, Any]) -> None:

@@ -1,0 +1,268 @@
+"""The lock screen (CJIS AC-11, AC-11(1), SC-10): pattern-hiding, password to unlock.
+
+`LockController` ties together:
+- the idle timer (workstation.security.idle_lock), fed by an application-wide event filter that
+  reports keyboard, mouse, wheel and touch input as activity;
+- "Lock now" (Ctrl+L, an application-wide shortcut on every window it is installed on);
+- the session: on lock `Lockable.lock()` drops the server tokens and closes the store (the data
+  key is released with its connections); on unlock `Lockable.unlock(password)` re-opens the
+  store through the failed-unlock policy and logs in to the server again.
+
+Pattern hiding: every other top-level window gets an opaque cover child raised above all its
+content, its web views (the map) are hidden, its title is replaced by a neutral one and it is
+disabled, so nothing of the caseload can be seen or typed into; tooltips are closed. Windows
+are covered rather than hidden because hiding a modal dialog ends its exec() and would lose a
+half-written note. The lock screen itself shows only the product name, who is signed in, the
+password field and generic messages (IA-6).
+
+The password check runs on a worker thread: the KDF takes a noticeable fraction of a second
+and the GUI thread never waits on it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workstation.security.idle_lock import IdleLock
+
+LOCK_SHORTCUT = "Ctrl+L"
+NEUTRAL_TITLE = "Field Workstation (locked)"
+COVER_NAME = "lockCover"
+_ACTIVITY_EVENTS = frozenset(
+    {
+        QEvent.Type.KeyPress,
+        QEvent.Type.MouseButtonPress,
+        QEvent.Type.MouseMove,
+        QEvent.Type.Wheel,
+        QEvent.Type.TouchBegin,
+    }
+)
+
+
+class Lockable(Protocol):
+    """What the lock needs from the session (workstation.session implements it)."""
+
+    def lock(self, reason: str) -> None:
+        """Drop tokens and close the store (releasing the data key)."""
+
+    def unlock(self, password: str) -> None:
+        """Re-open the store and re-login; raises with an officer-readable message on failure."""
+
+    def release_with_code(self, code: str) -> bool:
+        """A one-time admin code releases a lockout (True when it did)."""
+
+    @property
+    def officer_name(self) -> str: ...
+
+
+class LockScreen(QWidget):
+    """The only window visible while locked."""
+
+    unlock_requested = Signal(str)
+    code_entered = Signal(str)
+
+    def __init__(self, officer_name: str) -> None:
+        super().__init__(None, Qt.WindowType.Window | Qt.WindowType.WindowStaysOnTopHint)
+        self.setObjectName("lockScreen")
+        self.setWindowTitle(NEUTRAL_TITLE)
+        self.setAccessibleName("Workstation locked")
+        layout = QVBoxLayout(self)
+        layout.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        title = QLabel("This workstation is locked")
+        title.setAccessibleName("This workstation is locked")
+        who = QLabel(f"Signed in as {officer_name}. Enter your password to continue.")
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setAccessibleName("Password")
+        self.password.setPlaceholderText("Password")
+        self.unlock_button = QPushButton("&Unlock")
+        self.unlock_button.setAccessibleName("Unlock")
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.message.setAccessibleName("Unlock status")
+        self.code = QLineEdit()
+        self.code.setAccessibleName("One-time admin code")
+        self.code.setPlaceholderText("One-time admin code (from your administrator)")
+        self.code_button = QPushButton("Use admin &code")
+        self.code_button.setAccessibleName("Use admin code")
+        for widget in (title, who, self.password, self.unlock_button, self.message, self.code, self.code_button):
+            layout.addWidget(widget)
+        self.password.returnPressed.connect(self._submit)
+        self.unlock_button.clicked.connect(self._submit)
+        self.code_button.clicked.connect(lambda: self.code_entered.emit(self.code.text()))
+
+    def _submit(self) -> None:
+        self.unlock_requested.emit(self.password.text())
+
+    def busy(self, on: bool) -> None:
+        for widget in (self.password, self.unlock_button, self.code, self.code_button):
+            widget.setEnabled(not on)
+        if on:
+            self.message.setText("Checking…")
+
+    def show_error(self, text: str) -> None:
+        self.password.clear()
+        self.message.setText(text)
+        self.password.setFocus()
+
+
+class _Cover(QFrame):
+    """Opaque, child of a covered window, resized with it."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setObjectName(COVER_NAME)
+        self.setAutoFillBackground(True)
+        self.setStyleSheet(f"#{COVER_NAME} {{ background: #202830; }}")
+        self.setGeometry(parent.rect())
+        parent.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.Resize:
+            self.setGeometry(self.parentWidget().rect())
+            self.raise_()
+        return False
+
+
+class LockController(QObject):
+    locked_changed = Signal(bool)
+    _unlock_done = Signal(str)  # "" on success, else the message (from the worker thread)
+
+    def __init__(self, session: Lockable, idle: IdleLock, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.idle = idle
+        self.screen: LockScreen | None = None
+        self._covered: list[tuple[QWidget, str, _Cover, list[QWidget]]] = []
+        self._worker: threading.Thread | None = None
+        self._shortcuts: list[QShortcut] = []
+        self.idle.lock_requested.connect(self.lock)
+        self._unlock_done.connect(self._finish_unlock)
+        app = QApplication.instance()
+        assert app is not None, "create the QApplication first"
+        app.installEventFilter(self)
+
+    # -- wiring -------------------------------------------------------------------------------
+    def install_shortcut(self, window: QWidget) -> QShortcut:
+        """Ctrl+L on `window` (and any widget inside it) locks at once."""
+        shortcut = QShortcut(QKeySequence(LOCK_SHORTCUT), window)
+        shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        shortcut.activated.connect(self.idle.lock_now)
+        self._shortcuts.append(shortcut)
+        return shortcut
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if event.type() in _ACTIVITY_EVENTS and not self.is_locked:
+            self.idle.activity()
+        return False
+
+    def shutdown(self) -> None:
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        if self._worker is not None:
+            self._worker.join()
+        if self.screen is not None:
+            self.screen.close()
+            self.screen.deleteLater()
+            self.screen = None
+
+    @property
+    def is_locked(self) -> bool:
+        return self.screen is not None
+
+    # -- lock ---------------------------------------------------------------------------------
+    def lock(self, reason: str = "manual") -> None:
+        if self.is_locked:
+            return
+        QToolTip.hideText()
+        for window in QApplication.topLevelWidgets():
+            if window.isVisible() and not isinstance(window, LockScreen):
+                self._cover(window)
+        self.screen = LockScreen(self.session.officer_name)
+        self.screen.unlock_requested.connect(self._start_unlock)
+        self.screen.code_entered.connect(self._use_code)
+        self.screen.show()
+        self.screen.raise_()
+        self.screen.activateWindow()
+        self.screen.password.setFocus()
+        # After the screen is up: the session then drops tokens and releases the key.
+        self.session.lock(reason)
+        self.locked_changed.emit(True)
+
+    def _cover(self, window: QWidget) -> None:
+        from PySide6.QtWebEngineWidgets import QWebEngineView  # only windows that have maps
+
+        hidden = [view for view in window.findChildren(QWebEngineView) if view.isVisible()]
+        for view in hidden:
+            view.hide()
+        cover = _Cover(window)
+        cover.show()
+        cover.raise_()
+        self._covered.append((window, window.windowTitle(), cover, hidden))
+        window.setWindowTitle(NEUTRAL_TITLE)
+        window.setEnabled(False)
+
+    # -- unlock -------------------------------------------------------------------------------
+    def _start_unlock(self, password: str) -> None:
+        if self._worker is not None and self._worker.is_alive():
+            return
+        assert self.screen is not None
+        self.screen.busy(True)
+
+        def run() -> None:
+            try:
+                self.session.unlock(password)
+            except Exception as exc:  # noqa: BLE001 - shown to the officer; the lock stays
+                self._unlock_done.emit(str(exc) or "Unlock failed.")
+            else:
+                self._unlock_done.emit("")
+
+        self._worker = threading.Thread(target=run, name="unlock", daemon=True)
+        self._worker.start()
+
+    def _use_code(self, code: str) -> None:
+        assert self.screen is not None
+        if self.session.release_with_code(code.strip()):
+            self.screen.code.clear()
+            self.screen.message.setText("Released by the administrator code. Enter your password.")
+        else:
+            self.screen.message.setText("That code was not accepted.")
+
+    def _finish_unlock(self, error: str) -> None:
+        if self._worker is not None:
+            self._worker.join()
+            self._worker = None
+        if self.screen is None:
+            return
+        if error:
+            self.screen.busy(False)
+            self.screen.show_error(error)
+            return
+        for window, title, cover, hidden in self._covered:
+            window.setWindowTitle(title)
+            window.setEnabled(True)
+            cover.hide()
+            cover.deleteLater()
+            for view in hidden:
+                view.show()
+        self._covered.clear()
+        self.screen.close()
+        self.screen.deleteLater()
+        self.screen = None
+        self.idle.reset()
+        self.locked_changed.emit(False)
