@@ -278,7 +278,6 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
 
-    @app.api_route("/osmand", methods=["GET", "POST"], responses={200: {"content": {"text/plain": {}}}, **ERRORS})
     async def osmand(request: Request) -> Response:
         fields: dict[str, str] = dict(request.query_params)
         if request.method == "POST":
@@ -292,6 +291,13 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
             raise ServerError(400, "invalid_osmand", _describe_exc(exc)) from None
         await asyncio.to_thread(ingest_fixes, db, [fix], hub)
         return Response(status_code=200)
+
+    for method in ("GET", "POST"):
+        app.add_api_route(
+            "/osmand", osmand, methods=[method], operation_id=f"osmand_{method.lower()}",
+            responses={200: {"content": {"text/plain": {}}}, **ERRORS},
+            summary="OsmAnd / Traccar Client tracking ping (query string or form fields)",
+        )
 
     @app.post("/v1/ingest/fixes", response_model=IngestResult, responses=ERRORS)
     def ingest(batch: GatewayBatch, x_gateway_key: Annotated[str | None, Header()] = None) -> IngestResult:
