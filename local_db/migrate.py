@@ -19,6 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect
 
+from local_db.engine import checkpoint
 from local_db.errors import DataDirError, StoreTooNew
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -67,9 +68,8 @@ def upgrade_to_head(engine: Engine, db_path: Path, home: Path) -> str | None:
 
 def _backup(engine: Engine, db_path: Path, home: Path, revision: str) -> Path:
     """Copy the encrypted database file (after folding the WAL into it) to <home>/backups/."""
-    with engine.connect() as conn:
-        # TRUNCATE leaves the main file complete on its own, so a plain copy is a full backup.
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    # after a full checkpoint the main file is complete on its own, so a plain copy is a full backup
+    checkpoint(engine)
     backups = home / BACKUPS_DIR_NAME
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     target = backups / f"store-{revision}-{stamp}.db"

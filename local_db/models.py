@@ -221,7 +221,11 @@ class OutboxAction(Base):
     done_at: Mapped[datetime | None] = mapped_column(DateTime)
     server_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
-    __table_args__ = (Index("ix_outbox_state_seq", "state", "seq"),)
+    __table_args__ = (
+        Index("ix_outbox_state_seq", "state", "seq"),
+        # a participant's pending actions, in order (detail view, conflict view); migration 0002
+        Index("ix_outbox_participant_seq", "participant_id", "seq"),
+    )
 
 
 class SyncState(Base):

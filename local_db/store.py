@@ -30,12 +30,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlcipher3.dbapi2 as sqlcipher
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import QueuePool
 
 from local_db import keys
+from local_db.engine import (
+    SQLITE_PLAINTEXT_HEADER,
+    WRITER_FLAG,
+    checkpoint,
+    make_engine,
+    verify_key_and_file,
+)
 from local_db.errors import (
     DataDirError,
     StoreCorrupt,
@@ -57,16 +63,13 @@ __all__ = [
     "open_store",
     "open_store_with_key",
     "STORE_FILE_NAME",
+    "SQLITE_PLAINTEXT_HEADER",
+    "checkpoint",
 ]
 
 T = TypeVar("T")
 
 STORE_FILE_NAME = "store.db"
-SQLITE_PLAINTEXT_HEADER = b"SQLite format 3\x00"
-#: How long a connection waits for a lock before SQLite reports busy (only other processes can
-#: hold it for long: inside the app there is one writer).
-BUSY_TIMEOUT_S = 30.0
-_WRITER_FLAG = "field_workstation_writer"
 
 
 class Store:
@@ -128,7 +131,7 @@ class Store:
     def _writer_loop(self) -> None:
         try:
             conn = self.engine.connect()
-            conn.info[_WRITER_FLAG] = True
+            conn.info[WRITER_FLAG] = True
         except BaseException as exc:  # noqa: BLE001 - handed to the opener, which re-raises it
             self._writer_error = exc
             self._writer_ready.set()
@@ -146,7 +149,7 @@ class Store:
                 else:
                     future.set_result(result)
         finally:
-            conn.info.pop(_WRITER_FLAG, None)
+            conn.info.pop(WRITER_FLAG, None)
             conn.close()
 
     @staticmethod
@@ -206,13 +209,13 @@ def open_store(home: Path, password: str, *, create: bool = False) -> Store:
         )
     if not create:
         raise StoreNotFound(f"There is no store in {home} yet.")
+    preexisting = _existing(_db_files(db_path))
     data_key = keys.create_keyfile(home, password)
     try:
         return open_store_with_key(home, data_key)
     except BaseException:
         # a store that could not be made leaves nothing behind
-        for leftover in (keys.keyfile_path(home), *_db_files(db_path)):
-            leftover.unlink(missing_ok=True)
+        _remove_created((keys.keyfile_path(home), *_db_files(db_path)), preexisting)
         raise
 
 
@@ -222,30 +225,26 @@ def open_store_with_key(home: Path, data_key: bytes) -> Store:
     check_data_dir(home)
     db_path = home / STORE_FILE_NAME
     existed = db_path.exists()
+    preexisting = _existing(_db_files(db_path))
     if existed:
         _check_file_header(db_path)
     else:
         _create_private_file(db_path)
-    engine = _make_engine(db_path, data_key)
+    engine = make_engine(db_path, data_key)
     try:
-        _verify_key_and_file(engine, db_path)
+        verify_key_and_file(engine, db_path)
         backup = upgrade_to_head(engine, db_path, home)
-    except (SADatabaseError, sqlcipher.DatabaseError) as exc:
+        store = Store(home, db_path, engine)
+    except BaseException as exc:
         engine.dispose()
-        if not existed:
-            for leftover in _db_files(db_path):
-                leftover.unlink(missing_ok=True)
-        raise StoreCorrupt(
-            f"The database {db_path} is damaged ({_sqlite_reason(exc)}). Nothing was changed; "
-            f"restore it from {home / 'backups'} or re-sync this workstation."
-        ) from None
-    except BaseException:
-        engine.dispose()
-        if not existed:
-            for leftover in _db_files(db_path):
-                leftover.unlink(missing_ok=True)
+        if not existed:  # an existing file's -wal/-shm are SQLite's to clean up on close
+            _remove_created(_db_files(db_path), preexisting)
+        if isinstance(exc, SADatabaseError | sqlcipher.DatabaseError):
+            raise StoreCorrupt(
+                f"The database {db_path} is damaged ({_sqlite_reason(exc)}). Nothing was changed; "
+                f"restore it from {home / 'backups'} or re-sync this workstation."
+            ) from None
         raise
-    store = Store(home, db_path, engine)
     store.backup_made = backup
     return store
 
@@ -268,6 +267,17 @@ def _db_files(db_path: Path) -> tuple[Path, ...]:
     return (db_path, db_path.with_name(db_path.name + "-wal"), db_path.with_name(db_path.name + "-shm"))
 
 
+def _existing(paths: tuple[Path, ...]) -> set[Path]:
+    return {path for path in paths if os.path.lexists(path)}
+
+
+def _remove_created(paths: tuple[Path, ...], preexisting: set[Path]) -> None:
+    """Delete the files among `paths` that this open created (never anything that was there)."""
+    for path in paths:
+        if path not in preexisting and path.is_file():
+            path.unlink(missing_ok=True)
+
+
 def _create_private_file(db_path: Path) -> None:
     # SQLite gives -wal and -shm the main file's mode, so owner-only here covers all three.
     try:
@@ -288,64 +298,6 @@ def _check_file_header(db_path: Path) -> None:
         )
     if len(head) == 0:
         raise StoreCorrupt(f"The database {db_path} is empty (0 bytes). Nothing was changed.")
-
-
-def _make_engine(db_path: Path, data_key: bytes) -> Engine:
-    if len(data_key) != keys.DATA_KEY_BYTES:
-        raise ValueError("the data key must be 32 bytes")
-    # SQLCipher raw key syntax: no PBKDF2 per connection, the key is used as is.
-    key_pragma = f"PRAGMA key = \"x'{data_key.hex()}'\""
-
-    def connect() -> sqlcipher.Connection:
-        conn = sqlcipher.connect(
-            str(db_path), timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
-        )
-        try:
-            conn.execute(key_pragma)
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA synchronous = NORMAL")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    engine = create_engine(
-        f"sqlite:///{db_path}",
-        module=sqlcipher,
-        creator=connect,
-        poolclass=QueuePool,
-        pool_size=4,
-        max_overflow=8,
-        pool_pre_ping=False,
-    )
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        # The driver runs in autocommit mode (isolation_level=None) so that SQLAlchemy, not the
-        # driver, decides where transactions start. The writer takes the write lock up front
-        # (IMMEDIATE): a deferred upgrade can fail with "busy" without waiting.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get(_WRITER_FLAG) else "BEGIN")
-        # Foreign keys are checked at commit: the models declare no relationships, so the ORM
-        # does not order a flush parent-first, and a transaction is what must be consistent.
-        conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
-
-    return engine
-
-
-def _verify_key_and_file(engine: Engine, db_path: Path) -> None:
-    """Read the schema (fails on a wrong key or a damaged first page), switch on WAL, and check
-    the file holds every page the database claims (a truncated copy otherwise opens fine)."""
-    with engine.connect() as conn:
-        raw = conn.connection.dbapi_connection
-        assert raw is not None
-        raw.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        mode = raw.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StoreCorrupt(f"Cannot switch {db_path} to WAL mode (got {mode!r}).")
-        page_size = int(raw.execute("PRAGMA page_size").fetchone()[0])
-    size = db_path.stat().st_size
-    if size % page_size != 0:
-        raise StoreCorrupt(f"The database {db_path} is truncated ({size} bytes). Nothing was changed.")
 
 
 def _sqlite_reason(exc: BaseException) -> str:
