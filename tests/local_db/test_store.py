@@ -135,7 +135,9 @@ def test_files_on_disk_are_encrypted_and_private(store: Store) -> None:
         assert path.stat().st_mode & 0o077 == 0
 
 
-def test_reopen_keeps_data_and_open_with_key_skips_the_password(store_home: Path, store_password: str) -> None:
+def test_reopen_keeps_data_and_open_with_key_skips_the_password(
+    store_home: Path, store_password: str
+) -> None:
     with open_store(store_home, store_password, create=True) as first:
         first.write(lambda s: s.add(_participant(7)), durable=True)
     data_key = keys.unwrap_data_key(store_home, store_password)
@@ -171,8 +173,12 @@ def test_wrong_password_changes_nothing(filled_home: Path) -> None:
     assert _snapshot(filled_home) == before
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated_mid_page", "truncated_at_page", "first_page_flipped"])
-def test_damaged_database_is_refused_and_left_as_it_is(filled_home: Path, store_password: str, damage: str) -> None:
+@pytest.mark.parametrize(
+    "damage", ["garbage", "truncated_mid_page", "truncated_at_page", "first_page_flipped"]
+)
+def test_damaged_database_is_refused_and_left_as_it_is(
+    filled_home: Path, store_password: str, damage: str
+) -> None:
     db = filled_home / "store.db"
     content = bytearray(db.read_bytes())
     if damage == "garbage":
@@ -225,7 +231,9 @@ def test_missing_or_non_directory_data_dir(tmp_path: Path, store_password: str) 
 
 
 @pytest.mark.parametrize("existing", [False, True])
-def test_read_only_data_dir_is_refused(filled_home: Path, tmp_path: Path, store_password: str, existing: bool) -> None:
+def test_read_only_data_dir_is_refused(
+    filled_home: Path, tmp_path: Path, store_password: str, existing: bool
+) -> None:
     home = filled_home
     if not existing:
         home = tmp_path / "empty-home"
