@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 import zstandard
 from fastapi import Depends, FastAPI, Header, Query, Request
@@ -281,10 +282,12 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
     async def osmand(request: Request) -> Response:
         fields: dict[str, str] = dict(request.query_params)
         if request.method == "POST":
-            content_type = request.headers.get("content-type", "")
-            if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-                form = await request.form()
-                fields.update({k: v for k, v in form.items() if isinstance(v, str)})
+            # Tracker apps post application/x-www-form-urlencoded; parsed here without python-multipart.
+            body = await request.body()
+            try:
+                fields.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+            except UnicodeDecodeError:
+                raise ServerError(400, "invalid_osmand", "form body is not UTF-8") from None
         try:
             fix = parse_osmand(fields, utcnow())
         except (ValueError, ValidationError) as exc:

@@ -1,0 +1,158 @@
+"""POST /v1/actions:batch: applied / duplicate / conflict / rejected, and effects reaching the feed."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+from sync_server.caseload import record
+from sync_server.db import utcnow
+from sync_server.models import Alert
+from tests.sync_server.conftest import action, now_iso, pull_all
+from workstation.protocol import ActionBatchResult
+
+
+def _send(client, *actions: dict) -> list[dict]:
+    response = client.post("/v1/actions:batch", json={"actions": list(actions)})
+    assert response.status_code == 200, response.text
+    return ActionBatchResult.model_validate_json(response.content).model_dump(mode="json")["results"]
+
+
+def _first_participant(server) -> str:
+    return server.query("select id from participant where officer_id = 'off1' order by id limit 1")[0][0]
+
+
+def _alert(server, participant_id: str, kind: str) -> str:
+    """An open alert of `kind` on the participant, written as the back office would (row + feed entry)."""
+    alert_id = f"al-test-{kind}"
+    with server.db.write() as session:
+        row = Alert(id=alert_id, version=1, participant_id=participant_id, device_id=None, kind=kind,
+                    severity="critical", opened_at=utcnow(), state="open", detail="")
+        session.add(row)
+        record(session, "alert", row)
+    return alert_id
+
+
+def test_batch_sent_twice_applies_once(sync_server_factory, client_for, db_url):
+    sync_server = sync_server_factory(caseload=3, db_url=db_url)
+    client = client_for(sync_server)
+    pid = _first_participant(sync_server)
+    note = action("add_note", pid, {"text": "Visited; all fine."})
+    first = _send(client, note)
+    assert first[0]["status"] == "applied"
+    assert first[0]["result"]["id"] == note["id"]  # the note keeps the client's action id
+    second = _send(client, note)
+    assert second[0]["status"] == "duplicate" and second[0]["result"] == first[0]["result"]
+    assert sync_server.count_notes(note["id"]) == 1
+    assert sync_server.query("select count(*) from applied_action where id = :i", i=note["id"]) == [(1,)]
+    # the effect is in the feed for the next pull
+    changes, _ = pull_all(client)
+    assert any(c["entity"] == "note" and c["id"] == note["id"] for c in changes)
+
+
+def test_same_id_different_payload_is_rejected(sync_server, client_for):
+    client = client_for(sync_server)
+    pid = _first_participant(sync_server)
+    note = action("add_note", pid, {"text": "one"})
+    _send(client, note)
+    changed = {**note, "payload": {"text": "two"}}
+    (result,) = _send(client, changed)
+    assert result["status"] == "rejected" and "different action" in result["reason"]
+    assert sync_server.query("select text from note where id = :i", i=note["id"]) == [("one",)]
+
+
+def test_every_action_kind_applies(sync_server, client_for):
+    client = client_for(sync_server)
+    pid = _first_participant(sync_server)
+    appt = sync_server.query("select id from appointment where participant_id = :p limit 1", p=pid)[0][0]
+    alert_id = _alert(sync_server, pid, "low_battery")
+    results = _send(
+        client,
+        action("add_note", pid, {"text": "note"}),
+        action("record_contact", pid, {"kind": "home_visit", "outcome": "not_home", "occurred_at": now_iso(),
+                                       "place": "front door", "lat": 41.88, "lon": -87.63}),
+        action("record_checkin", pid, {"kind": "office_checkin", "occurred_at": now_iso(), "appointment_id": appt}),
+        action("request_schedule_change", pid, {"requested_time": now_iso(), "reason": "works a night shift"}),
+        action("acknowledge_alert", alert_id, {"note": ""}),
+        action("resolve_alert", alert_id, {"resolution": "charged", "note": "Participant charged the device."}),
+    )
+    assert [r["status"] for r in results] == ["applied"] * 6, results
+    assert results[1]["result"]["kind"] == "home_visit" and results[1]["result"]["outcome"] == "not_home"
+    assert sync_server.query("select status from appointment where id = :a", a=appt) == [("completed",)]
+    assert results[5]["result"]["state"] == "resolved" and results[5]["server_version"] == 3
+    kinds = sorted(r[0] for r in sync_server.query("select kind from note where participant_id = :p and "
+                                                   "author = 'officer1'", p=pid))
+    assert kinds == ["home_visit", "note", "note", "office_checkin", "schedule_request"]
+
+
+def test_conflict_returns_current_state_and_does_not_block_the_rest(sync_server, client_for):
+    client = client_for(sync_server)
+    pid = _first_participant(sync_server)
+    alert_id = _alert(sync_server, pid, "zone_exit")
+    stale = action("acknowledge_alert", alert_id, {}, base_version=1)
+    _send(client, action("acknowledge_alert", alert_id, {}, base_version=1))  # someone else moved it to v2
+    results = _send(
+        client,
+        stale,
+        action("add_note", "p-not-mine", {"text": "x"}),
+        action("add_note", pid, {"text": "after the failures"}),
+    )
+    assert [r["status"] for r in results] == ["conflict", "rejected", "applied"]
+    assert results[0]["server_version"] == 2 and results[0]["current"]["state"] == "acknowledged"
+    assert results[1]["reason"] == "unknown participant"
+    # a conflicting action is not recorded: the same id may be resent after the officer decides
+    again = _send(client, {**stale, "base_version": 2})
+    assert again[0]["status"] == "applied"
+
+
+def test_rejections(sync_server_factory, client_for):
+    server = sync_server_factory(officers=2, caseload=2)
+    client = client_for(server)
+    pid = _first_participant(server)
+    theirs = server.query("select id from participant where officer_id = 'off2' limit 1")[0][0]
+    tamper = _alert(server, pid, "strap_tamper")
+    results = _send(
+        client,
+        action("add_note", theirs, {"text": "not my caseload"}),
+        action("add_note", pid, {"text": ""}),
+        action("add_note", pid, {"wrong": "field"}),
+        action("resolve_alert", tamper, {"resolution": "ok"}),
+        action("record_checkin", pid, {"kind": "office_checkin", "occurred_at": now_iso(), "appointment_id": "nope"}),
+        action("acknowledge_alert", "al-unknown", {}),
+    )
+    assert [r["status"] for r in results] == ["rejected"] * 6
+    assert "without a note" in results[3]["reason"]
+    assert server.query("select state from alert where id = :a", a=tamper) == [("open",)]
+    assert server.query("select count(*) from applied_action") == [(0,)]
+    assert server.count_notes() == server.query("select count(*) from note where author = 'officer'")[0][0]
+    # with the note, the tamper alert resolves
+    ok = _send(client, action("resolve_alert", tamper, {"note": "Strap replaced at office."}))
+    assert ok[0]["status"] == "applied"
+
+
+def test_batch_level_errors_write_nothing(sync_server, client_for):
+    client = client_for(sync_server)
+    pid = _first_participant(sync_server)
+    same = action("add_note", pid, {"text": "x"})
+    twice = client.post("/v1/actions:batch", json={"actions": [same, same]})
+    assert twice.status_code == 422 and twice.json()["error"] == "duplicate_action_ids"
+    bad_kind = client.post("/v1/actions:batch", json={"actions": [{**same, "kind": "delete_everything"}]})
+    assert bad_kind.status_code == 422 and bad_kind.json()["error"] == "invalid_request"
+    assert client.post("/v1/actions:batch", json={"actions": []}).status_code == 422
+    assert sync_server.count_notes(same["id"]) == 0
+
+
+def test_concurrent_duplicates_apply_once(sync_server_factory, client_for, db_url):
+    sync_server = sync_server_factory(caseload=2, db_url=db_url)
+    pid = _first_participant(sync_server)
+    note = action("add_note", pid, {"text": "raced"}, action_id=uuid.uuid4())
+    clients = [client_for(sync_server, workstation_id=f"ws-{i}") for i in range(4)]
+    statuses: list[str] = []
+    threads = [threading.Thread(target=lambda c=c: statuses.extend(r["status"] for r in _send(c, note)))
+               for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == ["applied", "duplicate", "duplicate", "duplicate"]
+    assert sync_server.count_notes(note["id"]) == 1

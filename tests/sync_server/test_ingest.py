@@ -1,0 +1,187 @@
+"""Device ingestion (OsmAnd, gateway batches) and the rules evaluated on it."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from sync_server.caseload import record
+from sync_server.db import utcnow
+from sync_server.models import Appointment, Device, Zone
+from tests.sync_server.conftest import pull_all
+from workstation.protocol import GatewayFix
+
+ALWAYS = [{"days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "23:30"},
+          {"days": [1, 2, 3, 4, 5, 6, 7], "start": "23:00", "end": "01:00"}]
+HOME = (41.8800, -87.6400)
+# ~0.0009 degrees of latitude is 100 m
+OUT_600M = (41.8854, -87.6400)
+
+
+def _device(server) -> tuple[str, str, str]:
+    return server.query("select d.id, d.serial, d.participant_id from device d order by d.id limit 1")[0]
+
+
+def _zones(server, participant_id: str, *zones: dict) -> None:
+    """Replace the participant's zones (as the back office would, feed entries included)."""
+    with server.db.write() as session:
+        session.query(Zone).filter(Zone.participant_id == participant_id).delete()
+        for i, z in enumerate(zones):
+            row = Zone(id=f"zt{i}", version=1, participant_id=participant_id, **z)
+            session.add(row)
+            record(session, "zone", row)
+        session.execute(update(Device).values(rule_state={}, last_fix_time=None, last_lat=None, last_lon=None))
+
+
+def _fix(serial: str, at: datetime, lat: float, lon: float, **kw) -> GatewayFix:
+    return GatewayFix(serial=serial, fix_time=at.replace(tzinfo=UTC), lat=lat, lon=lon, **kw)
+
+
+def _alerts(server, device_id: str) -> list[tuple]:
+    return server.query(
+        "select kind, severity, incident_id from alert where device_id = :d and id like 'al-%' order by opened_at",
+        d=device_id,
+    )
+
+
+def _home_zone(schedule=ALWAYS) -> dict:
+    return dict(name="Home (curfew)", kind="inclusion", shape="circle", center_lat=HOME[0], center_lon=HOME[1],
+                radius_m=100.0, schedule=schedule)
+
+
+def test_curfew_exit_alerts_on_transitions_and_groups_an_incident(sync_server):
+    device_id, serial, pid = _device(sync_server)
+    _zones(sync_server, pid, _home_zone())
+    t = utcnow() - timedelta(minutes=30)
+    steps = [HOME, OUT_600M, OUT_600M, HOME, OUT_600M]
+    for i, (lat, lon) in enumerate(steps):
+        sync_server.ingest([_fix(serial, t + timedelta(minutes=3 * i), lat, lon, accuracy_m=10)])
+    alerts = _alerts(sync_server, device_id)
+    assert [a[0] for a in alerts] == ["curfew_violation", "curfew_violation"]
+    assert alerts[0][1] == "high" and alerts[0][2] == alerts[1][2]  # one incident
+
+
+def test_zone_without_schedule_is_zone_exit_and_outside_schedule_nothing(sync_server):
+    device_id, serial, pid = _device(sync_server)
+    _zones(sync_server, pid, _home_zone(schedule=[]))
+    t = utcnow() - timedelta(minutes=10)
+    sync_server.ingest([_fix(serial, t, *HOME), _fix(serial, t + timedelta(minutes=2), *OUT_600M)])
+    assert [a[0] for a in _alerts(sync_server, device_id)] == ["zone_exit"]
+
+
+def test_drift_and_impossible_speed_are_flagged_not_alerted(sync_server):
+    device_id, serial, pid = _device(sync_server)
+    _zones(sync_server, pid, _home_zone())
+    t = utcnow() - timedelta(minutes=10)
+    edge = (HOME[0] + 0.0011, HOME[1])  # ~122 m from the centre: outside by 22 m, accuracy 60 m
+    far = (HOME[0] + 0.1, HOME[1])  # 11 km away one minute later
+    sync_server.ingest([
+        _fix(serial, t, *HOME, accuracy_m=5),
+        _fix(serial, t + timedelta(minutes=1), *edge, accuracy_m=60),
+        _fix(serial, t + timedelta(minutes=2), *far, accuracy_m=10),
+    ])
+    flags = [r[0] for r in sync_server.query("select flags from position where device_id = :d order by fix_time",
+                                             d=device_id)][-3:]
+    assert flags == ["", "drift", "impossible_speed"]
+    assert _alerts(sync_server, device_id) == []
+
+
+def test_exclusion_polygon_entry_battery_and_strap_events(sync_server):
+    device_id, serial, pid = _device(sync_server)
+    square = [[41.8810, -87.6245], [41.8810, -87.6205], [41.8855, -87.6205], [41.8855, -87.6245]]
+    _zones(sync_server, pid, dict(name="Millennium Park", kind="exclusion", shape="polygon", polygon=square,
+                                  schedule=[]))
+    t = utcnow() - timedelta(minutes=20)
+    outside, inside = (41.8790, -87.6225), (41.8832, -87.6225)
+    sync_server.ingest([
+        _fix(serial, t, *outside, battery_pct=50),
+        _fix(serial, t + timedelta(minutes=1), *inside, battery_pct=18),
+        _fix(serial, t + timedelta(minutes=2), *inside, battery_pct=17),
+        _fix(serial, t + timedelta(minutes=3), *outside, battery_pct=4, event="strap_tamper"),
+    ])
+    kinds = [a[0] for a in _alerts(sync_server, device_id)]
+    assert sorted(kinds) == ["battery_critical", "low_battery", "strap_tamper", "zone_entry"]
+    assert sync_server.query("select strap, battery_pct from device where id = :d", d=device_id) == [("tampered", 4)]
+    sync_server.ingest([_fix(serial, t + timedelta(minutes=4), *outside, event="strap_restored")])
+    assert sync_server.query("select strap from device where id = :d", d=device_id) == [("ok",)]
+
+
+def test_osmand_get_and_post_are_accepted_and_reach_the_feed(sync_server, client_for):
+    device_id, serial, _ = _device(sync_server)
+    client = client_for(sync_server)
+    _, cursor = pull_all(client)
+    now = int(time.time())
+    got = httpx.get(f"{sync_server.url}/osmand", params={
+        "id": serial, "lat": "41.88", "lon": "-87.63", "timestamp": str(now - 60), "speed": "10", "batt": "77",
+        "accuracy": "8", "bearing": "90", "altitude": "180"})
+    assert got.status_code == 200
+    iso = datetime.now(UTC).replace(microsecond=0).isoformat()
+    posted = httpx.post(f"{sync_server.url}/osmand",
+                        data={"id": serial, "lat": "41.881", "lon": "-87.631", "timestamp": iso})
+    assert posted.status_code == 200
+    rows = sync_server.query("select lat, speed_kmh from position where device_id = :d order by fix_time", d=device_id)
+    assert rows == [(41.88, pytest.approx(18.52)), (41.881, None)]
+    delta, _ = pull_all(client, cursor)
+    device = [c for c in delta if c["entity"] == "device"][-1]["data"]
+    assert device["last_fix"]["lat"] == 41.881 and device["battery_pct"] == 77
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "error"),
+    [
+        ({"lat": "41.88", "lon": "-87.63"}, 400, "invalid_osmand"),
+        ({"id": "X", "lat": "abc", "lon": "-87.63"}, 400, "invalid_osmand"),
+        ({"id": "X", "lat": "91", "lon": "-87.63"}, 400, "invalid_osmand"),
+        ({"id": "X", "lat": "nan", "lon": "-87.63"}, 400, "invalid_osmand"),
+        ({"id": "X", "lat": "41.8", "lon": "-87.6", "timestamp": "next tuesday"}, 400, "invalid_osmand"),
+        ({"id": "UNKNOWN-1", "lat": "41.88", "lon": "-87.63"}, 422, "unknown_device"),
+        ({"id": "X", "lat": "41.88", "lon": "-87.63", "timestamp": str(int(time.time()) + 86_400)}, 422,
+         "fix_in_future"),
+    ],
+)
+def test_osmand_bad_input_writes_nothing(sync_server, params, status, error):
+    _, serial, _ = _device(sync_server)
+    params = {k: (serial if v == "X" else v) for k, v in params.items()}
+    response = httpx.get(f"{sync_server.url}/osmand", params=params)
+    assert response.status_code == status and response.json()["error"] == error, response.text
+    assert sync_server.query("select count(*) from position") == [(0,)]
+
+
+def test_gateway_batch_needs_its_key_and_is_all_or_nothing(sync_server_factory, db_url):
+    server = sync_server_factory(caseload=5, db_url=db_url)
+    serials = [r[0] for r in server.query("select serial from device order by id")]
+    now = datetime.now(UTC).isoformat()
+    good = [{"serial": s, "fix_time": now, "lat": 41.88, "lon": -87.63, "battery_pct": 80} for s in serials]
+    url = f"{server.url}/v1/ingest/fixes"
+    assert httpx.post(url, json={"fixes": good}).status_code == 401
+    assert httpx.post(url, json={"fixes": good}, headers={"X-Gateway-Key": "nope"}).status_code == 401
+    key = {"X-Gateway-Key": server.gateway_key}
+    mixed = good + [{"serial": "NOPE-1", "fix_time": now, "lat": 41.88, "lon": -87.63}]
+    refused = httpx.post(url, json={"fixes": mixed}, headers=key)
+    assert refused.status_code == 422 and "NOPE-1" in refused.json()["detail"]
+    assert server.query("select count(*) from position") == [(0,)]
+    accepted = httpx.post(url, json={"fixes": good}, headers=key)
+    assert accepted.status_code == 200 and accepted.json() == {"accepted": 5, "alerts_raised": 0}
+    assert server.query("select count(*) from position") == [(5,)]
+
+
+def test_silence_and_missed_checkins(sync_server):
+    device_id, _serial, pid = _device(sync_server)
+    old = utcnow() - timedelta(hours=2)
+    with sync_server.db.write() as session:
+        session.execute(update(Device).values(last_contact_at=utcnow(), last_gps_at=utcnow(), rule_state={}))
+        session.execute(update(Device).where(Device.id == device_id).values(last_contact_at=old))
+        session.execute(update(Appointment).values(status="completed"))
+        appt = Appointment(id="a-missed", participant_id=pid, kind="office_checkin", starts_at=old,
+                           place="Loop Field Office", status="scheduled")
+        session.add(appt)
+        record(session, "appointment", appt)
+    assert sync_server.check_silence() == 2
+    assert sync_server.check_silence() == 0  # raised once, not every round
+    kinds = sorted(r[0] for r in sync_server.query("select kind from alert where id like 'al-%'"))
+    assert kinds == ["missed_checkin", "no_communication"]
+    assert sync_server.query("select status from appointment where id = 'a-missed'") == [("missed",)]
