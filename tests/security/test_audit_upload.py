@@ -1,0 +1,75 @@
+"""Audit chain upload to the real reference server: acknowledged, idempotent, breaks reported."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import text
+
+from local_db import audit
+from workstation.auth import login
+from workstation.security.audit_upload import AUDIT_PATH, acked_seq, to_record, upload_audit
+from workstation.sync.errors import WorkstationRevoked
+from workstation.sync.http import ServerClient
+
+
+@pytest.fixture
+def online(sync_server, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    client = ServerClient(sync_server.url)
+    result = login(home, "officer1", "pw", client, workstation_id="ws-audit")
+    yield sync_server, result.store, client
+    result.store.close()
+    client.close()
+
+
+def _server_rows(server) -> list[dict]:
+    rows = server.query("select record from audit_upload where workstation_id = 'ws-audit' order by seq")
+    return [json.loads(r[0]) for r in rows]
+
+
+def test_rows_are_uploaded_once_and_acknowledged(online) -> None:
+    server, store, client = online
+    for i in range(5):
+        audit.audit(store, "view_participant", f"participant:p01{i}")
+    result = upload_audit(store, client, batch_size=2)
+    assert result.chain_ok and result.sent == 6 and result.acknowledged_through == 6  # login + 5
+    uploaded = _server_rows(server)
+    assert [r["seq"] for r in uploaded] == list(range(1, 7))
+    assert uploaded[1]["event"] == "view_participant" and uploaded[1]["workstation_id"] == "ws-audit"
+    with store.read_session() as s:
+        assert acked_seq(s) == 6
+    # a second sync sends nothing; a replayed batch (lost ack) is stored once
+    assert upload_audit(store, client).sent == 0
+    with store.read_session() as s:
+        replay = [to_record(r).model_dump(mode="json") for r in audit.unsent_rows(s, 0, 10)]
+    client.post_json(AUDIT_PATH, {"records": replay})
+    assert len(_server_rows(server)) == 6
+
+
+def test_a_broken_chain_is_reported_to_the_server(online) -> None:
+    server, store, client = online
+    audit.audit(store, "view_participant", "participant:p0100001")
+    audit.audit(store, "export", "participant:p0100001")
+
+    def tamper(session) -> None:
+        session.execute(text("DROP TRIGGER audit_event_no_update"))
+        session.execute(text("UPDATE audit_event SET event = 'search' WHERE seq = 3"))
+
+    store.write(tamper)
+    result = upload_audit(store, client)
+    assert not result.chain_ok and result.broken_at == 3
+    uploaded = _server_rows(server)
+    assert uploaded[-1]["event"] == "audit_chain_break"
+    assert json.loads(uploaded[-1]["detail"])["broken_at"] == 3
+    assert upload_audit(store, client).sent == 0, "the same break is reported once"
+
+
+def test_a_revoked_workstation_gets_the_wipe_answer(online) -> None:
+    server, store, client = online
+    audit.audit(store, "search", "caseload")
+    server.admin_revoke("ws-audit")
+    with pytest.raises(WorkstationRevoked):
+        upload_audit(store, client)

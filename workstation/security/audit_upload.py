@@ -1,0 +1,88 @@
+"""Upload the audit chain with each sync (CJIS AU-9: the server holds the protected copy).
+
+Before anything is sent the local chain is verified (a break is recorded as its own
+`audit_chain_break` row, which is uploaded too: a break is reported, never hidden). Rows after
+the last acknowledged seq go up in order, in batches, to `POST /v1/audit` (protocol.AuditBatch);
+the server's AuditAck says how far it stored them, and that seq is kept in
+SyncState.audit_acked_seq so a lost acknowledgement only means the next sync sends a few rows
+again (the server stores each (workstation, seq) once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from local_db import audit as audit_log
+from local_db.models import AuditEvent, SyncState
+from local_db.store import Store
+from workstation.protocol import AuditAck, AuditBatch, AuditRecord
+from workstation.sync.apply import SYNC_STATE_ID, sync_state
+
+AUDIT_PATH = "/v1/audit"
+BATCH_SIZE = 1000
+
+
+class _Poster(Protocol):  # workstation.sync.http.ServerClient
+    def post_json(self, path: str, payload: bytes | dict[str, Any], *, authenticated: bool = True) -> Any: ...
+
+
+@dataclass(frozen=True)
+class AuditUploadResult:
+    sent: int
+    acknowledged_through: int
+    chain_ok: bool
+    broken_at: int | None
+
+
+def acked_seq(session: Session) -> int:
+    state = session.get(SyncState, SYNC_STATE_ID)
+    return state.audit_acked_seq if state is not None and state.audit_acked_seq else 0
+
+
+def _record_ack(session: Session, seq: int) -> None:
+    state = sync_state(session)
+    # never move backwards: a late, smaller ack from a retried request changes nothing
+    state.audit_acked_seq = max(state.audit_acked_seq or 0, seq)
+
+
+def to_record(row: AuditEvent) -> AuditRecord:
+    return AuditRecord(
+        seq=row.seq,
+        at=row.at.replace(tzinfo=UTC),
+        officer=row.officer,
+        workstation_id=row.workstation_id,
+        event=row.event,
+        object=row.object,
+        outcome=row.outcome,
+        detail=row.detail,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+def upload_audit(store: Store, client: _Poster, batch_size: int = BATCH_SIZE) -> AuditUploadResult:
+    """Verify, then send every unacknowledged row; raises the client's SyncError on failure."""
+    with store.read_session() as session:
+        report = audit_log.verify_chain(session)
+    audit_log.report_break(store, report)
+    sent = 0
+    while True:
+        with store.read_session() as session:
+            after = acked_seq(session)
+            records = [to_record(r) for r in audit_log.unsent_rows(session, after, batch_size)]
+        if not records:
+            break
+        body = AuditBatch(records=records).model_dump_json().encode()
+        ack = AuditAck.model_validate_json(client.post_json(AUDIT_PATH, body).content)
+        through = min(ack.acknowledged_through, records[-1].seq)
+        if through <= after:
+            raise RuntimeError(f"the server acknowledged no audit rows after {after}")
+        store.write(lambda s, seq=through: _record_ack(s, seq), durable=True)
+        sent += len(records)
+    with store.read_session() as session:
+        through = acked_seq(session)
+    return AuditUploadResult(sent, through, report.ok, report.broken_at)
