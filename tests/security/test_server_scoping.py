@@ -234,10 +234,6 @@ def test_ingestion_returns_no_caseload(world) -> None:
     assert httpx.post(f"{server.url}/v1/ingest/fixes", json=fix).status_code == 401
 
 
-@pytest.mark.xfail(
-    reason="POST /osmand with a form body answers 500: python-multipart is not a dependency (reported)",
-    raises=AssertionError,
-)
 def test_osmand_form_post_returns_no_caseload(world) -> None:
     server, _tokens = world
     serial = server.seeded["officers"]["officer2"]["serials"][1]
