@@ -8,4 +8,8 @@ its name to COMMANDS below; workstation.cli and ui.launcher pick it up from ther
 #: The registry. Names only, so listing them imports nothing (the launcher asks on every start).
 COMMANDS: tuple[str, ...] = (
     "selftest",
+    "sync",
+    "caseload",
+    "note",
+    "outbox",
 )

@@ -1,0 +1,267 @@
+"""WorkstationSession: what the GUI and the CLI hold after login.
+
+It owns the open store, the server client (with the in-memory tokens), the sync engine, the
+scheduler (automatic sync), the live feed and the connectivity tracker, and closes them in the
+right order. Every method that touches disk or network blocks: the GUI calls them from worker
+threads and gets results through the listener callbacks (a Qt adapter can turn those into
+signals). No Qt here.
+
+Revocation: when the server answers with `wipe: true`, the session stops everything, closes the
+store and crypto-wipes the data directory (workstation.security.wipe), then tells listeners.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from local_db.store import Store
+from workstation.auth import Auth, login
+from workstation.config import Config
+from workstation.sync import outbox
+from workstation.sync.connectivity import Connectivity, ConnectivityStatus
+from workstation.sync.engine import SyncEngine, SyncProgress, SyncSummary
+from workstation.sync.errors import AuthRequired, SyncError, WorkstationRevoked
+from workstation.sync.http import ServerClient
+from workstation.sync.live import LiveChanges, LiveFeed
+from workstation.sync.scheduler import DEFAULT_INTERVAL_S, SyncScheduler
+
+log = logging.getLogger(__name__)
+
+
+class SessionClosed(RuntimeError):
+    """The session was closed (logout or crypto-wipe)."""
+
+
+class WorkstationSession:
+    def __init__(
+        self,
+        home: Path,
+        store: Store,
+        client: ServerClient | None,
+        auth: Auth,
+        connectivity: Connectivity,
+        *,
+        retention_days: int = 7,
+        offline_reason: str | None = None,
+    ) -> None:
+        self.home = Path(home)
+        #: why the server login did not happen at open (None = logged in online)
+        self.offline_reason = offline_reason
+        self.store = store
+        self.client = client
+        self.auth = auth
+        self.connectivity = connectivity
+        self.retention_days = retention_days
+        self.engine = SyncEngine(store, client) if client is not None else None
+        self.scheduler: SyncScheduler | None = None
+        self.live: LiveFeed | None = None
+        self._revoked_listeners: list[Callable[[str], None]] = []
+        self._auth_listeners: list[Callable[[str], None]] = []
+        self._closed = False
+        self._lock = threading.Lock()
+        self.wiped_reason: str | None = None
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(
+        cls,
+        config: Config,
+        username: str,
+        password: str,
+        *,
+        server_url: str | None = None,
+        one_time_code: str | None = None,
+        client_factory: Callable[..., ServerClient] = ServerClient,
+    ) -> WorkstationSession:
+        """Log in (first login online; later ones work offline) and return the session."""
+        home = Path(config.data_dir)
+        url = server_url or config.server_url
+        connectivity = Connectivity()
+        client = None
+        if url:
+            from workstation.security.tls import from_config
+
+            client = client_factory(url, verify=from_config(url, config), contact=connectivity)
+        try:
+            result = login(
+                home,
+                username,
+                password,
+                client,
+                workstation_id=config.workstation_id or "unknown-workstation",
+                one_time_code=one_time_code,
+                wipe_after_failures=config.wipe_after_failures,
+            )
+        except BaseException:
+            if client is not None:
+                client.close()
+            raise
+        return cls(
+            home, result.store, client, result.auth, connectivity,
+            retention_days=config.retention_days, offline_reason=None if result.online else result.offline_reason,
+        )  # fmt: skip
+
+    @classmethod
+    def open_offline(cls, config: Config, password: str, username: str | None = None) -> WorkstationSession:
+        """Unlock the local store only, without contacting the server (offline CLI commands)."""
+        home = Path(config.data_dir)
+        result = login(
+            home, username or "", password, None,
+            workstation_id=config.workstation_id or "unknown-workstation",
+            wipe_after_failures=config.wipe_after_failures,
+        )  # fmt: skip
+        return cls(
+            home, result.store, None, result.auth, Connectivity(),
+            retention_days=config.retention_days, offline_reason=result.offline_reason,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ sync
+
+    def sync_now(
+        self,
+        progress: Callable[[SyncProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> SyncSummary:
+        """Push then pull, now, on the calling thread (blocking)."""
+        engine = self._require_engine()
+        summary = engine.sync(progress, cancel)
+        self._after_sync(summary)
+        return summary
+
+    def start_auto_sync(self, interval_s: float = DEFAULT_INTERVAL_S) -> SyncScheduler:
+        engine = self._require_engine()
+        if self.scheduler is None:
+            self.scheduler = SyncScheduler(lambda: self._scheduled(engine), interval_s=interval_s)
+            self.connectivity.add_listener(self.scheduler.on_connectivity)
+        self.scheduler.start()
+        return self.scheduler
+
+    def stop_auto_sync(self) -> None:
+        if self.scheduler is not None:
+            self.connectivity.remove_listener(self.scheduler.on_connectivity)
+            self.scheduler.stop()
+            self.scheduler = None
+
+    def request_sync(self) -> None:
+        """GUI "Sync now" while automatic sync runs: wake the scheduler thread."""
+        if self.scheduler is not None:
+            self.scheduler.sync_now()
+
+    # ------------------------------------------------------------------ live feed
+
+    def start_live(self, listener: Callable[[LiveChanges], None] | None = None) -> LiveFeed:
+        if self.client is None:
+            raise SessionClosed("no server: the live feed needs one")
+        if self.live is None:
+            self.live = LiveFeed(
+                self.store, self.client, retention_days=self.retention_days, on_fatal=self._on_fatal
+            )
+        if listener is not None:
+            self.live.add_listener(listener)
+        self.live.start()
+        return self.live
+
+    def stop_live(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    # ------------------------------------------------------------------ state and decisions
+
+    def connectivity_status(self) -> ConnectivityStatus:
+        return self.connectivity.status()
+
+    def keep_mine(self, action_id: str) -> str:
+        return self.store.write(lambda s: outbox.keep_mine(s, action_id), durable=True)
+
+    def use_server(self, action_id: str) -> None:
+        self.store.write(lambda s: outbox.use_server(s, action_id), durable=True)
+
+    def outbox(self, states: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        with self.store.read_session() as session:
+            return outbox.list_actions(session, states)
+
+    def relogin(self, password: str, one_time_code: str | None = None) -> None:
+        """After AuthRequired: log in to the server again (the store stays open)."""
+        if self.client is None:
+            raise SessionClosed("no server configured")
+        self.auth.login(self.client, password, one_time_code)
+
+    def on_revoked(self, listener: Callable[[str], None]) -> None:
+        self._revoked_listeners.append(listener)
+
+    def on_auth_required(self, listener: Callable[[str], None]) -> None:
+        self._auth_listeners.append(listener)
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self.stop_auto_sync()
+        self.stop_live()
+        if self.client is not None:
+            self.client.close()
+        self.auth.forget()
+        self.store.close()
+
+    def __enter__(self) -> WorkstationSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _require_engine(self) -> SyncEngine:
+        if self._closed:
+            raise SessionClosed("the session is closed")
+        if self.engine is None:
+            raise SessionClosed("no server configured: set server_url or pass --server")
+        return self.engine
+
+    def _scheduled(self, engine: SyncEngine) -> SyncSummary:
+        summary = engine.sync()
+        self._after_sync(summary)
+        return summary
+
+    def _after_sync(self, summary: SyncSummary) -> None:
+        if summary.revoked:
+            self._wipe(summary.error or "revoked by the agency")
+        elif summary.error_kind == AuthRequired.__name__:
+            for listener in list(self._auth_listeners):
+                listener(summary.error or "")
+
+    def _on_fatal(self, error: SyncError) -> None:
+        if isinstance(error, WorkstationRevoked):
+            threading.Thread(target=self._wipe, args=(str(error),), name="crypto-wipe", daemon=True).start()
+        elif isinstance(error, AuthRequired):
+            for listener in list(self._auth_listeners):
+                listener(str(error))
+
+    def _wipe(self, reason: str) -> None:
+        from workstation.security.wipe import crypto_wipe
+
+        with self._lock:
+            if self.wiped_reason is not None:
+                return
+            self.wiped_reason = reason
+        log.warning("workstation revoked: crypto-wiping %s", self.home)
+        if self.scheduler is not None and threading.current_thread() is not self.scheduler._thread:
+            self.stop_auto_sync()
+        if self.live is not None and threading.current_thread() is not self.live._thread:
+            self.stop_live()
+        self._closed = True
+        if self.client is not None:
+            self.client.close()
+        self.auth.forget()
+        self.store.close()
+        crypto_wipe(self.home, reason)
+        for listener in list(self._revoked_listeners):
+            listener(reason)

@@ -1,0 +1,140 @@
+"""Apply one validated change page to the local store, inside the caller's transaction.
+
+Bulk SQL, not ORM objects: one `INSERT .. ON CONFLICT DO UPDATE` executemany per entity per
+page (SQLAlchemy Core), which is what keeps a 7,000-participant full sync close to the raw
+executemany floor (bench/sync.py measures it).
+
+Rules
+- Within a page the last change of a row wins (the feed is in sequence order).
+- Parents before children within a page (participant, device, zone, appointment, alert,
+  note). Across pages the server's compacted feed may list a child before its participant
+  (the participant changed after the child was written), so pages are applied with SQLite's
+  foreign-key enforcement off (store_tx.without_foreign_keys); the purge below deletes children
+  explicitly instead of relying on ON DELETE CASCADE.
+- A participant delete is a tombstone: the participant and everything hanging off it
+  (positions, devices, zones, appointments, alerts, notes) are purged.
+- A device's denormalised last fix only moves forward in time: the live feed may already have
+  written a newer fix than the one the change feed carries.
+- An alert with a local, not yet pushed acknowledge/resolve (pending) keeps the officer's
+  view; the server row that arrived is remembered on the outbox action so that a rejected
+  action can fall back to it (outbox.remember_server_row).
+- A pending note (created offline, id = action id) is replaced by the server's row of the same
+  id when it arrives; until then pulls never touch it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from local_db.models import PARTICIPANT_CHILDREN, Alert, Participant, SyncState
+from workstation import protocol as p
+from workstation.sync import outbox
+from workstation.sync.rows import ROW_BUILDERS, utcnow
+from workstation.sync.upsert import TABLES, upsert
+
+APPLY_ORDER = ("participant", "device", "zone", "appointment", "alert", "note")
+SYNC_STATE_ID = 1
+
+
+class CursorMoved(RuntimeError):
+    """Another pull applied pages since this page was fetched; this page is not applied."""
+
+
+@dataclass
+class PageEffect:
+    """What one page changed (for the summary and for 'what changed' listeners)."""
+
+    changes: int = 0
+    upserted: dict[str, int] = field(default_factory=dict)
+    purged_participants: int = 0
+    deleted: int = 0
+
+
+def purge_participants(session: Session, ids: list[str]) -> None:
+    for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+        chunk = ids[start : start + 500]
+        for model in PARTICIPANT_CHILDREN:
+            session.execute(delete(model).where(model.participant_id.in_(chunk)))
+        session.execute(delete(Participant).where(Participant.id.in_(chunk)))
+
+
+def sync_state(session: Session) -> SyncState:
+    state = session.get(SyncState, SYNC_STATE_ID)
+    if state is None:
+        state = SyncState(id=SYNC_STATE_ID, cursor=0, live_seq=0, audit_acked_seq=0)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def apply_page(session: Session, page: p.ChangesPage, expected_cursor: int) -> PageEffect:
+    """Apply `page` (fetched with cursor=expected_cursor) and store its next_cursor."""
+    state = sync_state(session)
+    if state.cursor != expected_cursor:
+        raise CursorMoved(f"cursor is {state.cursor}, page was fetched at {expected_cursor}")
+
+    latest: dict[tuple[str, str], Any] = {}
+    for change in page.changes:
+        latest.pop((change.entity, change.id), None)  # re-insert keeps sequence order of last change
+        latest[(change.entity, change.id)] = change
+
+    purged = [c.id for (entity, _), c in latest.items() if entity == "participant" and c.op == "delete"]
+    purged_set = set(purged)
+    upserts: dict[str, list[dict[str, Any]]] = {entity: [] for entity in APPLY_ORDER}
+    deletes: dict[str, list[str]] = {entity: [] for entity in APPLY_ORDER}
+    server_alerts: dict[str, tuple[p.AlertData, int]] = {}
+    for (entity, row_id), change in latest.items():
+        if change.op == "delete":
+            if entity != "participant":
+                deletes[entity].append(row_id)
+            continue
+        if change.data is None:  # validated model allows it; an upsert without data carries nothing
+            continue
+        if entity != "participant" and change.data.participant_id in purged_set:
+            continue
+        upserts[entity].append(ROW_BUILDERS[entity](change.data, change.version))
+        if entity == "alert":
+            server_alerts[row_id] = (change.data, change.version)
+
+    effect = PageEffect(changes=len(page.changes))
+    if server_alerts:
+        pending = session.scalars(
+            select(Alert.id).where(Alert.id.in_(list(server_alerts)), Alert.pending.is_(True))
+        ).all()
+        for alert_id in pending:
+            data, version = server_alerts[alert_id]
+            outbox.remember_server_row(session, alert_id, data.model_dump(mode="json"), version)
+    for entity in APPLY_ORDER:
+        rows = upserts[entity]
+        _upsert_grouped(session, entity, rows)
+        effect.upserted[entity] = len(rows)
+    for entity in APPLY_ORDER:
+        ids = deletes[entity]
+        if ids:
+            model = TABLES[entity]
+            for start in range(0, len(ids), 500):
+                session.execute(delete(model).where(model.c.id.in_(ids[start : start + 500])))
+            effect.deleted += len(ids)
+    if purged:
+        purge_participants(session, purged)
+        effect.purged_participants = len(purged)
+
+    state.cursor = page.next_cursor
+    state.last_pull_at = utcnow()
+    return effect
+
+
+def _upsert_grouped(session: Session, entity: str, rows: list[dict[str, Any]]) -> None:
+    # executemany needs one statement shape; rows of one entity share keys, but be safe if a
+    # future builder omits optional keys.
+    if not rows:
+        return
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(tuple(row), []).append(row)
+    for group in shapes.values():
+        upsert(session, entity, group)

@@ -1,0 +1,292 @@
+"""Live feed client: Server-Sent Events from /v1/live into the store, in coalesced batches.
+
+A background thread reads the stream, validates each event (protocol.LiveEvent; an invalid
+event is logged and skipped, it never stops the feed), and every `flush_interval_s` writes what
+arrived in ONE transaction: the latest fix per device (a Position row plus the device's last_*
+columns, which only move forward in time), device status, alerts, and the resume point
+(SyncState.live_seq). Listeners then get LiveChanges (device ids, alert ids) so the map and the
+tables refresh only what changed. A dropped connection is retried with backoff and resumes with
+`?after=<live_seq>`; events of devices or participants not (yet) in the local caseload are
+skipped (the next pull brings them). Positions older than `retention_days` are purged at start
+and then hourly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from local_db.models import Alert, Device, Participant, Position, SyncState
+from local_db.store import Store
+from workstation import protocol as p
+from workstation.sync.apply import SYNC_STATE_ID, sync_state
+from workstation.sync.backoff import Backoff
+from workstation.sync.errors import AuthRequired, SyncError, WorkstationRevoked
+from workstation.sync.http import ServerClient
+from workstation.sync.rows import alert_row, last_fix_columns, naive_utc, position_row, utcnow
+from workstation.sync.upsert import upsert_statement
+
+log = logging.getLogger(__name__)
+
+LIVE_PATH = "/v1/live"
+PURGE_EVERY_S = 3600.0
+
+
+@dataclass(frozen=True)
+class LiveChanges:
+    device_ids: frozenset[str]
+    alert_ids: frozenset[str]
+    seq: int
+
+
+@dataclass
+class _Pending:
+    fixes: dict[str, p.PositionData] = field(default_factory=dict)  # latest per device
+    statuses: dict[str, p.DeviceStatus] = field(default_factory=dict)
+    alerts: dict[str, p.AlertData] = field(default_factory=dict)
+    seq: int = 0
+    since: float = 0.0
+
+    def empty(self) -> bool:
+        return not (self.fixes or self.statuses or self.alerts)
+
+
+def parse_event(data: str) -> p.LiveEvent | None:
+    try:
+        return p.LiveEvent.model_validate_json(data)
+    except ValidationError as exc:
+        log.warning("skipped an invalid live event: %s", exc.errors()[0].get("msg") if exc.errors() else exc)
+        return None
+
+
+def apply_live_batch(session: Session, pending: _Pending, store_seq: bool = True) -> LiveChanges:
+    """Write one coalesced batch; returns what changed (only rows that exist locally)."""
+    device_ids = set(pending.fixes) | set(pending.statuses)
+    known_devices = set(session.scalars(select(Device.id).where(Device.id.in_(list(device_ids))))) if device_ids else set()
+    participant_ids = {a.participant_id for a in pending.alerts.values()}
+    known_participants = (
+        set(session.scalars(select(Participant.id).where(Participant.id.in_(list(participant_ids)))))
+        if participant_ids else set()
+    )  # fmt: skip
+
+    fixes = [fix for device, fix in pending.fixes.items() if device in known_devices]
+    if fixes:
+        session.execute(
+            sqlite_insert(Position).on_conflict_do_nothing(index_elements=["id"]),
+            [position_row(fix) for fix in fixes],
+        )
+        table = Device.__table__
+        newer = or_(table.c.last_fix_time.is_(None), table.c.last_fix_time < bindparam("b_time"))
+        session.execute(
+            update(table)
+            .where(and_(table.c.id == bindparam("b_id"), newer))
+            .values({name: bindparam(f"b_{name}") for name in ("last_lat", "last_lon", "last_accuracy_m",
+                                                                "last_speed_kmh", "last_source")}
+                    | {"last_fix_time": bindparam("b_time")}),  # fmt: skip
+            [
+                {"b_id": fix.device_id, "b_time": cols.pop("last_fix_time"), **{f"b_{k}": v for k, v in cols.items()}}
+                for fix in fixes
+                for cols in [last_fix_columns(fix)]
+            ],
+        )
+    statuses = [s for device, s in pending.statuses.items() if device in known_devices]
+    if statuses:
+        table = Device.__table__
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                battery_pct=bindparam("b_battery"),
+                charging=bindparam("b_charging"),
+                strap=bindparam("b_strap"),
+                last_contact_at=bindparam("b_contact"),
+            ),
+            [
+                {"b_id": s.device_id, "b_battery": s.battery_pct, "b_charging": s.charging, "b_strap": s.strap,
+                 "b_contact": naive_utc(s.last_contact_at)}
+                for s in statuses
+            ],  # fmt: skip
+        )
+    alerts = [a for a in pending.alerts.values() if a.participant_id in known_participants]
+    if alerts:
+        # live alerts carry no version: keep the local one (0 for new rows); the pull brings it
+        rows = []
+        for alert in alerts:
+            row = alert_row(alert, 0)
+            row.pop("version")
+            rows.append(row)
+        session.execute(upsert_statement(Alert.__table__, rows[0].keys()), rows)
+    if store_seq and pending.seq:
+        state = sync_state(session)
+        state.live_seq = max(state.live_seq or 0, pending.seq)
+        state.last_contact_at = utcnow()
+    return LiveChanges(
+        device_ids=frozenset(f.device_id for f in fixes) | frozenset(s.device_id for s in statuses),
+        alert_ids=frozenset(a.id for a in alerts),
+        seq=pending.seq,
+    )
+
+
+def purge_positions(session: Session, retention_days: int) -> int:
+    cutoff = utcnow() - timedelta(days=retention_days)
+    return session.execute(delete(Position).where(Position.fix_time < cutoff)).rowcount or 0
+
+
+class LiveFeed:
+    def __init__(
+        self,
+        store: Store,
+        client: ServerClient,
+        *,
+        retention_days: int = 7,
+        flush_interval_s: float = 0.5,
+        read_timeout_s: float = 90.0,
+        backoff: Backoff | None = None,
+        on_fatal: Callable[[SyncError], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.retention_days = retention_days
+        self.flush_interval_s = flush_interval_s
+        self.read_timeout_s = read_timeout_s
+        self.backoff = backoff or Backoff(base_s=1.0, cap_s=60.0)
+        self.on_fatal = on_fatal
+        self._listeners: list[Callable[[LiveChanges], None]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._response: Any = None
+        self._last_purge = 0.0
+        self.connected = threading.Event()
+        self.events_received = 0
+
+    def add_listener(self, listener: Callable[[LiveChanges], None]) -> None:
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="live-feed", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        response = self._response
+        if response is not None:
+            try:
+                response.close()  # unblocks the reader
+            except Exception:  # noqa: BLE001 - closing from another thread may race; the reader exits either way
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ------------------------------------------------------------------ thread
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._maybe_purge()
+            try:
+                self._read_stream()
+                self.backoff.reset()
+                delay = self.backoff.next_delay()  # the server closed the stream: reconnect soon
+            except (AuthRequired, WorkstationRevoked) as exc:
+                log.warning("live feed stopped: %s", exc)
+                if self.on_fatal is not None:
+                    self.on_fatal(exc)
+                return
+            except SyncError as exc:
+                if self._stop.is_set():
+                    return
+                delay = self.backoff.next_delay()
+                log.info("live feed disconnected (%s); retrying in %.1f s", exc, delay)
+            except Exception:  # noqa: BLE001 - keep the feed alive; the store error is logged
+                if self._stop.is_set():
+                    return
+                log.exception("live feed error")
+                delay = self.backoff.next_delay()
+            finally:
+                self.connected.clear()
+            self._stop.wait(delay)
+
+    def _read_stream(self) -> None:
+        with self.store.read_session() as session:
+            state = session.get(SyncState, SYNC_STATE_ID)
+            after = state.live_seq if state is not None and state.live_seq else None
+        params = {"after": after} if after else None
+        pending = _Pending()
+        with self.client.stream(LIVE_PATH, params=params, timeout=_stream_timeout(self.read_timeout_s)) as response:
+            self._response = response
+            self.connected.set()
+            self.backoff.reset()
+            data_lines: list[str] = []
+            try:
+                for line in response.iter_lines():
+                    if self._stop.is_set():
+                        break
+                    if line.startswith("data:"):
+                        data_lines.append(line[5:].lstrip())
+                    elif line == "" and data_lines:
+                        event = parse_event("\n".join(data_lines))
+                        data_lines = []
+                        if event is not None:
+                            self._collect(pending, event)
+                    if not pending.empty() and time.monotonic() - pending.since >= self.flush_interval_s:
+                        pending = self._flush(pending)
+            finally:
+                self._response = None
+                if not pending.empty():
+                    self._flush(pending)
+
+    def _collect(self, pending: _Pending, event: p.LiveEvent) -> None:
+        self.events_received += 1
+        if event.type == "heartbeat":
+            return
+        if pending.empty():
+            pending.since = time.monotonic()
+        pending.seq = max(pending.seq, event.seq)
+        if event.fix is not None:
+            current = pending.fixes.get(event.fix.device_id)
+            if current is None or current.fix_time <= event.fix.fix_time:
+                pending.fixes[event.fix.device_id] = event.fix
+        if event.device is not None:
+            pending.statuses[event.device.device_id] = event.device
+        if event.alert is not None:
+            pending.alerts[event.alert.id] = event.alert
+
+    def _flush(self, pending: _Pending) -> _Pending:
+        changes = self.store.write(lambda s: apply_live_batch(s, pending))
+        for listener in list(self._listeners):
+            try:
+                listener(changes)
+            except Exception:  # noqa: BLE001 - a broken listener must not stop the feed
+                log.exception("live listener failed")
+        return _Pending()
+
+    def _maybe_purge(self) -> None:
+        now = time.monotonic()
+        if self._last_purge and now - self._last_purge < PURGE_EVERY_S:
+            return
+        self._last_purge = now
+        removed = self.store.write(lambda s: purge_positions(s, self.retention_days))
+        if removed:
+            log.info("purged %d positions older than %d days", removed, self.retention_days)
+
+
+def _stream_timeout(read_timeout_s: float) -> httpx.Timeout:
+    return httpx.Timeout(10.0, read=read_timeout_s)

@@ -1,0 +1,300 @@
+"""The outbox: officer actions waiting for the server, and what happens when its answer comes.
+
+States (OutboxAction.state):
+  queued     written with its local effect, not yet sent
+  sending    handed to the server at least once without an answer (resent as is: same id, so the
+             server answers `duplicate` if the first copy was applied and only the ack was lost)
+  done       applied (or duplicate); the server's row replaced the local pending one
+  conflict   the target changed on the server since base_version; the server state is kept in
+             server_result["current"] until the officer picks keep_mine() or use_server()
+  rejected   permanently invalid (reason in last_error); the local effect was undone, the
+             officer's words stay here
+  discarded  a conflict the officer resolved with use_server(): the server's state was applied.
+
+keep_mine() re-queues the SAME action id with base_version = the server's current version. That
+is what the reference server expects (sync_server/actions.py): a conflict records nothing under
+the id, so the same id may come back after the officer decided; once applied, the id (with its
+payload digest, which includes base_version) is what deduplicates any resend. A rejection also
+records nothing, but it is final: a corrected action is a new action with a new id.
+
+Conflicts and rejections never block the actions behind them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from local_db.models import Alert, Note, OutboxAction, Participant
+from workstation import protocol as p
+from workstation.sync import effects
+from workstation.sync.rows import alert_row, note_row, participant_row, utcnow
+from workstation.sync.upsert import upsert_statement
+
+OPEN_STATES = ("queued", "sending")
+UNRESOLVED_STATES = ("queued", "sending", "conflict")
+
+
+@dataclass
+class ResultCounts:
+    applied: int = 0
+    duplicate: int = 0
+    conflict: int = 0
+    rejected: int = 0
+
+    def add(self, other: ResultCounts) -> None:
+        self.applied += other.applied
+        self.duplicate += other.duplicate
+        self.conflict += other.conflict
+        self.rejected += other.rejected
+
+
+def enqueue(
+    session: Session,
+    *,
+    kind: str,
+    target: str,
+    payload: dict[str, Any],
+    participant_id: str | None,
+    base_version: int | None,
+    created_at: datetime,
+    action_id: str | None = None,
+) -> OutboxAction:
+    """Add an action after the ones already queued (its local effect is the caller's job)."""
+    last = session.scalar(select(func.max(OutboxAction.seq))) or 0
+    action = OutboxAction(
+        id=action_id or str(uuid.uuid4()),
+        seq=last + 1,
+        kind=kind,
+        target=target,
+        participant_id=participant_id,
+        base_version=base_version,
+        payload=payload,
+        created_at=created_at,
+        state="queued",
+        attempts=0,
+    )
+    session.add(action)
+    session.flush()
+    return action
+
+
+def wire_action(action: OutboxAction) -> dict[str, Any]:
+    """The JSON form the server expects (protocol.Action)."""
+    created = action.created_at
+    return {
+        "id": action.id,
+        "kind": action.kind,
+        "target": action.target,
+        "base_version": action.base_version,
+        "payload": action.payload,
+        "created_at": created.isoformat() + ("Z" if created.tzinfo is None else ""),
+    }
+
+
+def next_batch(session: Session, limit: int, after_seq: int) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(OutboxAction)
+        .where(OutboxAction.state.in_(OPEN_STATES), OutboxAction.seq > after_seq)
+        .order_by(OutboxAction.seq)
+        .limit(limit)
+    ).all()
+    return [{**wire_action(row), "_seq": row.seq} for row in rows]
+
+
+def mark_sending(session: Session, ids: list[str]) -> None:
+    session.execute(
+        update(OutboxAction)
+        .where(OutboxAction.id.in_(ids), OutboxAction.state.in_(OPEN_STATES))
+        .values(state="sending", attempts=OutboxAction.attempts + 1, sent_at=utcnow())
+    )
+
+
+def record_transport_error(session: Session, ids: list[str], error: str) -> None:
+    session.execute(update(OutboxAction).where(OutboxAction.id.in_(ids)).values(last_error=error[:1000]))
+
+
+def remember_server_row(session: Session, target: str, data: dict[str, Any], version: int) -> None:
+    """A pull brought the server's row of a target that has unfinished local actions: keep it
+    with those actions (rejected -> fall back to it; conflict -> it is the server's state)."""
+    for action in session.scalars(
+        select(OutboxAction).where(OutboxAction.target == target, OutboxAction.state.in_(UNRESOLVED_STATES))
+    ):
+        action.server_result = {**(action.server_result or {}), "server_row": data, "server_row_version": version}
+
+
+# --------------------------------------------------------------------------- results
+
+
+def apply_results(session: Session, results: list[p.ActionResult]) -> ResultCounts:
+    counts = ResultCounts()
+    now = utcnow()
+    by_id = {
+        row.id: row
+        for row in session.scalars(select(OutboxAction).where(OutboxAction.id.in_([str(r.id) for r in results])))
+    }
+    for result in results:
+        action = by_id.get(str(result.id))
+        if action is None or action.state not in OPEN_STATES:
+            continue  # answered twice (a resent batch): the first answer stands
+        answer = result.model_dump(mode="json", exclude_none=True)
+        stash = {k: v for k, v in (action.server_result or {}).items() if k.startswith("server_row")}
+        if result.status in ("applied", "duplicate"):
+            setattr(counts, result.status, getattr(counts, result.status) + 1)
+            action.state, action.done_at, action.last_error = "done", now, None
+            action.server_result = answer
+            _adopt_server_outcome(session, action, result)
+        elif result.status == "conflict":
+            counts.conflict += 1
+            action.state, action.last_error = "conflict", result.reason or "changed on the server"
+            action.server_result = {**stash, **answer}
+        else:
+            counts.rejected += 1
+            action.state, action.last_error = "rejected", result.reason or "rejected by the server"
+            action.server_result = {**stash, **answer}
+            effects.undo_local_effect(session, action)
+            _restore_server_row(session, action)
+    return counts
+
+
+def _adopt_server_outcome(session: Session, action: OutboxAction, result: p.ActionResult) -> None:
+    if action.kind in effects.NOTE_ACTIONS:
+        session.execute(update(Note).where(Note.id == action.id).values(pending=False))
+        note = _validated(p.NoteData, result.result)
+        if note is not None:
+            if note.id != action.id:  # the server named the row itself: drop our placeholder
+                session.query(Note).filter(Note.id == action.id).delete()
+            # server_version is the participant's version here, not the note's; the note's own
+            # version arrives with the next pull
+            _upsert_row(session, Note, note_row(note, 0))
+    elif action.kind in p.ALERT_ACTIONS:
+        alert = _validated(p.AlertData, result.result) or _validated(p.AlertData, result.current)
+        still_open = _other_unresolved(session, action)
+        if alert is not None and not still_open:
+            _upsert_row(session, Alert, alert_row(alert, result.server_version or 0))
+        elif not still_open:
+            values: dict[str, Any] = {"pending": False}
+            if result.server_version is not None:
+                values["version"] = result.server_version
+            session.execute(update(Alert).where(Alert.id == action.target).values(**values))
+
+
+def _restore_server_row(session: Session, action: OutboxAction) -> None:
+    if action.kind not in p.ALERT_ACTIONS or _other_unresolved(session, action):
+        return
+    saved = action.server_result or {}
+    alert = _validated(p.AlertData, saved.get("current")) or _validated(p.AlertData, saved.get("server_row"))
+    if alert is not None:
+        version = saved.get("server_version") or saved.get("server_row_version") or 0
+        _upsert_row(session, Alert, alert_row(alert, int(version)))
+
+
+def _other_unresolved(session: Session, action: OutboxAction) -> bool:
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxAction)
+            .where(
+                OutboxAction.target == action.target,
+                OutboxAction.id != action.id,
+                OutboxAction.state.in_(UNRESOLVED_STATES),
+            )
+        )
+    )
+
+
+def _validated(model: type[p.WireModel], data: dict[str, Any] | None) -> Any:
+    if not data:
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def _upsert_row(session: Session, model: type, row: dict[str, Any]) -> None:
+    table = model.__table__
+    if "pending" in table.c:
+        session.execute(update(model).where(table.c.id == row["id"]).values(pending=False))
+    if model is Participant and session.get(Participant, row["id"]) is None:
+        return  # not (or no longer) in this officer's caseload
+    session.execute(upsert_statement(table, row.keys()), [row])
+
+
+# --------------------------------------------------------------------------- conflicts
+
+
+class NotAConflict(ValueError):
+    """keep_mine/use_server was asked for an action that is not in the conflict state."""
+
+
+def _conflicted(session: Session, action_id: str) -> OutboxAction:
+    action = session.get(OutboxAction, action_id)
+    if action is None or action.state != "conflict":
+        raise NotAConflict(f"action {action_id} is not waiting for a conflict decision")
+    return action
+
+
+def keep_mine(session: Session, action_id: str) -> str:
+    """Re-send the officer's action on top of the server's current version; returns its id."""
+    action = _conflicted(session, action_id)
+    saved = action.server_result or {}
+    server_version = saved.get("server_version")
+    if server_version is not None:
+        action.base_version = int(server_version)
+    action.state = "queued"
+    action.last_error = None
+    action.server_result = {k: v for k, v in saved.items() if k.startswith("server_row")} or None
+    return action.id
+
+
+def use_server(session: Session, action_id: str) -> None:
+    """Drop the officer's action and show the server's state instead."""
+    action = _conflicted(session, action_id)
+    action.state = "discarded"
+    action.done_at = utcnow()
+    effects.undo_local_effect(session, action)
+    saved = action.server_result or {}
+    current, version = saved.get("current"), int(saved.get("server_version") or 0)
+    if action.kind in p.ALERT_ACTIONS:
+        _restore_server_row(session, action)
+    else:
+        participant = _validated(p.ParticipantData, current)
+        if participant is not None:
+            _upsert_row(session, Participant, participant_row(participant, version))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def counts_by_state(session: Session) -> dict[str, int]:
+    return dict(session.execute(select(OutboxAction.state, func.count()).group_by(OutboxAction.state)).all())
+
+
+def list_actions(session: Session, states: tuple[str, ...] | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    """Plain dicts for views and the CLI, in creation order."""
+    query = select(OutboxAction).order_by(OutboxAction.seq).limit(limit)
+    if states:
+        query = query.where(OutboxAction.state.in_(states))
+    return [
+        {
+            "id": row.id,
+            "seq": row.seq,
+            "kind": row.kind,
+            "target": row.target,
+            "participant_id": row.participant_id,
+            "state": row.state,
+            "attempts": row.attempts,
+            "created_at": row.created_at.isoformat() + "Z",
+            "last_error": row.last_error,
+            "payload": row.payload,
+            "server_result": row.server_result,
+        }
+        for row in session.scalars(query)
+    ]
