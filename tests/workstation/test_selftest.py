@@ -4,9 +4,9 @@ exit, and no change on disk."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -110,7 +110,7 @@ def test_missing_data_dir(monkeypatch, capsys, tmp_path: Path, store_password: s
 def test_no_password_and_no_terminal(monkeypatch, capsys, store_home: Path) -> None:
     monkeypatch.setenv("WORKSTATION_HOME", str(store_home))
     monkeypatch.delenv("WORKSTATION_PASSWORD", raising=False)
-    monkeypatch.setattr(sys, "stdin", open(os.devnull))  # noqa: SIM115 - closed with the test
+    monkeypatch.setattr(sys, "stdin", io.StringIO())  # not a terminal: nobody to prompt
     assert cli.main(["selftest"]) == 1
     assert "WORKSTATION_PASSWORD" in capsys.readouterr().err
     assert list(store_home.iterdir()) == []
@@ -151,4 +151,3 @@ def test_console_script_read_only_data_dir(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "read-only" in result.stdout
     assert list(home.iterdir()) == []
-    shutil.rmtree(home)
