@@ -24,7 +24,7 @@ from workstation.config import Config
 from workstation.sync import outbox
 from workstation.sync.connectivity import Connectivity, ConnectivityStatus
 from workstation.sync.engine import SyncEngine, SyncProgress, SyncSummary
-from workstation.sync.errors import AuthRequired, SyncError, WorkstationRevoked
+from workstation.sync.errors import AuthRequired, RequestRefused, SyncError, WorkstationRevoked
 from workstation.sync.http import ServerClient
 from workstation.sync.live import LiveChanges, LiveFeed
 from workstation.sync.scheduler import DEFAULT_INTERVAL_S, SyncScheduler
@@ -84,9 +84,13 @@ class WorkstationSession:
         connectivity = Connectivity()
         client = None
         if url:
-            from workstation.security.tls import from_config
+            from workstation.security.tls import InsecureTransport, from_config
 
-            client = client_factory(url, verify=from_config(url, config), contact=connectivity)
+            try:
+                verify = from_config(url, config)  # refuses http:// to anything but loopback
+            except InsecureTransport as exc:
+                raise RequestRefused(str(exc), 0) from None
+            client = client_factory(url, verify=verify, contact=connectivity)
         try:
             result = login(
                 home,

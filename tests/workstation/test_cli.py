@@ -1,0 +1,65 @@
+"""The headless commands, run in-process through workstation.cli.main against a real server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workstation import cli
+from workstation.commands.sync import SUMMARY_KEYS
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    home = tmp_path / "cli-home"
+    home.mkdir()
+    monkeypatch.setenv("WORKSTATION_HOME", str(home))
+    monkeypatch.setenv("WORKSTATION_PASSWORD", "pw")
+    monkeypatch.delenv("WORKSTATION_SERVER_URL", raising=False)
+    return home
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_sync_note_outbox_caseload(sync_server_factory, env, capsys):
+    server = sync_server_factory(caseload=6)
+    code, out, err = run(capsys, "sync", "--server", server.url, "--user", "officer1", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert set(SUMMARY_KEYS) <= set(summary) and summary["participants"] == 6 and summary["ok"]
+
+    case = server.seeded["officers"]["officer1"]["case_numbers"][0]
+    code, out, err = run(capsys, "note", case, "phoned, no answer")
+    assert code == 0, err
+    action_id = out.strip()
+    code, out, _ = run(capsys, "outbox", "--json")
+    assert [(r["id"], r["state"]) for r in json.loads(out)] == [(action_id, "queued")]
+
+    code, out, err = run(capsys, "sync", "--server", server.url, "--user", "officer1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["actions_applied"] == 1
+    assert server.count_notes(action_id) == 1
+
+    code, out, _ = run(capsys, "caseload", "--json", "--limit", "4")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 4
+    assert set(rows[0]) == {"case_number", "name", "risk", "device_status", "last_fix_age_s", "open_alerts"}
+    code, out, _ = run(capsys, "caseload", "--search", case)
+    assert code == 0 and case in out and "1 participant(s)" in out
+
+
+def test_failures_are_one_clear_line_and_non_zero(sync_server_factory, env, capsys):
+    code, _, err = run(capsys, "sync", "--server", "http://127.0.0.1:9", "--user", "officer1")
+    assert code == 1 and "cannot reach" in err
+    code, _, err = run(capsys, "sync", "--server", "http://agency.example.org", "--user", "officer1")
+    assert code == 1 and "HTTPS" in err
+    server = sync_server_factory(caseload=2)
+    code, _, err = run(capsys, "sync", "--server", server.url, "--user", "officer1", "--json")
+    assert code == 0
+    code, _, err = run(capsys, "note", "NO-SUCH-CASE", "text")
+    assert code == 1 and "no participant NO-SUCH-CASE" in err
