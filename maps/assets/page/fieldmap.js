@@ -1,0 +1,577 @@
+/* The page side of the field map: live device layer, participant track, zones, and the bridge to Python.
+ *
+ * Python calls FieldMap.* through runJavaScript once the page said "ready" over QWebChannel; the page sends
+ * events (marker clicked, zone clicked, view changed, errors) as JSON strings to bridge.fromPage().
+ * Devices are drawn on one canvas by DeviceLayer (not one DOM/SVG element per marker), so moving all
+ * 7,000 markers is an array update plus one redraw. Nothing here fetches anything but app-scheme URLs.
+ */
+(function () {
+  "use strict";
+
+  var STATE_STYLE = {
+    incident: { fill: "#d32f2f", stroke: "#ffffff", rank: 4, label: "Incident open" },
+    no_fix: { fill: "#ffffff", stroke: "#6a1b9a", rank: 3, label: "No GPS fix" },
+    stale: { fill: "#9e9e9e", stroke: "#ffffff", rank: 2, label: "Stale position" },
+    ok: { fill: "#2e7d32", stroke: "#ffffff", rank: 1, label: "OK" },
+  };
+  var CLUSTER_BELOW_ZOOM = 15; // below this zoom nearby devices merge into counted clusters
+  var ACCURACY_FROM_ZOOM = 16; // accuracy circles only where they are bigger than the marker
+  var CLUSTER_CELL_PX = 56;
+  var HIT_RADIUS_PX = 9;
+
+  var bridge = null;
+  var send = function (msg) {
+    if (bridge) bridge.fromPage(JSON.stringify(msg));
+  };
+
+  function ageText(ms) {
+    if (ms === null || ms === undefined || !isFinite(ms)) return "no fix";
+    var s = Math.max(0, (Date.now() - ms) / 1000);
+    if (s < 60) return Math.round(s) + " s ago";
+    if (s < 3600) return Math.round(s / 60) + " min ago";
+    if (s < 86400 * 2) return (s / 3600).toFixed(s < 36000 ? 1 : 0) + " h ago";
+    return Math.round(s / 86400) + " days ago";
+  }
+
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+
+  // ------------------------------------------------------------------ live device layer (one canvas)
+
+  var DeviceLayer = L.Layer.extend({
+    initialize: function () {
+      this._devices = new Map(); // device_id -> record
+      this._hits = []; // [{x, y, r, kind: 'device'|'cluster', rec|members}]
+      this._selected = null; // participant_id
+    },
+
+    onAdd: function (map) {
+      this._map = map;
+      var pane = map.getPane("devices") || map.createPane("devices");
+      pane.style.zIndex = 450;
+      this._canvas = L.DomUtil.create("canvas", "fm-device-canvas leaflet-zoom-hide", pane);
+      this._canvas.style.pointerEvents = "none";
+      map.on("moveend zoomend resize viewreset", this.redraw, this);
+      map.on("mousemove", this._onMouseMove, this);
+      map.on("click", this._onClick, this);
+      this._tooltip = L.tooltip({ direction: "top", offset: [0, -8], className: "fm-tooltip" });
+      this.redraw();
+    },
+
+    onRemove: function (map) {
+      map.off("moveend zoomend resize viewreset", this.redraw, this);
+      map.off("mousemove", this._onMouseMove, this);
+      map.off("click", this._onClick, this);
+      L.DomUtil.remove(this._canvas);
+    },
+
+    _record: function (d) {
+      var lat = Number(d.lat), lon = Number(d.lon);
+      var located = d.lat !== null && d.lon !== null && isFinite(lat) && isFinite(lon) &&
+        Math.abs(lat) <= 90 && Math.abs(lon) <= 180;
+      return {
+        id: String(d.device_id),
+        pid: String(d.participant_id),
+        label: d.label || d.participant_id,
+        lat: located ? lat : null,
+        lon: located ? lon : null,
+        t: d.fix_time ? Date.parse(d.fix_time) : null,
+        acc: Number(d.accuracy_m) || 0,
+        state: STATE_STYLE[d.state] ? d.state : "ok",
+      };
+    },
+
+    setAll: function (list) {
+      this._devices.clear();
+      for (var i = 0; i < list.length; i++) {
+        var r = this._record(list[i]);
+        this._devices.set(r.id, r);
+      }
+      this.redraw();
+    },
+
+    update: function (list) {
+      for (var i = 0; i < list.length; i++) {
+        var d = list[i];
+        if (d.removed) this._devices.delete(String(d.device_id));
+        else {
+          var r = this._record(d);
+          this._devices.set(r.id, r);
+        }
+      }
+      this.redraw();
+    },
+
+    select: function (pid) {
+      this._selected = pid;
+      var found = null;
+      this._devices.forEach(function (r) {
+        if (r.pid === pid && r.lat !== null && (!found || (r.t || 0) > (found.t || 0))) found = r;
+      });
+      if (found) this._map.setView([found.lat, found.lon], Math.max(this._map.getZoom(), CLUSTER_BELOW_ZOOM));
+      this.redraw();
+      return found !== null;
+    },
+
+    count: function () {
+      return this._devices.size;
+    },
+
+    redraw: function () {
+      var map = this._map;
+      if (!map) return;
+      var size = map.getSize();
+      var topLeft = map.containerPointToLayerPoint([0, 0]);
+      var canvas = this._canvas;
+      var ratio = window.devicePixelRatio || 1;
+      L.DomUtil.setPosition(canvas, topLeft);
+      if (canvas.width !== size.x * ratio || canvas.height !== size.y * ratio) {
+        canvas.width = size.x * ratio;
+        canvas.height = size.y * ratio;
+        canvas.style.width = size.x + "px";
+        canvas.style.height = size.y + "px";
+      }
+      var ctx = canvas.getContext("2d");
+      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+      ctx.clearRect(0, 0, size.x, size.y);
+
+      var zoom = map.getZoom();
+      var origin = map.getPixelOrigin().add(map._getMapPanePos().multiplyBy(-1)).round();
+      var scale = 256 * Math.pow(2, zoom);
+      var pad = 20;
+      var visible = [];
+      this._devices.forEach(function (r) {
+        if (r.lat === null) return;
+        // inline spherical-mercator projection: ~10x faster than map.latLngToContainerPoint per point
+        var x = (r.lon + 180) / 360 * scale - origin.x;
+        var sin = Math.sin(r.lat * Math.PI / 180);
+        var y = (0.5 - Math.log((1 + sin) / (1 - sin)) / (4 * Math.PI)) * scale - origin.y;
+        if (x < -pad || y < -pad || x > size.x + pad || y > size.y + pad) return;
+        visible.push({ x: x, y: y, rec: r });
+      });
+      this._hits = [];
+      if (zoom < CLUSTER_BELOW_ZOOM) this._drawClustered(ctx, visible);
+      else this._drawMarkers(ctx, visible, zoom);
+      this._inView = visible.length;
+    },
+
+    _drawClustered: function (ctx, visible) {
+      var cells = new Map();
+      for (var i = 0; i < visible.length; i++) {
+        var v = visible[i];
+        var key = Math.floor(v.x / CLUSTER_CELL_PX) + ":" + Math.floor(v.y / CLUSTER_CELL_PX);
+        var cell = cells.get(key);
+        if (!cell) cells.set(key, (cell = []));
+        cell.push(v);
+      }
+      var singles = [];
+      var self = this;
+      cells.forEach(function (members) {
+        var selectedHere = members.some(function (m) { return m.rec.pid === self._selected; });
+        if (members.length < 3 || selectedHere) {
+          Array.prototype.push.apply(singles, members);
+          return;
+        }
+        var sx = 0, sy = 0, incidents = 0;
+        for (var j = 0; j < members.length; j++) {
+          sx += members[j].x;
+          sy += members[j].y;
+          if (members[j].rec.state === "incident") incidents++;
+        }
+        var cx = sx / members.length, cy = sy / members.length;
+        var r = 11 + Math.min(12, Math.sqrt(members.length) * 1.2);
+        ctx.beginPath();
+        ctx.arc(cx, cy, r + 4, 0, 2 * Math.PI);
+        ctx.fillStyle = "rgba(38,50,56,0.25)";
+        ctx.fill();
+        ctx.beginPath();
+        ctx.arc(cx, cy, r, 0, 2 * Math.PI);
+        ctx.fillStyle = "#37474f";
+        ctx.fill();
+        ctx.lineWidth = 2;
+        ctx.strokeStyle = "#ffffff";
+        ctx.stroke();
+        ctx.fillStyle = "#ffffff";
+        ctx.font = "bold 12px sans-serif";
+        ctx.textAlign = "center";
+        ctx.textBaseline = "middle";
+        ctx.fillText(String(members.length), cx, cy);
+        if (incidents) {
+          // open incidents stay visible inside a cluster: a red badge with their count
+          var bx = cx + r * 0.75, by = cy - r * 0.75;
+          ctx.beginPath();
+          ctx.arc(bx, by, 8, 0, 2 * Math.PI);
+          ctx.fillStyle = "#d32f2f";
+          ctx.fill();
+          ctx.lineWidth = 1.5;
+          ctx.stroke();
+          ctx.fillStyle = "#ffffff";
+          ctx.font = "bold 10px sans-serif";
+          ctx.fillText(String(incidents), bx, by);
+        }
+        self._hits.push({ x: cx, y: cy, r: r, kind: "cluster", members: members });
+      });
+      this._drawMarkers(ctx, singles, this._map.getZoom());
+    },
+
+    _drawMarkers: function (ctx, list, zoom) {
+      if (zoom >= ACCURACY_FROM_ZOOM) {
+        ctx.fillStyle = "rgba(33,150,243,0.10)";
+        ctx.strokeStyle = "rgba(33,150,243,0.45)";
+        ctx.lineWidth = 1;
+        for (var i = 0; i < list.length; i++) {
+          var rec = list[i].rec;
+          if (!rec.acc) continue;
+          var mpp = 40075016.686 * Math.cos(rec.lat * Math.PI / 180) / Math.pow(2, zoom + 8);
+          var rpx = rec.acc / mpp;
+          if (rpx < 7) continue;
+          ctx.beginPath();
+          ctx.arc(list[i].x, list[i].y, rpx, 0, 2 * Math.PI);
+          ctx.fill();
+          ctx.stroke();
+        }
+      }
+      // one path per state: far fewer canvas state changes than styling each marker
+      var self = this;
+      var selected = [];
+      Object.keys(STATE_STYLE).reverse().forEach(function (state) {
+        var style = STATE_STYLE[state];
+        ctx.beginPath();
+        for (var k = 0; k < list.length; k++) {
+          var v = list[k];
+          if (v.rec.state !== state) continue;
+          if (v.rec.pid === self._selected) selected.push(v);
+          ctx.moveTo(v.x + 6, v.y);
+          ctx.arc(v.x, v.y, 6, 0, 2 * Math.PI);
+          self._hits.push({ x: v.x, y: v.y, r: HIT_RADIUS_PX, kind: "device", rec: v.rec });
+        }
+        ctx.fillStyle = style.fill;
+        ctx.fill();
+        ctx.lineWidth = state === "no_fix" ? 2.5 : 1.5;
+        ctx.strokeStyle = style.stroke;
+        ctx.stroke();
+      });
+      for (var s = 0; s < selected.length; s++) {
+        ctx.beginPath();
+        ctx.arc(selected[s].x, selected[s].y, 12, 0, 2 * Math.PI);
+        ctx.lineWidth = 3;
+        ctx.strokeStyle = "#1565c0";
+        ctx.stroke();
+      }
+    },
+
+    _hitAt: function (point) {
+      // last drawn wins: it is on top
+      for (var i = this._hits.length - 1; i >= 0; i--) {
+        var h = this._hits[i];
+        var dx = h.x - point.x, dy = h.y - point.y;
+        if (dx * dx + dy * dy <= h.r * h.r) return h;
+      }
+      return null;
+    },
+
+    _onMouseMove: function (e) {
+      var hit = this._hitAt(e.containerPoint);
+      this._map.getContainer().style.cursor = hit ? "pointer" : "";
+      if (!hit) {
+        this._map.closeTooltip(this._tooltip);
+        return;
+      }
+      var html;
+      if (hit.kind === "cluster") {
+        var open = hit.members.filter(function (m) { return m.rec.state === "incident"; }).length;
+        html = "<b>" + hit.members.length + " devices</b>" + (open ? "<br>" + open + " with an open incident" : "") +
+          "<br>click to zoom in";
+      } else {
+        var r = hit.rec;
+        html = "<b>" + escapeHtml(r.label) + "</b><br>" + STATE_STYLE[r.state].label +
+          "<br>fix " + ageText(r.t) + (r.acc ? " · ±" + Math.round(r.acc) + " m" : "");
+      }
+      this._tooltip.setLatLng(this._map.containerPointToLatLng([hit.x, hit.y])).setContent(html);
+      this._map.openTooltip(this._tooltip);
+    },
+
+    _onClick: function (e) {
+      var hit = this._hitAt(e.containerPoint);
+      if (!hit) return;
+      if (hit.kind === "cluster") {
+        var bounds = L.latLngBounds(hit.members.map(function (m) { return [m.rec.lat, m.rec.lon]; }));
+        this._map.fitBounds(bounds.pad(0.2), { maxZoom: CLUSTER_BELOW_ZOOM });
+        return;
+      }
+      this._selected = hit.rec.pid;
+      this.redraw();
+      send({ type: "participantClicked", participant_id: hit.rec.pid });
+    },
+  });
+
+  // ------------------------------------------------------------------ zones
+
+  function drawZones(group, zones) {
+    group.clearLayers();
+    zones.forEach(function (z) {
+      var exclusion = z.kind === "exclusion";
+      var color = exclusion ? "#c62828" : "#1565c0";
+      var style = {
+        color: color,
+        weight: z.active_now ? 3.5 : 1.5,
+        opacity: z.active_now ? 0.95 : 0.6,
+        fillOpacity: z.active_now ? 0.18 : 0.05,
+        dashArray: z.active_now ? null : "6 6",
+      };
+      var layer;
+      if (z.shape === "circle") layer = L.circle([z.center_lat, z.center_lon], L.extend({ radius: z.radius_m }, style));
+      else layer = L.polygon(z.polygon, style);
+      var schedule = (z.schedule_text && z.schedule_text.length)
+        ? z.schedule_text.map(escapeHtml).join("<br>") : "always";
+      layer.bindPopup(
+        "<b>" + escapeHtml(z.name) + "</b><br>" + (exclusion ? "Exclusion zone" : "Inclusion zone") +
+        (z.active_now ? " — <b>active now</b>" : " — not active now") + "<br><small>" + schedule + "</small>"
+      );
+      layer.on("click", function () { send({ type: "zoneClicked", zone_id: z.id }); });
+      group.addLayer(layer);
+    });
+  }
+
+  // ------------------------------------------------------------------ track with playback
+
+  function ageColor(frac) {
+    // old fixes pale, recent fixes dark blue
+    var a = [179, 205, 227], b = [8, 48, 107];
+    var c = a.map(function (v, i) { return Math.round(v + (b[i] - v) * frac); });
+    return "rgb(" + c.join(",") + ")";
+  }
+
+  var Track = {
+    group: null,
+    control: null,
+    points: [],
+    timer: null,
+    now: 0,
+    speed: 600, // track seconds per real second
+
+    show: function (map, data) {
+      this.clear(map);
+      var pts = data.points || [];
+      this.points = pts.map(function (p) { return L.extend({}, p, { ms: Date.parse(p.t) }); });
+      this.group = L.layerGroup().addTo(map);
+      if (!pts.length) return;
+      var latlngs = this.points.map(function (p) { return [p.lat, p.lon]; });
+      L.polyline(latlngs, { color: "#5c6bc0", weight: 2, opacity: 0.35 }).addTo(this.group);
+      this.played = L.polyline([], { color: "#1a237e", weight: 3, opacity: 0.85 }).addTo(this.group);
+      var t0 = this.points[0].ms, t1 = this.points[this.points.length - 1].ms;
+      var span = Math.max(1, t1 - t0);
+      var renderer = L.canvas({ padding: 0.3 });
+      this.markers = this.points.map(function (p) {
+        var flagged = p.flags && p.flags.length;
+        var m = L.circleMarker([p.lat, p.lon], flagged ? {
+          renderer: renderer, radius: 5, color: "#ef6c00", weight: 2, dashArray: "2 2",
+          fillColor: "#fff3e0", fillOpacity: 1,
+        } : {
+          renderer: renderer, radius: 3.5, stroke: false, fillColor: ageColor((p.ms - t0) / span), fillOpacity: 0.95,
+        });
+        m.bindTooltip(new Date(p.ms).toLocaleString() + (p.acc ? " · ±" + Math.round(p.acc) + " m" : "") +
+          (flagged ? "<br><b>flagged: " + p.flags.map(escapeHtml).join(", ") + "</b> (not trusted)" : ""));
+        return m.addTo(Track.group);
+      });
+      (data.stops || []).forEach(function (s) {
+        L.circleMarker([s.lat, s.lon], {
+          radius: 9, color: "#4a148c", weight: 2, fillColor: "#ce93d8", fillOpacity: 0.8,
+        }).bindTooltip("<b>Stop " + Math.round(s.minutes) + " min</b><br>" +
+          new Date(Date.parse(s.start)).toLocaleString() + " – " + new Date(Date.parse(s.end)).toLocaleTimeString())
+          .addTo(Track.group);
+      });
+      (data.alerts || []).forEach(function (a) {
+        if (a.lat === null || a.lon === null || a.lat === undefined) return;
+        L.marker([a.lat, a.lon], {
+          icon: L.divIcon({ className: "fm-alert-icon", html: "!", iconSize: [20, 20] }),
+          keyboard: false,
+        }).bindTooltip("<b>" + escapeHtml(a.kind) + "</b> (" + escapeHtml(a.severity || "") + ")<br>" +
+          new Date(Date.parse(a.opened_at)).toLocaleString()).addTo(Track.group);
+      });
+      this.head = L.circleMarker(latlngs[latlngs.length - 1], {
+        radius: 8, color: "#ffffff", weight: 3, fillColor: "#1a237e", fillOpacity: 1,
+      }).addTo(this.group);
+      this.t0 = t0;
+      this.t1 = t1;
+      this.control = this._makeControl().addTo(map);
+      map.fitBounds(L.latLngBounds(latlngs).pad(0.15), { maxZoom: 16 });
+      this.seek(t1);
+    },
+
+    seek: function (ms) {
+      this.now = Math.min(Math.max(ms, this.t0), this.t1);
+      var upto = [];
+      var head = null;
+      for (var i = 0; i < this.points.length; i++) {
+        var shown = this.points[i].ms <= this.now;
+        this.markers[i].setStyle({ opacity: shown ? 1 : 0, fillOpacity: shown ? 0.95 : 0 });
+        if (shown) {
+          upto.push([this.points[i].lat, this.points[i].lon]);
+          head = this.points[i];
+        }
+      }
+      this.played.setLatLngs(upto);
+      if (head) this.head.setLatLng([head.lat, head.lon]);
+      if (this.slider) {
+        this.slider.value = String(Math.round((this.now - this.t0) / 1000));
+        this.label.textContent = new Date(this.now).toLocaleString();
+      }
+    },
+
+    play: function () {
+      var self = this;
+      if (this.timer) return;
+      if (this.now >= this.t1) this.seek(this.t0);
+      this.button.textContent = "❚❚";
+      this.button.title = "Pause";
+      var last = performance.now();
+      this.timer = setInterval(function () {
+        var t = performance.now();
+        self.seek(self.now + (t - last) * self.speed);
+        last = t;
+        if (self.now >= self.t1) self.pause();
+      }, 100);
+    },
+
+    pause: function () {
+      if (this.timer) clearInterval(this.timer);
+      this.timer = null;
+      if (this.button) {
+        this.button.textContent = "▶";
+        this.button.title = "Play";
+      }
+    },
+
+    _makeControl: function () {
+      var self = this;
+      var Ctl = L.Control.extend({
+        options: { position: "bottomleft" },
+        onAdd: function () {
+          var box = L.DomUtil.create("div", "fm-track-control leaflet-bar");
+          L.DomEvent.disableClickPropagation(box);
+          L.DomEvent.disableScrollPropagation(box);
+          self.button = L.DomUtil.create("button", "fm-play", box);
+          self.button.textContent = "▶";
+          self.button.title = "Play";
+          self.button.setAttribute("aria-label", "Play or pause the track");
+          self.button.onclick = function () { if (self.timer) self.pause(); else self.play(); };
+          self.slider = L.DomUtil.create("input", "fm-slider", box);
+          self.slider.type = "range";
+          self.slider.min = "0";
+          self.slider.max = String(Math.round((self.t1 - self.t0) / 1000));
+          self.slider.setAttribute("aria-label", "Track time");
+          self.slider.oninput = function () { self.seek(self.t0 + Number(self.slider.value) * 1000); };
+          var speed = L.DomUtil.create("select", "fm-speed", box);
+          speed.setAttribute("aria-label", "Playback speed");
+          [[60, "1 min/s"], [600, "10 min/s"], [3600, "1 h/s"], [14400, "4 h/s"]].forEach(function (o) {
+            var opt = L.DomUtil.create("option", "", speed);
+            opt.value = String(o[0]);
+            opt.textContent = o[1];
+            if (o[0] === self.speed) opt.selected = true;
+          });
+          speed.onchange = function () { self.speed = Number(speed.value); };
+          self.label = L.DomUtil.create("span", "fm-time", box);
+          return box;
+        },
+      });
+      return new Ctl();
+    },
+
+    clear: function (map) {
+      this.pause();
+      if (this.group) map.removeLayer(this.group);
+      if (this.control) map.removeControl(this.control);
+      this.group = this.control = this.slider = this.button = null;
+      this.points = [];
+      this.markers = [];
+    },
+  };
+
+  // ------------------------------------------------------------------ legend
+
+  var Legend = L.Control.extend({
+    options: { position: "bottomright" },
+    onAdd: function () {
+      var box = L.DomUtil.create("div", "fm-legend");
+      box.setAttribute("role", "note");
+      box.innerHTML = Object.keys(STATE_STYLE).map(function (k) {
+        var s = STATE_STYLE[k];
+        return '<span><i style="background:' + s.fill + ";border-color:" + (k === "no_fix" ? s.stroke : "#555") +
+          '"></i>' + s.label + "</span>";
+      }).join("");
+      return box;
+    },
+  });
+
+  // ------------------------------------------------------------------ public API
+
+  var FieldMap = {
+    map: null,
+    devices: null,
+    zones: null,
+
+    init: function (map) {
+      this.map = map;
+      this.devices = new DeviceLayer().addTo(map);
+      this.zones = L.featureGroup().addTo(map);
+      new Legend().addTo(map);
+      var announce = function () {
+        var b = map.getBounds();
+        send({
+          type: "viewChanged",
+          bounds: [b.getSouth(), b.getWest(), b.getNorth(), b.getEast()],
+          zoom: map.getZoom(),
+        });
+      };
+      map.on("moveend", announce);
+      window.addEventListener("error", function (e) {
+        send({ type: "error", message: String(e.message) + " @" + e.lineno });
+      });
+      var connect = function () {
+        if (typeof qt === "undefined" || typeof QWebChannel === "undefined") return false;
+        new QWebChannel(qt.webChannelTransport, function (channel) {
+          bridge = channel.objects.bridge;
+          send({ type: "ready", leaflet: L.version });
+          announce();
+        });
+        return true;
+      };
+      connect();
+    },
+
+    setDevices: function (list) {
+      var t = performance.now();
+      this.devices.setAll(list);
+      return performance.now() - t;
+    },
+    updateDevices: function (list) {
+      var t = performance.now();
+      this.devices.update(list);
+      return performance.now() - t;
+    },
+    select: function (pid) { return this.devices.select(pid); },
+    showZones: function (zones) { drawZones(this.zones, zones); return zones.length; },
+    showTrack: function (data) { Track.show(this.map, data); return Track.points.length; },
+    clearTrack: function () { Track.clear(this.map); },
+    playTrack: function () { Track.play(); },
+    seekTrackFraction: function (f) { Track.seek(Track.t0 + (Track.t1 - Track.t0) * f); },
+    // JSON text: runJavaScript hands plain strings back to Python reliably
+    status: function () {
+      return JSON.stringify({
+        leaflet: typeof L !== "undefined" ? L.version : null,
+        map: !!this.map,
+        devices: this.devices ? this.devices.count() : 0,
+        devicesInView: this.devices ? this.devices._inView : 0,
+        zones: this.zones ? this.zones.getLayers().length : 0,
+        trackPoints: Track.points.length,
+        zoom: this.map ? this.map.getZoom() : null,
+        trackTime: Track.points.length ? new Date(Track.now).toISOString() : null,
+      });
+    },
+  };
+  window.FieldMap = FieldMap;
+})();

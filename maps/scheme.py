@@ -1,0 +1,226 @@
+"""The app's own URL scheme (fieldmap://app/...) and the request guard of the map's web profile.
+
+The page, its scripts and its tiles are served by AppSchemeHandler, never through setHtml (2 MB limit) or
+the network. RequestGuard is the profile's interceptor: it lets through only the app scheme, in-memory
+data:/blob: URLs and the agency tile host, blocks everything else before it reaches Chromium's network
+stack, and counts what it blocked (the demo's "zero requests leave the machine" figure).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import mimetypes
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+
+from PySide6.QtCore import QBuffer, QByteArray, QCoreApplication, QFile, QIODevice, QObject, Signal, Slot
+from PySide6.QtWebEngineCore import (
+    QWebEngineUrlRequestInfo,
+    QWebEngineUrlRequestInterceptor,
+    QWebEngineUrlRequestJob,
+    QWebEngineUrlScheme,
+    QWebEngineUrlSchemeHandler,
+)
+
+from maps.page import HOST, PAGE_PATH, SCHEME
+from maps.tiles import TileStore, image_kind
+from workstation.resources import resource_path
+
+log = logging.getLogger(__name__)
+
+SCHEME_BYTES = SCHEME.encode()
+#: schemes that never touch the network
+LOCAL_SCHEMES = frozenset({SCHEME, "data", "blob"})
+
+
+def register_app_scheme() -> None:
+    """Register fieldmap:// with QtWebEngine. Must run before the QApplication is created (Qt's rule)."""
+    if QWebEngineUrlScheme.schemeByName(SCHEME_BYTES).name() == SCHEME_BYTES:
+        return
+    if QCoreApplication.instance() is not None:
+        raise RuntimeError(
+            "register_app_scheme() must be called before the QApplication is created "
+            "(QtWebEngine ignores schemes registered later)"
+        )
+    scheme = QWebEngineUrlScheme(SCHEME_BYTES)
+    scheme.setSyntax(QWebEngineUrlScheme.Syntax.Host)
+    # Secure: the page is a secure context; CorsEnabled: fetch()/XHR to our own scheme work.
+    scheme.setFlags(QWebEngineUrlScheme.Flag.SecureScheme | QWebEngineUrlScheme.Flag.CorsEnabled)
+    QWebEngineUrlScheme.registerScheme(scheme)
+
+
+@lru_cache(maxsize=1)
+def no_tiles_png() -> bytes:
+    """The tile shown where nothing is cached or imported: a calm hatched grey with a short note."""
+    from PIL import Image, ImageDraw  # Pillow is only needed the first time a tile is missing
+
+    img = Image.new("RGB", (256, 256), (229, 229, 229))
+    draw = ImageDraw.Draw(img)
+    for k in range(-256, 256, 24):
+        draw.line([(k, 0), (k + 256, 256)], fill=(218, 218, 218), width=2)
+    draw.rectangle([58, 116, 198, 140], fill=(245, 245, 245))
+    draw.text((128, 128), "no map tiles here", fill=(110, 110, 110), anchor="mm")
+    buf = io.BytesIO()
+    img.save(buf, "PNG", optimize=True)
+    return buf.getvalue()
+
+
+class RequestGuard(QWebEngineUrlRequestInterceptor):
+    """Blocks every request that is not the app scheme, data:/blob:, or an allowed (agency tile) host."""
+
+    def __init__(self, allowed_hosts: Iterable[str] = (), parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._allowed = frozenset(h.lower() for h in allowed_hosts if h)
+        self._lock = threading.Lock()
+        self._blocked = 0
+        self._recent: list[str] = []
+
+    def allows(self, scheme: str, host: str) -> bool:
+        if scheme in LOCAL_SCHEMES:
+            return True
+        return scheme in ("https", "http") and host.lower() in self._allowed
+
+    def interceptRequest(self, info: QWebEngineUrlRequestInfo) -> None:  # noqa: N802 (Qt override)
+        url = info.requestUrl()
+        if self.allows(url.scheme(), url.host()):
+            return
+        info.block(True)
+        text = url.toString()[:200]
+        with self._lock:
+            self._blocked += 1
+            self._recent = (self._recent + [text])[-20:]
+        log.warning("map: blocked a request to %s", text)
+
+    def blocked_count(self) -> int:
+        with self._lock:
+            return self._blocked
+
+    def recent_blocked(self) -> list[str]:
+        with self._lock:
+            return list(self._recent)
+
+
+class AppSchemeHandler(QWebEngineUrlSchemeHandler):
+    """Serves fieldmap://app/...: the generated page, bundled files (from memory) and tiles (from a worker)."""
+
+    _tileDone = Signal(int, QByteArray)
+
+    def __init__(self, tile_store: TileStore | None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._store = tile_store
+        self._documents: dict[str, tuple[bytes, bytes]] = {}
+        self._jobs: dict[int, QWebEngineUrlRequestJob] = {}
+        self._next_job = 0
+        self._closed = False
+        # Tile lookups touch sqlite and maybe the network: never on the GUI thread.
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="map-tiles")
+        self._tileDone.connect(self._reply_tile)
+        self._load_bundled_files()
+
+    # ---- content ------------------------------------------------------------------------
+
+    def _load_bundled_files(self) -> None:
+        """Read the bundled scripts/styles once (a few hundred KB) so requests are answered from memory."""
+        for prefix, root in (("/page/", resource_path("maps", "assets", "page")),
+                             ("/vendor/", resource_path("maps", "assets", "vendor"))):
+            if not root.is_dir():
+                log.error("map: bundled assets missing at %s (run `python -m maps.build_assets`)", root)
+                continue
+            for path in root.rglob("*"):
+                if path.is_file() and path.suffix in (".js", ".css", ".png", ".svg", ".json"):
+                    self._documents[prefix + path.relative_to(root).as_posix()] = (
+                        _mime(path).encode(), path.read_bytes()
+                    )
+        qwebchannel = QFile(":/qtwebchannel/qwebchannel.js")
+        if qwebchannel.open(QIODevice.OpenModeFlag.ReadOnly):
+            self._documents["/qwebchannel.js"] = (b"application/javascript", bytes(qwebchannel.readAll().data()))
+            qwebchannel.close()
+        else:
+            log.error("map: Qt's qwebchannel.js resource is missing")
+
+    def set_page(self, html: str) -> None:
+        self._documents[PAGE_PATH] = (b"text/html", html.encode("utf-8"))
+
+    def has_document(self, path: str) -> bool:
+        return path in self._documents
+
+    # ---- requests ---------------------------------------------------------------------------
+
+    def requestStarted(self, job: QWebEngineUrlRequestJob) -> None:  # noqa: N802 (Qt override)
+        url = job.requestUrl()
+        if self._closed or url.host() != HOST:
+            job.fail(QWebEngineUrlRequestJob.Error.UrlNotFound)
+            return
+        path = url.path()
+        if path.startswith("/tiles/"):
+            self._start_tile(job, path)
+            return
+        doc = self._documents.get(path)
+        if doc is None:
+            log.warning("map: page asked for unknown resource %s", path)
+            job.fail(QWebEngineUrlRequestJob.Error.UrlNotFound)
+            return
+        _reply(job, doc[0], doc[1])
+
+    def _start_tile(self, job: QWebEngineUrlRequestJob, path: str) -> None:
+        try:
+            z, x, y_png = path[len("/tiles/"):].split("/")
+            z_i, x_i, y_i = int(z), int(x), int(y_png.split(".")[0])
+        except ValueError:
+            job.fail(QWebEngineUrlRequestJob.Error.UrlInvalid)
+            return
+        if self._store is None:
+            _reply(job, b"image/png", no_tiles_png())
+            return
+        key = self._next_job
+        self._next_job += 1
+        self._jobs[key] = job
+        # the engine deletes a job whose request was cancelled (tile scrolled away): forget it then
+        job.destroyed.connect(lambda *_: self._jobs.pop(key, None))
+        self._pool.submit(self._lookup, key, z_i, x_i, y_i)
+
+    def _lookup(self, key: int, z: int, x: int, y: int) -> None:
+        try:
+            data = self._store.get_tile(z, x, y) if self._store is not None else None
+        except Exception:  # noqa: BLE001 - a broken tile must not take the page down; logged
+            log.exception("map: tile %s/%s/%s lookup failed", z, x, y)
+            data = None
+        if not self._closed:
+            self._tileDone.emit(key, QByteArray(data or b""))
+
+    @Slot(int, QByteArray)
+    def _reply_tile(self, key: int, data: QByteArray) -> None:
+        job = self._jobs.pop(key, None)
+        if job is None:
+            return
+        raw = bytes(data.data())
+        kind = image_kind(raw) if raw else None
+        try:
+            if kind is None:
+                _reply(job, b"image/png", no_tiles_png())
+            else:
+                _reply(job, b"image/jpeg" if kind == "jpg" else f"image/{kind}".encode(), raw)
+        except RuntimeError:
+            pass  # the job was deleted between our lookup and now (page navigated away)
+
+    def close(self) -> None:
+        self._closed = True
+        self._jobs.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _mime(path: Path) -> str:
+    if path.suffix == ".js":
+        return "application/javascript"
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def _reply(job: QWebEngineUrlRequestJob, mime: bytes, data: bytes) -> None:
+    buffer = QBuffer(parent=job)  # lives as long as the job that reads it
+    buffer.setData(data)
+    buffer.open(QIODevice.OpenModeFlag.ReadOnly)
+    job.reply(mime, buffer)

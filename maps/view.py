@@ -1,0 +1,317 @@
+"""MapView: the QWebEngineView wrapper the GUI embeds.
+
+Python -> page: runJavaScript calls, held back until the page said "ready" over QWebChannel. The view keeps
+the current state (device snapshot, zones, track, selection) itself, so a page that (re)loads simply gets the
+whole state pushed when it reports ready. Device updates are coalesced on a timer (300 ms) into one small
+JSON batch of changed devices; the page is never regenerated to move a marker.
+
+Page -> Python: JSON messages through the "bridge" object (marker clicked, zone clicked, view moved, errors).
+After shutdown() every late message or runJavaScript callback is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
+from PySide6.QtWebChannel import QWebChannel
+from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile
+from PySide6.QtWebEngineWidgets import QWebEngineView
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from maps import layers
+from maps.page import BASE_URL, DEFAULT_CENTER, DEFAULT_ZOOM, PAGE_PATH, SCHEME, build_page_html
+from maps.scheme import AppSchemeHandler, RequestGuard
+from maps.tiles import TileStore
+
+log = logging.getLogger(__name__)
+
+COALESCE_MS = 300
+DEMO_ATTRIBUTION = "© OpenStreetMap contributors, © Mapbox"
+
+
+class _Bridge(QObject):
+    """The one object the page sees (channel.objects.bridge)."""
+
+    message = Signal(str)
+
+    @Slot(str)
+    def fromPage(self, text: str) -> None:  # noqa: N802 (called by name from JavaScript)
+        self.message.emit(text)
+
+
+class _Page(QWebEnginePage):
+    """Forwards the page's console errors to our log (a broken script must be visible, not silent)."""
+
+    def javaScriptConsoleMessage(self, level, message, line, source):  # noqa: N802 (Qt override)
+        if level == QWebEnginePage.JavaScriptConsoleMessageLevel.ErrorMessageLevel:
+            log.warning("map page: %s (%s:%s)", message, source, line)
+
+
+class MapView(QWidget):
+    participantClicked = Signal(str)
+    zoneClicked = Signal(str)
+    viewChanged = Signal(dict)
+    ready = Signal()
+
+    def __init__(
+        self,
+        tile_store: TileStore | None = None,
+        parent: QWidget | None = None,
+        *,
+        allowed_hosts: tuple[str, ...] = (),
+        center: tuple[float, float] = DEFAULT_CENTER,
+        zoom: int = DEFAULT_ZOOM,
+        coalesce_ms: int = COALESCE_MS,
+    ) -> None:
+        super().__init__(parent)
+        self._alive = True
+        self._ready = False
+        self._devices: dict[str, dict] = {}
+        self._pending: dict[str, dict] = {}
+        self._zones: list[dict] = []
+        self._track: dict | None = None
+        self._selected: str | None = None
+        self._bounds: tuple[float, float, float, float] | None = None
+        self._zoom: int | None = None
+        self._queue: list[tuple[str, Callable[[Any], None] | None]] = []
+        self.leaflet_version: str | None = None
+        self.page_errors: list[str] = []
+
+        # Creation order matters for teardown: Qt deletes children in creation order, and the page
+        # (a child of the view) must be gone before its profile is deleted.
+        self._view = QWebEngineView(self)
+        self._profile = QWebEngineProfile(self)  # no storage name = off the record: nothing written to disk
+        hosts = tuple(allowed_hosts) + ((tile_store.agency_host,) if tile_store and tile_store.agency_host else ())
+        self._guard = RequestGuard(hosts, self._profile)
+        self._profile.setUrlRequestInterceptor(self._guard)
+        self._scheme = AppSchemeHandler(tile_store, self._profile)
+        self._profile.installUrlSchemeHandler(SCHEME.encode(), self._scheme)
+        self._page = _Page(self._profile, self._view)
+        self._bridge = _Bridge(self)
+        self._channel = QWebChannel(self._page)
+        self._channel.registerObject("bridge", self._bridge)
+        self._page.setWebChannel(self._channel)
+        self._view.setPage(self._page)
+        self._bridge.message.connect(self._on_message)
+        self._page.loadStarted.connect(self._on_load_started)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._view)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(coalesce_ms)
+        self._timer.timeout.connect(self.flush)
+
+        min_zoom, max_zoom = tile_store.zoom_range if tile_store else (3, 19)
+        self._scheme.set_page(
+            build_page_html(
+                center=center,
+                zoom=zoom,
+                max_native_zoom=max_zoom,
+                max_zoom=max(18, max_zoom),
+                attribution=(tile_store.attribution if tile_store else "") or DEMO_ATTRIBUTION,
+            )
+        )
+        self._page.load(QUrl(BASE_URL + PAGE_PATH))
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def is_ready(self) -> bool:
+        return self._ready
+
+    @property
+    def page(self) -> QWebEnginePage:
+        return self._page
+
+    @property
+    def profile(self) -> QWebEngineProfile:
+        return self._profile
+
+    def blocked_request_count(self) -> int:
+        return self._guard.blocked_count()
+
+    def blocked_requests(self) -> list[str]:
+        return self._guard.recent_blocked()
+
+    # ------------------------------------------------------------------ data in
+
+    def set_devices(self, devices: list[dict]) -> None:
+        """Replace the whole device snapshot (sent at once; cancels pending coalesced updates)."""
+        clean = (layers.clean_device(d) for d in devices)
+        self._devices = {d["device_id"]: d for d in clean if d is not None}
+        self._pending.clear()
+        self._timer.stop()
+        self._call("FieldMap.setDevices", list(self._devices.values()))
+
+    def update_devices(self, devices: list[dict]) -> None:
+        """Changed devices only; applied in one batch when the coalescing timer fires."""
+        for raw in devices:
+            d = layers.clean_device(raw, keep_without_position=False)
+            if d is None:
+                continue
+            self._devices[d["device_id"]] = d
+            self._pending[d["device_id"]] = d
+        if self._pending and not self._timer.isActive():
+            self._timer.start()
+
+    def remove_devices(self, device_ids: list[str]) -> None:
+        for device_id in device_ids:
+            if self._devices.pop(device_id, None) is not None:
+                self._pending[device_id] = {"device_id": device_id, "removed": True}
+        if self._pending and not self._timer.isActive():
+            self._timer.start()
+
+    def flush(self, callback: Callable[[Any], None] | None = None) -> int:
+        """Send the coalesced updates now; `callback` gets the page's apply time in ms. Returns batch size."""
+        self._timer.stop()
+        batch = list(self._pending.values())
+        self._pending.clear()
+        if batch:
+            self._call("FieldMap.updateDevices", batch, callback)
+        return len(batch)
+
+    def select_participant(self, participant_id: str) -> None:
+        self._selected = participant_id
+        self._call("FieldMap.select", participant_id)
+
+    def show_zones(self, zones: list[dict]) -> None:
+        self._zones = layers.clean_zones(zones)
+        self._call("FieldMap.showZones", self._zones)
+
+    def show_track(self, positions: list[dict], alerts: list[dict] | None = None) -> None:
+        self._track = layers.track_payload(positions, alerts)
+        self._call("FieldMap.showTrack", self._track)
+
+    def clear_track(self) -> None:
+        self._track = None
+        self._call("FieldMap.clearTrack")
+
+    # ------------------------------------------------------------------ data out
+
+    def devices_in_view(self) -> list[dict]:
+        """Devices with a position inside the visible area (the accessible list alternative)."""
+        if self._bounds is None:
+            return []
+        inside = [dict(d) for d in self._devices.values() if layers.in_bounds(d, self._bounds)]
+        return sorted(inside, key=lambda d: (d["label"].lower(), d["device_id"]))
+
+    def devices(self) -> list[dict]:
+        return [dict(d) for d in self._devices.values()]
+
+    def view_state(self) -> dict:
+        return {"bounds": list(self._bounds) if self._bounds else None, "zoom": self._zoom}
+
+    def evaluate(self, script: str, callback: Callable[[Any], None] | None = None) -> None:
+        """Run JavaScript in the page once it is ready (queued until then); late results are dropped."""
+        if not self._alive:
+            return
+        if not self._ready:
+            self._queue.append((script, callback))
+            return
+        self._page.runJavaScript(script, 0, self._guarded(callback))
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _call(self, function: str, *args: Any, callback: Callable[[Any], None] | None = None) -> None:
+        if not self._alive or not self._ready:
+            return  # state is kept here and pushed whole when the page reports ready
+        self._page.runJavaScript(self._script(function, *args), 0, self._guarded(callback))
+
+    @staticmethod
+    def _script(function: str, *args: Any) -> str:
+        return f"{function}({','.join(json.dumps(a, separators=(',', ':'), allow_nan=False) for a in args)})"
+
+    def _guarded(self, callback: Callable[[Any], None] | None) -> Callable[[Any], None]:
+        def deliver(result: Any) -> None:
+            if self._alive and callback is not None:
+                callback(result)
+
+        return deliver
+
+    @Slot()
+    def _on_load_started(self) -> None:
+        self._ready = False
+
+    @Slot(str)
+    def _on_message(self, text: str) -> None:
+        if not self._alive:
+            return
+        try:
+            msg = json.loads(text)
+            kind = msg["type"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("map: unreadable message from the page: %.200s", text)
+            return
+        if kind == "ready":
+            self.leaflet_version = msg.get("leaflet")
+            self._ready = True
+            self._push_state()
+            self.ready.emit()
+        elif kind == "participantClicked":
+            self.participantClicked.emit(str(msg.get("participant_id", "")))
+        elif kind == "zoneClicked":
+            self.zoneClicked.emit(str(msg.get("zone_id", "")))
+        elif kind == "viewChanged":
+            try:
+                south, west, north, east = (float(v) for v in msg["bounds"])
+                self._bounds, self._zoom = (south, west, north, east), int(msg["zoom"])
+            except (KeyError, ValueError, TypeError):
+                log.warning("map: bad viewChanged message: %.200s", text)
+                return
+            self.viewChanged.emit({"bounds": list(self._bounds), "zoom": self._zoom})
+        elif kind == "error":
+            self.page_errors.append(str(msg.get("message")))
+            log.warning("map page error: %s", msg.get("message"))
+
+    def _push_state(self) -> None:
+        self._pending.clear()
+        self._call("FieldMap.setDevices", list(self._devices.values()))
+        if self._zones:
+            self._call("FieldMap.showZones", self._zones)
+        if self._track is not None:
+            self._call("FieldMap.showTrack", self._track)
+        if self._selected is not None:
+            self._call("FieldMap.select", self._selected)
+        queued, self._queue = self._queue, []
+        for script, callback in queued:
+            self._page.runJavaScript(script, 0, self._guarded(callback))
+
+    def reload(self) -> None:
+        self._page.load(QUrl(BASE_URL + PAGE_PATH))
+
+    def shutdown(self) -> None:
+        """Stop timers and detach the bridge; anything that arrives afterwards is ignored."""
+        if not self._alive:
+            return
+        self._alive = False
+        self._ready = False
+        self._timer.stop()
+        self._queue.clear()
+        self._pending.clear()
+        try:
+            self._bridge.message.disconnect(self._on_message)
+        except (RuntimeError, TypeError):
+            pass
+        self._channel.deregisterObject(self._bridge)
+        self._scheme.close()
+        self._page.triggerAction(QWebEnginePage.WebAction.Stop)
+        # The page must be deleted before its profile (Qt warns and may crash otherwise); deleting it
+        # first, explicitly, does not depend on the order in which the parent later deletes children.
+        self._view.setPage(None)
+        self._page.deleteLater()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        self.shutdown()
+        super().closeEvent(event)
+
+
+def _now_ms() -> float:
+    return time.perf_counter() * 1000
