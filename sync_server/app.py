@@ -106,18 +106,36 @@ class BodySizeLimit:
                 scope, receive, send
             )
             return
+        if declared is not None:
+            await self.app(scope, receive, send)  # the HTTP parser holds the body to its declared length
+            return
+        # Chunked upload: read it up to the cap first, then replay it to the app.
+        chunks: list[bytes] = []
         seen = 0
-
-        async def capped_receive() -> dict:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise ServerError(413, "body_too_large", f"request bodies are limited to {self.max_bytes} bytes")
-            return message
+            if message["type"] != "http.request":
+                return  # client went away
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.max_bytes:
+                await error_response(413, "body_too_large", f"request bodies are limited to {self.max_bytes} bytes")(
+                    scope, receive, send
+                )
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
 
-        await self.app(scope, capped_receive, send)
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 def encoded(body: bytes, request: Request, media_type: str = "application/json") -> Response:

@@ -130,10 +130,11 @@ def ingest_fixes(
             update(Device.__table__).where(Device.__table__.c.id == bindparam("b_id")), device_updates
         )
         append_changes(session, entries)
-        raised = raise_alerts(session, alerts, live)
         if hub is not None:
             for pos_id, pos, dev in zip(ids, positions, owners, strict=True):
                 live.append((dev.officer_id, _fix_event(pos_id, pos, dev.row)))
+        # after the fixes: an alert is announced after the fix that caused it
+        raised = raise_alerts(session, alerts, live if hub is not None else None)
     if hub is not None:
         hub.publish(live)
     return IngestResult(accepted=len(fixes), alerts_raised=raised)

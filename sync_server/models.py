@@ -221,6 +221,9 @@ class ChangeLog(Base):
         UniqueConstraint("officer_id", "entity", "row_id", name="uq_change_row"),
         Index("ix_change_officer_seq", "officer_id", "seq"),
         Index("ix_change_officer_participant", "officer_id", "participant_id"),
+        # AUTOINCREMENT: without it SQLite reuses the highest deleted seq, so a re-appended row could get
+        # a seq at or below a client's cursor and never reach it (found by the sync helper's tests)
+        {"sqlite_autoincrement": True},
     )
 
 

@@ -1,0 +1,64 @@
+"""GET /v1/live: Server-Sent Events of the officer's own fixes and alerts, resumable, with heartbeats."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+
+from workstation.protocol import GatewayFix, LiveEvent
+
+
+def _events(lines: Iterator[str], count: int) -> list[tuple[str | None, LiveEvent]]:
+    """Read `count` SSE events (id line, parsed data) from a streaming response's line iterator."""
+    out: list[tuple[str | None, LiveEvent]] = []
+    event_id = None
+    for line in lines:
+        if line.startswith("id: "):
+            event_id = line[4:]
+        elif line.startswith("data: "):
+            out.append((event_id, LiveEvent.model_validate(json.loads(line[6:]))))
+            event_id = None
+            if len(out) == count:
+                return out
+    raise AssertionError("stream ended early")
+
+
+def _fix(serial: str, lat: float, battery: int | None = None) -> GatewayFix:
+    return GatewayFix(serial=serial, fix_time=datetime.now(UTC), lat=lat, lon=-87.63, battery_pct=battery)
+
+
+def test_live_stream_scoped_resumable_with_heartbeats(sync_server_factory, client_for):
+    server = sync_server_factory(officers=2, caseload=2, heartbeat_s=0.3)
+    client = client_for(server)
+    mine = server.seeded["officers"]["officer1"]["serials"][0]
+    theirs = server.seeded["officers"]["officer2"]["serials"][0]
+    with client.stream("GET", "/v1/live", timeout=httpx.Timeout(10.0)) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.iter_lines()
+        # idle: a heartbeat arrives without an id line, so it never moves the resume point
+        (beat_id, beat), = _events(lines, 1)
+        assert beat.type == "heartbeat" and beat_id is None
+        server.ingest([_fix(theirs, 41.87), _fix(mine, 41.88, battery=3)])
+        events = _events(lines, 2)
+    (fix_id, fix), (alert_id, alert) = events
+    assert fix.type == "fix" and fix.fix.device_id.endswith("0100001") and fix.device.battery_pct == 3
+    assert alert.type == "alert" and alert.alert.kind == "battery_critical"
+    assert int(fix_id) == fix.seq and int(alert_id) == alert.seq > fix.seq
+
+    # reconnect from the fix's seq: only what came after it is replayed (the alert)
+    with client.stream("GET", "/v1/live", params={"after": fix.seq}, timeout=httpx.Timeout(10.0)) as again:
+        (_, replayed), = _events(again.iter_lines(), 1)
+    assert replayed.seq == alert.seq
+    # Last-Event-ID works the same way
+    headers = {"Last-Event-ID": str(fix.seq - 1)}
+    with client.stream("GET", "/v1/live", headers=headers, timeout=httpx.Timeout(10.0)) as third:
+        first, second = _events(third.iter_lines(), 2)
+    assert [first[1].seq, second[1].seq] == [fix.seq, alert.seq]
+
+
+def test_live_needs_a_token(sync_server):
+    assert httpx.get(f"{sync_server.url}/v1/live").status_code == 401
