@@ -1,0 +1,111 @@
+"""Seeder determinism/idempotence, the `sync-server` command line, the committed OpenAPI copy and the
+simulator's fixes going through ingestion."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from sync_server.__main__ import OPENAPI_PATH, openapi_text
+from sync_server.db import Database
+from sync_server.seeder import BBOX, seed
+from sync_server.simulator import Simulator
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _db(tmp_path, name: str) -> Database:
+    db = Database(f"sqlite:///{tmp_path / name}")
+    db.create_schema()
+    return db
+
+
+def test_seed_is_deterministic_idempotent_and_extendable(tmp_path):
+    a, b = _db(tmp_path, "a.db"), _db(tmp_path, "b.db")
+    first = seed(a, 2, 30, "pw", random_seed=5)
+    assert first["created_participants"] == 60
+    assert seed(a, 2, 30, "pw", random_seed=5)["created_participants"] == 0  # idempotent
+    assert seed(b, 2, 30, "pw", random_seed=5)["officers"] == first["officers"]  # deterministic
+    query = "select case_number, first_name, last_name, address, home_lat, home_lon from participant order by id"
+    with a.engine.connect() as sa, b.engine.connect() as sb:
+        rows = sa.exec_driver_sql(query).all()
+        assert rows == sb.exec_driver_sql(query).all()
+        assert len({r[0] for r in rows}) == 60
+        for _case, first_name, last_name, address, lat, lon in rows:
+            assert first_name and last_name and address.endswith(("60605", "60606", "60607", "60610", "60611",
+                                                                    "60603", "60654"))
+            assert BBOX["lat_min"] <= lat <= BBOX["lat_max"] and BBOX["lon_min"] <= lon <= BBOX["lon_max"]
+        kinds = {r[0] for r in sa.exec_driver_sql("select kind from device")}
+        assert kinds == {"ankle", "wrist", "phone_app"}
+        shapes = {r[0] for r in sa.exec_driver_sql("select shape from zone")}
+        assert shapes == {"circle", "polygon"}
+        feed = sa.exec_driver_sql("select count(*) from change_log").scalar()
+        rows_total = sum(sa.exec_driver_sql(f"select count(*) from {t}").scalar()
+                         for t in ("participant", "device", "zone", "appointment", "alert", "note"))
+        assert feed == rows_total  # every seeded row is in the feed exactly once
+    bigger = seed(a, 2, 35, "pw", random_seed=5)
+    assert bigger["created_participants"] == 10 and bigger["officers"]["officer1"]["participants"] == 35
+    a.dispose()
+    b.dispose()
+
+
+def test_openapi_copy_is_current():
+    assert OPENAPI_PATH.read_text() == openapi_text(), (
+        "sync_server/openapi.json is stale: run `.venv/bin/sync-server openapi --write`"
+    )
+
+
+def test_cli_serves_seeded_caseload_and_accepts_osmand(tmp_path):
+    """The issue's done-when, scaled down: seed, serve on a free port, ping, privacy, batch twice."""
+    db_url = f"sqlite:///{tmp_path / 'cli.db'}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sync_server", "--seed", "--officers", "2", "--caseload", "15", "--password",
+         "demo-pass", "--port", "0", "--db", db_url, "--simulate", "--speed", "10"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        seeded = json.loads(proc.stdout.readline())["seeded"]
+        listening = json.loads(proc.stdout.readline())["listening"]
+        assert seeded["officers"]["officer1"]["participants"] == 15
+        serial = seeded["officers"]["officer1"]["serials"][0]
+        ping = httpx.get(f"{listening}/osmand", params={
+            "id": serial, "lat": 41.88, "lon": -87.63, "timestamp": int(time.time())})
+        assert ping.status_code == 200
+        token = httpx.post(f"{listening}/v1/auth/token", json={
+            "username": "officer1", "password": "demo-pass", "workstation_id": "cli"}).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        other = seeded["officers"]["officer2"]["case_numbers"][0]
+        assert httpx.get(f"{listening}/v1/participants/{other}", headers=auth).status_code == 404
+        own = seeded["officers"]["officer1"]["case_numbers"][0]
+        pid = httpx.get(f"{listening}/v1/participants/{own}", headers=auth).json()["participant"]["id"]
+        batch = {"actions": [{"id": str(uuid.uuid4()), "kind": "add_note", "target": pid, "payload": {"text": "x"},
+                              "created_at": datetime.now(UTC).isoformat()}]}
+        statuses = [httpx.post(f"{listening}/v1/actions:batch", json=batch, headers=auth).json()["results"][0]["status"]
+                    for _ in range(2)]
+        assert statuses == ["applied", "duplicate"]
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+
+
+def test_simulator_reports_every_device_once_per_simulated_minute(tmp_path):
+    db = _db(tmp_path, "sim.db")
+    seed(db, 1, 25, "pw", random_seed=2)
+    sim = Simulator(db, hub=None, speed=1.0)
+    sim.load()
+    now = datetime.now(UTC)
+    sent = sum(sim.step(s, s + 1.0, now, now) for s in range(60))  # one simulated minute, tick by tick
+    assert sent == 25
+    with db.engine.connect() as session:
+        assert session.exec_driver_sql("select count(distinct device_id) from position").scalar() == 25
+        assert session.exec_driver_sql("select count(*) from position").scalar() == 25
+    db.dispose()
