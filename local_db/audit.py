@@ -4,7 +4,8 @@ Each AuditEvent row stores `hash = sha256(prev_hash || canonical JSON of the row
 canonical JSON holds every other column (seq, UTC time to the millisecond, officer, workstation,
 event, object, outcome, detail) with sorted keys and no whitespace. Editing, deleting or
 reordering any row therefore breaks every hash after it, and `verify_chain` names the first row
-where the chain no longer holds. SQLite triggers refuse UPDATE and DELETE on the table, so the
+where the chain no longer holds. SQLite triggers (migration 0003_audit_append_only) refuse
+UPDATE and DELETE on the table, so the
 application itself cannot rewrite history either (someone with the key and a SQL shell still
 can; the chain is what makes that visible, and the server holds the uploaded copy).
 
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from local_db.models import AuditEvent
@@ -137,22 +138,6 @@ def _hash_of(row: AuditEvent) -> str:
     )
 
 
-# --------------------------------------------------------------------------- append-only guard
-
-_APPEND_ONLY_TRIGGERS = (
-    "CREATE TRIGGER IF NOT EXISTS audit_event_no_update BEFORE UPDATE ON audit_event "
-    "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS audit_event_no_delete BEFORE DELETE ON audit_event "
-    "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only'); END",
-)
-
-
-def ensure_append_only(session: Session) -> None:
-    """Install the triggers that refuse UPDATE/DELETE on audit_event (idempotent)."""
-    for ddl in _APPEND_ONLY_TRIGGERS:
-        session.execute(text(ddl))
-
-
 # --------------------------------------------------------------------------- identity
 
 
@@ -192,7 +177,6 @@ def append_event(
     """Append one chained row inside the caller's transaction (the caller commits)."""
     if event not in EVENTS:
         raise ValueError(f"unknown audit event {event!r}")
-    ensure_append_only(session)
     last = session.execute(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()
