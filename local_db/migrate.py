@@ -29,6 +29,8 @@ BACKUPS_DIR_NAME = "backups"
 def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # revision ids already read NNNN_<slug> (local_db.make_migration); the file is named after them
+    config.set_main_option("file_template", "%%(rev)s")
     return config
 
 

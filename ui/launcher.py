@@ -38,25 +38,29 @@ def _selftest(args: list[str]) -> int:
     except ImportError:  # the map part is not built into this install (yet)
         pass
     else:
-        extra.append(("map_page", lambda: _with_qt_application(check_map_page)))
+        extra.append(("map_page", lambda: _offscreen_if_headless(check_map_page)))
     return cli.run_command(parsed.command_module, parsed, extra_checks=extra)
 
 
-def _with_qt_application(check):  # type: ignore[no-untyped-def]
+def _offscreen_if_headless(check):  # type: ignore[no-untyped-def]
+    """Run the map check; on a Linux machine without a display (installer test, CI) render
+    offscreen. The check makes its own QApplication (schemes must be registered before it)."""
     import os
 
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        # a smoke test on a headless machine (installer test, CI) renders offscreen
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtWidgets import QApplication
-
-    global _selftest_app
-    # held for the rest of the process: the page check needs a live application object
-    _selftest_app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "workstation"])
+    if sys.platform.startswith("linux"):
+        sandbox_off = os.environ.get("QTWEBENGINE_DISABLE_SANDBOX") == "1" or "--no-sandbox" in os.environ.get(
+            "QTWEBENGINE_CHROMIUM_FLAGS", ""
+        )
+        if os.geteuid() == 0 and not sandbox_off:
+            # Chromium aborts the whole process as root with its sandbox on; say so instead.
+            return {
+                "ok": False,
+                "error": "the map engine (Chromium) does not run as root with its sandbox on: run the "
+                "self-test as a normal user, or set QTWEBENGINE_DISABLE_SANDBOX=1 on a throw-away test machine",
+            }
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     return check()
-
-
-_selftest_app = None
 
 
 if __name__ == "__main__":

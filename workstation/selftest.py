@@ -70,7 +70,10 @@ def merge_checks(report: dict[str, Any], extra: Iterable[tuple[str, Callable[[],
         except Exception as exc:  # noqa: BLE001 - any failure of a check is a failed check, reported
             result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         ok = bool(result.pop("ok", False))
-        detail = result.pop("detail", None) or result.pop("error", None) or ""
+        error = result.pop("error", None)
+        detail = result.pop("detail", None) or error
+        if not detail:  # a bare result dict: its values say what was checked
+            detail = ", ".join(f"{key}={value}" for key, value in result.items() if value is not None)
         entry = _check(name, ok, str(detail))
         if result:
             entry["data"] = result

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
 
 from local_db import keys
 from local_db.engine import make_engine
@@ -53,7 +53,9 @@ def test_opening_an_old_database_upgrades_it_keeps_data_and_backs_it_up(v1_home:
             assert session.scalar(select(func.count()).select_from(Participant)) == len(V1_PARTICIPANTS)
             assert session.scalar(select(func.count()).select_from(OutboxAction)) == len(V1_PARTICIPANTS)
             indexes = {ix["name"] for ix in inspect(session.connection()).get_indexes("outbox_action")}
-            assert "ix_outbox_participant_seq" in indexes
+            assert "ix_outbox_participant_seq" in indexes  # revision 2
+            triggers = set(session.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
+            assert {"audit_event_no_update", "audit_event_no_delete"} <= triggers  # revision 3
             # the search index made by revision 1 still answers after the upgrade
             (row,) = caseload_rows(session, "garcia maria")
             assert (row.participant_id, row.device_id, row.legal_flags) == (

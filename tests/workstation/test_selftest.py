@@ -151,3 +151,29 @@ def test_console_script_read_only_data_dir(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "read-only" in result.stdout
     assert list(home.iterdir()) == []
+
+
+def test_extra_checks_are_merged_and_a_crashing_one_fails_the_run(
+    monkeypatch, capsys, store_home: Path, store_password: str
+) -> None:
+    """The way ui.launcher adds the map page check."""
+    from workstation.commands import selftest as selftest_command
+
+    monkeypatch.setenv("WORKSTATION_HOME", str(store_home))
+    monkeypatch.setenv("WORKSTATION_PASSWORD", store_password)
+    args = cli.build_parser().parse_args(["selftest", "--json"])
+
+    def crash() -> dict:
+        raise RuntimeError("no GPU today")
+
+    passing = ("map_page", lambda: {"ok": True, "leaflet_version": "1.9.4", "error": None})
+    assert selftest_command.run(args, extra_checks=[passing]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["checks"][-1] == {
+        "name": "map_page", "ok": True, "detail": "leaflet_version=1.9.4", "data": {"leaflet_version": "1.9.4"},
+    }  # fmt: skip
+
+    assert selftest_command.run(args, extra_checks=[passing, ("map_page", crash)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False
+    assert _failed(report) == {"map_page": "RuntimeError: no GPU today"}
