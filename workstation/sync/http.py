@@ -59,11 +59,14 @@ class ByteCounter:
         self._lock = threading.Lock()
         self.down = 0
         self.up = 0
+        #: seconds spent waiting for request/response round trips (server time + network)
+        self.wait_s = 0.0
 
-    def add(self, down: int = 0, up: int = 0) -> None:
+    def add(self, down: int = 0, up: int = 0, wait_s: float = 0.0) -> None:
         with self._lock:
             self.down += down
             self.up += up
+            self.wait_s += wait_s
 
     def snapshot(self) -> tuple[int, int]:
         with self._lock:
@@ -131,7 +134,7 @@ class ServerClient:
             finally:
                 if body:
                     self.bytes.add(up=len(body))
-            self.bytes.add(down=getattr(response, "num_bytes_downloaded", 0))
+            self.bytes.add(down=getattr(response, "num_bytes_downloaded", 0), wait_s=time.monotonic() - started)
             if response.status_code == 401 and authenticated and attempt == 1 and self.tokens is not None:
                 self.tokens.refresh(self)
                 continue

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from local_db.models import Alert, Note, OutboxAction, Participant
@@ -133,12 +133,18 @@ def remember_server_row(session: Session, target: str, data: dict[str, Any], ver
 
 
 def apply_results(session: Session, results: list[p.ActionResult]) -> ResultCounts:
+    """Record the server's answers. The common case (a note-type action applied) is written in
+    bulk: one executemany for the outbox rows, one for the notes; the rare ones row by row."""
     counts = ResultCounts()
     now = utcnow()
     by_id = {
         row.id: row
         for row in session.scalars(select(OutboxAction).where(OutboxAction.id.in_([str(r.id) for r in results])))
     }
+    bulk_done: list[dict[str, Any]] = []
+    server_notes: dict[str, dict[str, Any]] = {}
+    placeholders: list[str] = []
+    renamed: list[str] = []
     for result in results:
         action = by_id.get(str(result.id))
         if action is None or action.state not in OPEN_STATES:
@@ -147,9 +153,20 @@ def apply_results(session: Session, results: list[p.ActionResult]) -> ResultCoun
         stash = {k: v for k, v in (action.server_result or {}).items() if k.startswith("server_row")}
         if result.status in ("applied", "duplicate"):
             setattr(counts, result.status, getattr(counts, result.status) + 1)
-            action.state, action.done_at, action.last_error = "done", now, None
-            action.server_result = answer
-            _adopt_server_outcome(session, action, result)
+            if action.kind in effects.NOTE_ACTIONS:
+                bulk_done.append({"b_id": action.id, "b_done_at": now, "b_result": answer})
+                placeholders.append(action.id)
+                note = _validated(p.NoteData, result.result)
+                if note is not None:
+                    # version 0: server_version is the participant's here; the note's own version
+                    # arrives with the next pull
+                    server_notes[note.id] = note_row(note, 0)
+                    if note.id != action.id:
+                        renamed.append(action.id)
+            else:
+                action.state, action.done_at, action.last_error = "done", now, None
+                action.server_result = answer
+                _adopt_alert_outcome(session, action, result)
         elif result.status == "conflict":
             counts.conflict += 1
             action.state, action.last_error = "conflict", result.reason or "changed on the server"
@@ -160,29 +177,39 @@ def apply_results(session: Session, results: list[p.ActionResult]) -> ResultCoun
             action.server_result = {**stash, **answer}
             effects.undo_local_effect(session, action)
             _restore_server_row(session, action)
+    if bulk_done:
+        for row in bulk_done:  # these rows are written by the statement below, not by the ORM
+            session.expunge(by_id[row["b_id"]])
+        table = OutboxAction.__table__
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(state="done", done_at=bindparam("b_done_at"), last_error=None, server_result=bindparam("b_result")),
+            bulk_done,
+        )
+        # the server's note replaces the pending placeholder (same id: the reference server uses
+        # the action id; another id: the placeholder goes)
+        for start in range(0, len(placeholders), 500):
+            chunk = placeholders[start : start + 500]
+            session.execute(update(Note).where(Note.id.in_(chunk)).values(pending=False))
+        for start in range(0, len(renamed), 500):
+            session.execute(delete(Note).where(Note.id.in_(renamed[start : start + 500])))
+        if server_notes:
+            rows = list(server_notes.values())
+            session.execute(upsert_statement(Note.__table__, rows[0].keys()), rows)
     return counts
 
 
-def _adopt_server_outcome(session: Session, action: OutboxAction, result: p.ActionResult) -> None:
-    if action.kind in effects.NOTE_ACTIONS:
-        session.execute(update(Note).where(Note.id == action.id).values(pending=False))
-        note = _validated(p.NoteData, result.result)
-        if note is not None:
-            if note.id != action.id:  # the server named the row itself: drop our placeholder
-                session.query(Note).filter(Note.id == action.id).delete()
-            # server_version is the participant's version here, not the note's; the note's own
-            # version arrives with the next pull
-            _upsert_row(session, Note, note_row(note, 0))
-    elif action.kind in p.ALERT_ACTIONS:
-        alert = _validated(p.AlertData, result.result) or _validated(p.AlertData, result.current)
-        still_open = _other_unresolved(session, action)
-        if alert is not None and not still_open:
-            _upsert_row(session, Alert, alert_row(alert, result.server_version or 0))
-        elif not still_open:
-            values: dict[str, Any] = {"pending": False}
-            if result.server_version is not None:
-                values["version"] = result.server_version
-            session.execute(update(Alert).where(Alert.id == action.target).values(**values))
+def _adopt_alert_outcome(session: Session, action: OutboxAction, result: p.ActionResult) -> None:
+    alert = _validated(p.AlertData, result.result) or _validated(p.AlertData, result.current)
+    still_open = _other_unresolved(session, action)
+    if alert is not None and not still_open:
+        _upsert_row(session, Alert, alert_row(alert, result.server_version or 0))
+    elif not still_open:
+        values: dict[str, Any] = {"pending": False}
+        if result.server_version is not None:
+            values["version"] = result.server_version
+        session.execute(update(Alert).where(Alert.id == action.target).values(**values))
 
 
 def _restore_server_row(session: Session, action: OutboxAction) -> None:
