@@ -100,7 +100,8 @@ class Store:
     def read_session(self) -> Iterator[Session]:
         """A session for reading, usable on any thread; its transaction is one consistent snapshot.
 
-        Anything written through it is rolled back: writes belong to write().
+        Anything written through it is rolled back: writes belong to write(). Keep it short:
+        an open snapshot stops checkpoints from emptying the write-ahead log.
         """
         with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
             try:

@@ -14,13 +14,9 @@ import importlib
 import os
 import sys
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 from local_db.errors import StoreError
 from workstation.commands import COMMANDS
-
-if TYPE_CHECKING:
-    from local_db.store import Store
 
 PASSWORD_ENV = "WORKSTATION_PASSWORD"
 EXIT_OK = 0
@@ -51,17 +47,6 @@ def read_password(prompt: str = "Workstation password: ") -> str:
     if not password:
         raise PasswordUnavailable("An empty password is not accepted.")
     return password
-
-
-def open_store_from_env(*, create: bool = False) -> Store:
-    """Open the store in the data directory with the password from read_password().
-
-    The helper every store-using command calls; StoreError from it is reported by run_command.
-    """
-    from local_db.store import open_store
-    from workstation import config
-
-    return open_store(config.ensure_data_dir(), read_password(), create=create)
 
 
 def build_parser() -> argparse.ArgumentParser:
