@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,10 +27,15 @@ def valid_coordinate(lat: Any, lon: Any) -> bool:
         lat_f, lon_f = float(lat), float(lon)
     except (TypeError, ValueError):
         return False
-    return math.isfinite(lat_f) and math.isfinite(lon_f) and -90 <= lat_f <= 90 and -180 <= lon_f <= 180
+    # NaN fails every comparison, infinities fail the range: no separate isfinite needed
+    return -90.0 <= lat_f <= 90.0 and -180.0 <= lon_f <= 180.0
+
+
+_ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
 def _iso(value: Any) -> str | None:
+    """ISO-8601 UTC text ('...Z') for a datetime or ISO string; None when it is not a time."""
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -37,6 +43,8 @@ def _iso(value: Any) -> str | None:
             value = value.replace(tzinfo=UTC)
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     text = str(value)
+    if _ISO_UTC.match(text):
+        return text  # already canonical: the common case for live updates, kept cheap
     try:
         return _iso(datetime.fromisoformat(text.replace("Z", "+00:00")))
     except ValueError:
@@ -82,21 +90,45 @@ def clean_device(device: Mapping[str, Any], *, keep_without_position: bool = Tru
     if state not in DEVICE_STATES:
         log.warning("map: device %s has unknown state %r; shown as stale", device_id, state)
         state = "stale"
-    accuracy = device.get("accuracy_m") or 0.0
     try:
-        accuracy = float(accuracy) if math.isfinite(float(accuracy)) and float(accuracy) >= 0 else 0.0
+        accuracy = float(device.get("accuracy_m") or 0.0)
     except (TypeError, ValueError):
+        accuracy = 0.0
+    if not 0.0 <= accuracy <= 100_000.0:  # also rejects NaN
         accuracy = 0.0
     return {
         "device_id": str(device_id),
         "participant_id": str(participant_id),
         "label": str(device.get("label") or participant_id),
-        "lat": float(lat) if has_position else None,
-        "lon": float(lon) if has_position else None,
+        "lat": round(float(lat), 6) if has_position else None,  # ~0.1 m; keeps the JSON batch small
+        "lon": round(float(lon), 6) if has_position else None,
         "fix_time": _iso(device.get("fix_time")) if has_position else None,
         "accuracy_m": accuracy,
         "state": state if has_position or state == "incident" else "no_fix",
     }
+
+
+#: field order of the compact rows sent to the page (a 7,000-device batch is ~40 % smaller than dicts)
+WIRE_FIELDS = ("device_id", "participant_id", "label", "lat", "lon", "fix_time", "accuracy_m", "state")
+
+
+def wire_row(device: Mapping[str, Any]) -> list:
+    return [device["device_id"], device["participant_id"], device["label"], device["lat"], device["lon"],
+            device["fix_time"], round(device["accuracy_m"], 1), device["state"]]
+
+
+def wire_move(device: Mapping[str, Any]) -> list:
+    """The short row for a device whose participant and label did not change (the usual live update)."""
+    return [device["device_id"], device["lat"], device["lon"], device["fix_time"], round(device["accuracy_m"], 1),
+            device["state"]]
+
+
+def wire_removal(device_id: str) -> list:
+    return [device_id]
+
+
+def wire_rows(devices: Iterable[Mapping[str, Any]]) -> list[list]:
+    return [wire_row(d) for d in devices]
 
 
 def in_bounds(device: Mapping[str, Any], bounds: tuple[float, float, float, float]) -> bool:

@@ -143,7 +143,10 @@ class AppSchemeHandler(QWebEngineUrlSchemeHandler):
             log.error("map: Qt's qwebchannel.js resource is missing")
 
     def set_page(self, html: str) -> None:
-        self._documents[PAGE_PATH] = (b"text/html", html.encode("utf-8"))
+        self.set_document(PAGE_PATH, b"text/html", html.encode("utf-8"))
+
+    def set_document(self, path: str, mime: bytes, data: bytes) -> None:
+        self._documents[path] = (mime, data)
 
     def has_document(self, path: str) -> bool:
         return path in self._documents

@@ -68,39 +68,47 @@
       L.DomUtil.remove(this._canvas);
     },
 
-    _record: function (d) {
-      var lat = Number(d.lat), lon = Number(d.lon);
-      var located = d.lat !== null && d.lon !== null && isFinite(lat) && isFinite(lon) &&
+    // rows: [device_id, participant_id, label, lat, lon, fix_time, accuracy_m, state] (maps/layers.py WIRE_FIELDS)
+    _record: function (row) {
+      var lat = row[3], lon = row[4];
+      var located = typeof lat === "number" && typeof lon === "number" && isFinite(lat) && isFinite(lon) &&
         Math.abs(lat) <= 90 && Math.abs(lon) <= 180;
       return {
-        id: String(d.device_id),
-        pid: String(d.participant_id),
-        label: d.label || d.participant_id,
+        id: String(row[0]),
+        pid: String(row[1]),
+        label: row[2] || row[1],
         lat: located ? lat : null,
         lon: located ? lon : null,
-        t: d.fix_time ? Date.parse(d.fix_time) : null,
-        acc: Number(d.accuracy_m) || 0,
-        state: STATE_STYLE[d.state] ? d.state : "ok",
+        t: row[5] ? Date.parse(row[5]) : null,
+        acc: Number(row[6]) || 0,
+        state: STATE_STYLE[row[7]] ? row[7] : "ok",
       };
     },
 
-    setAll: function (list) {
+    setAll: function (rows) {
       this._devices.clear();
-      for (var i = 0; i < list.length; i++) {
-        var r = this._record(list[i]);
+      for (var i = 0; i < rows.length; i++) {
+        var r = this._record(rows[i]);
         this._devices.set(r.id, r);
       }
       this.redraw();
     },
 
-    update: function (list) {
-      for (var i = 0; i < list.length; i++) {
-        var d = list[i];
-        if (d.removed) this._devices.delete(String(d.device_id));
-        else {
-          var r = this._record(d);
-          this._devices.set(r.id, r);
+    // full rows (8 fields), short moves [id, lat, lon, fix_time, accuracy_m, state], removals [id]
+    update: function (rows) {
+      for (var i = 0; i < rows.length; i++) {
+        var row = rows[i];
+        if (row.length === 1) {
+          this._devices.delete(String(row[0]));
+          continue;
         }
+        if (row.length === 6) {
+          var old = this._devices.get(String(row[0]));
+          if (!old) continue; // a move for a device we never saw: the next snapshot brings it
+          row = [row[0], old.pid, old.label, row[1], row[2], row[3], row[4], row[5]];
+        }
+        var r = this._record(row);
+        this._devices.set(r.id, r);
       }
       this.redraw();
     },
