@@ -32,6 +32,10 @@ Longitude = Annotated[float, Field(ge=-180.0, le=180.0), AfterValidator(_finite)
 ShortText = Annotated[str, Field(max_length=200)]
 LongText = Annotated[str, Field(max_length=10_000)]
 RowId = Annotated[str, Field(min_length=1, max_length=64)]
+#: A counter or version stored in a SQLite/PostgreSQL BIGINT: larger values would fail at the
+#: database (OverflowError) after validation passed, so they are refused here (found by the fuzz
+#: campaign, tests/reliability/fuzzers.py).
+Counter = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
 class WireModel(BaseModel):
@@ -128,7 +132,7 @@ class DeviceData(WireModel):
 
 
 class PositionData(WireModel):
-    id: Annotated[int, Field(ge=0)]
+    id: Counter
     device_id: RowId
     participant_id: RowId
     fix_time: datetime
@@ -213,7 +217,7 @@ class OfficerData(WireModel):
 class _ChangeBase(WireModel):
     id: RowId
     op: Literal["upsert", "delete"]
-    version: Annotated[int, Field(ge=0)]
+    version: Counter
 
 
 class ParticipantChange(_ChangeBase):
@@ -262,9 +266,9 @@ class ChangesPage(WireModel):
     """
 
     changes: list[Change]
-    next_cursor: Annotated[int, Field(ge=0)]
+    next_cursor: Counter
     has_more: bool
-    remaining: Annotated[int, Field(ge=0)] = 0
+    remaining: Counter = 0
 
 
 # --------------------------------------------------------------------------- push: /v1/actions:batch
@@ -332,7 +336,7 @@ class Action(WireModel):
     id: uuid.UUID
     kind: ActionKind
     target: RowId
-    base_version: Annotated[int, Field(ge=0)] | None = None
+    base_version: Counter | None = None
     payload: dict[str, Any]
     created_at: datetime
 
@@ -427,7 +431,7 @@ class DeviceStatus(WireModel):
 class LiveEvent(WireModel):
     """One SSE `data:` line; the SSE `id:` equals `seq`. Resume with `?after=SEQ` or Last-Event-ID."""
 
-    seq: Annotated[int, Field(ge=0)]
+    seq: Counter
     type: Literal["fix", "alert", "heartbeat"]
     fix: PositionData | None = None
     device: DeviceStatus | None = None
@@ -466,7 +470,7 @@ class IngestResult(WireModel):
 
 
 class AuditRecord(WireModel):
-    seq: Annotated[int, Field(ge=1)]
+    seq: Annotated[int, Field(ge=1, le=2**63 - 1)]
     at: datetime
     officer: ShortText
     workstation_id: ShortText

@@ -771,7 +771,7 @@ def fuzz(pages: int, pings: int, mbtiles: int, seed: int = 1) -> dict[str, Any]:
         "campaign": "fuzz",
         "cases": sum(r["cases"] for r in results),
         "crashes": sum(r["crashes"] for r in results),
-        "partial_writes": sum(r["partial_writes"] for r in results),
+        "partial_writes": sum(r.get("partial_writes", 0) for r in results),
         "by_target": {r["target"]: r for r in results},
         "seconds": round(time.monotonic() - started, 1),
     }
