@@ -1,8 +1,9 @@
 """POST /v1/actions:batch: apply officer actions exactly once.
 
-Each action runs in its own transaction: look up its id in `applied_action`; if absent, check the target
-and base_version, apply the effect, and insert the `applied_action` row in the same transaction (the
-primary key refuses a second application, even from a concurrent request). Outcomes:
+A batch runs in one transaction: look up the ids in `applied_action`; for each new one check the target
+and base_version, apply the effect, and insert its `applied_action` row in the same transaction as the
+effect (the primary key refuses a second application, even from a concurrent request; the batch is then
+redone one action per transaction). Outcomes:
 
 - applied: the effect happened; `result` is what it created (a note row, the updated alert).
 - duplicate: the id was applied before with the same payload; the original result is returned.
@@ -21,14 +22,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sync_server.auth import Caller
-from sync_server.caseload import record
+from sync_server.caseload import upsert_entry
+from sync_server.changes import append_changes
 from sync_server.db import Database, to_naive_utc, utcnow
 from sync_server.models import Alert, AppliedAction, Appointment, Note, Participant
 from sync_server.wire import alert_data, note_data, participant_data
@@ -62,22 +67,72 @@ def payload_digest(action: Action) -> str:
 
 
 def apply_batch(db: Database, caller: Caller, actions: list[Action]) -> list[ActionResult]:
-    return [apply_one(db, caller, action) for action in actions]
+    """Apply a batch in one transaction; if a concurrent request inserted one of its ids first (the
+    primary key refuses it), redo the batch one action per transaction so each gets its own answer."""
+    try:
+        with db.write() as session:
+            return _run(session, caller, actions)
+    except IntegrityError:
+        return [apply_one(db, caller, action) for action in actions]
 
 
 def apply_one(db: Database, caller: Caller, action: Action) -> ActionResult:
-    digest = payload_digest(action)
     try:
         with db.write() as session:
+            return _run(session, caller, [action])[0]
+    except IntegrityError:
+        with db.read() as session:
             previous = session.get(AppliedAction, str(action.id))
-            if previous is not None:
-                return _replay(previous, digest, caller)
-            version, result = _apply(session, caller, action)
-            session.add(AppliedAction(
-                id=str(action.id), officer_id=caller.officer_id, kind=action.kind, target=action.target,
-                payload_digest=digest, server_version=version, result=result, applied_at=utcnow(),
-            ))
-            session.flush()
+            if previous is None:
+                raise
+            return _replay(previous, payload_digest(action), caller)
+
+
+def _run(session: Session, caller: Caller, actions: list[Action]) -> list[ActionResult]:
+    """Decide and apply each action. Every check of an action happens before its first write, so a
+    rejected or conflicting action leaves nothing behind and never disturbs the others."""
+    ids = [str(a.id) for a in actions]
+    previous = {row.id: row for row in session.scalars(select(AppliedAction).where(AppliedAction.id.in_(ids)))}
+    touched: dict[tuple[str, str], Any] = {}
+    now = utcnow()
+    loaded = _preload(session, actions)  # held: the identity map only keeps weak references
+    with session.no_autoflush:
+        applied: list[dict[str, Any]] = []
+        results = [_decide(session, caller, action, previous, touched, now, applied) for action in actions]
+    session.flush()
+    # New rows go in with executemany: ORM unit-of-work bookkeeping cost more than the SQL itself.
+    notes = [vars(row) for (entity, _), row in touched.items() if entity == "note"]
+    for table, rows in ((Note.__table__, notes), (AppliedAction.__table__, applied)):
+        if rows:
+            session.execute(insert(table), rows)
+    # One feed entry per touched row, from its final state (a batch may change a row twice).
+    append_changes(session, [upsert_entry(entity, row, caller.officer_id) for (entity, _), row in touched.items()])
+    del loaded
+    return results
+
+
+def _preload(session: Session, actions: list[Action]) -> list[Any]:
+    """Load every target in two queries, so the per-action lookups below hit the identity map."""
+    alert_ids = [a.target for a in actions if a.kind in ALERT_ACTIONS]
+    participant_ids = {a.target for a in actions if a.kind not in ALERT_ACTIONS}
+    loaded: list[Any] = []
+    if alert_ids:
+        loaded.extend(session.scalars(select(Alert).where(Alert.id.in_(alert_ids))))
+        participant_ids.update(a.participant_id for a in loaded)
+    if participant_ids:
+        loaded.extend(session.scalars(select(Participant).where(Participant.id.in_(participant_ids))))
+    return loaded
+
+
+def _decide(
+    session: Session, caller: Caller, action: Action, previous: dict[str, AppliedAction],
+    touched: dict[tuple[str, str], Any], now: datetime, applied: list[dict[str, Any]],
+) -> ActionResult:
+    digest = payload_digest(action)
+    if str(action.id) in previous:
+        return _replay(previous[str(action.id)], digest, caller)
+    try:
+        version, result = _apply(session, caller, action, touched)
     except _Reject as exc:
         return ActionResult(id=action.id, status="rejected", reason=exc.reason)
     except _Conflict as exc:
@@ -85,13 +140,10 @@ def apply_one(db: Database, caller: Caller, action: Action) -> ActionResult:
             id=action.id, status="conflict", server_version=exc.version, current=exc.current,
             reason="the record changed on the server since this action was made",
         )
-    except IntegrityError:
-        # A concurrent request applied the same id between our lookup and our insert.
-        with db.read() as session:
-            previous = session.get(AppliedAction, str(action.id))
-            if previous is None:
-                raise
-            return _replay(previous, digest, caller)
+    applied.append(dict(
+        id=str(action.id), officer_id=caller.officer_id, kind=action.kind, target=action.target,
+        payload_digest=digest, server_version=version, result=result, applied_at=now,
+    ))
     return ActionResult(id=action.id, status="applied", server_version=version, result=result)
 
 
@@ -110,7 +162,9 @@ def _json(model: Any) -> dict[str, Any]:
     return model.model_dump(mode="json")
 
 
-def _apply(session: Session, caller: Caller, action: Action) -> tuple[int, dict[str, Any]]:
+def _apply(
+    session: Session, caller: Caller, action: Action, touched: dict[tuple[str, str], Any]
+) -> tuple[int, dict[str, Any]]:
     try:
         payload = action.typed_payload()
     except ValidationError as exc:
@@ -118,16 +172,13 @@ def _apply(session: Session, caller: Caller, action: Action) -> tuple[int, dict[
         where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
         raise _Reject(f"invalid payload for {action.kind}: {where}: {first.get('msg', 'invalid')}") from None
     if action.kind in ALERT_ACTIONS:
-        return _alert_action(session, caller, action, payload)
+        return _alert_action(session, caller, action, payload, touched)
     participant = session.get(Participant, action.target)
     if participant is None or participant.officer_id != caller.officer_id:
         raise _Reject("unknown participant")
     if action.base_version is not None and participant.version != action.base_version:
         raise _Conflict(participant.version, _json(participant_data(participant)))
-    note = Note(
-        id=str(action.id), version=1, participant_id=participant.id, author=caller.username,
-        occurred_at=to_naive_utc(action.created_at), place="", text="",
-    )
+    note = _new_note(action, participant.id, caller)
     if action.kind == "add_note":
         note.kind, note.text = "note", payload.text
     elif action.kind == "record_contact":
@@ -141,15 +192,22 @@ def _apply(session: Session, caller: Caller, action: Action) -> tuple[int, dict[
             appt = _own_appointment(session, participant.id, payload.appointment_id)
             appt.status = "completed"
             appt.version += 1
-            record(session, "appointment", appt, caller.officer_id)
+            touched["appointment", appt.id] = appt
     elif action.kind == "request_schedule_change":
         if payload.appointment_id is not None:
             _own_appointment(session, participant.id, payload.appointment_id)
         note.kind = "schedule_request"
         note.text = f"Requested {to_naive_utc(payload.requested_time):%Y-%m-%d %H:%M} UTC: {payload.reason}"
-    session.add(note)
-    record(session, "note", note, caller.officer_id)
+    touched["note", note.id] = note
     return participant.version, _json(note_data(note))
+
+
+def _new_note(action: Action, participant_id: str, caller: Caller) -> SimpleNamespace:
+    """A note row to insert (plain attributes: the wire converter and the insert both read it)."""
+    return SimpleNamespace(
+        id=str(action.id), version=1, participant_id=participant_id, kind="note", outcome=None, text="",
+        author=caller.username, occurred_at=to_naive_utc(action.created_at), place="", lat=None, lon=None,
+    )
 
 
 def _own_appointment(session: Session, participant_id: str, appointment_id: str) -> Appointment:
@@ -159,7 +217,9 @@ def _own_appointment(session: Session, participant_id: str, appointment_id: str)
     return appt
 
 
-def _alert_action(session: Session, caller: Caller, action: Action, payload: Any) -> tuple[int, dict[str, Any]]:
+def _alert_action(
+    session: Session, caller: Caller, action: Action, payload: Any, touched: dict[tuple[str, str], Any]
+) -> tuple[int, dict[str, Any]]:
     alert = session.get(Alert, action.target)
     owner = session.get(Participant, alert.participant_id) if alert is not None else None
     if alert is None or owner is None or owner.officer_id != caller.officer_id:
@@ -183,13 +243,10 @@ def _alert_action(session: Session, caller: Caller, action: Action, payload: Any
         alert.state, alert.resolved_by, alert.resolved_at = "resolved", caller.username, now
         alert.detail = (payload.resolution or alert.detail)[:200]
         alert.version += 1
-    record(session, "alert", alert, caller.officer_id)
+    touched["alert", alert.id] = alert
     note_text = payload.note.strip()
     if note_text:
-        note = Note(
-            id=str(action.id), version=1, participant_id=alert.participant_id, kind="note", text=note_text,
-            author=caller.username, occurred_at=to_naive_utc(action.created_at), place="",
-        )
-        session.add(note)
-        record(session, "note", note, caller.officer_id)
+        note = _new_note(action, alert.participant_id, caller)
+        note.text = note_text
+        touched["note", note.id] = note
     return alert.version, _json(alert_data(alert))
