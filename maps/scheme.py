@@ -11,9 +11,9 @@ from __future__ import annotations
 import io
 import logging
 import mimetypes
+import queue
 import threading
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from workstation.resources import resource_path
 log = logging.getLogger(__name__)
 
 SCHEME_BYTES = SCHEME.encode()
+TILE_WORKERS = 4
 #: schemes that never touch the network
 LOCAL_SCHEMES = frozenset({SCHEME, "data", "blob"})
 
@@ -48,8 +49,9 @@ def register_app_scheme() -> None:
         )
     scheme = QWebEngineUrlScheme(SCHEME_BYTES)
     scheme.setSyntax(QWebEngineUrlScheme.Syntax.Host)
-    # Secure: the page is a secure context; CorsEnabled: fetch()/XHR to our own scheme work.
-    scheme.setFlags(QWebEngineUrlScheme.Flag.SecureScheme | QWebEngineUrlScheme.Flag.CorsEnabled)
+    # Secure: the page is a secure context; CorsEnabled + FetchApiAllowed: fetch()/XHR to our own scheme work.
+    flags = QWebEngineUrlScheme.Flag
+    scheme.setFlags(flags.SecureScheme | flags.CorsEnabled | flags.FetchApiAllowed)
     QWebEngineUrlScheme.registerScheme(scheme)
 
 
@@ -116,8 +118,10 @@ class AppSchemeHandler(QWebEngineUrlSchemeHandler):
         self._jobs: dict[int, QWebEngineUrlRequestJob] = {}
         self._next_job = 0
         self._closed = False
-        # Tile lookups touch sqlite and maybe the network: never on the GUI thread.
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="map-tiles")
+        # Tile lookups touch sqlite and maybe the network: never on the GUI thread. Daemon workers, so a
+        # tile request stuck on a slow server can never hold the application open at exit.
+        self._requests: queue.Queue = queue.Queue()
+        self._workers: list[threading.Thread] = []
         self._tileDone.connect(self._reply_tile)
         self._load_bundled_files()
 
@@ -184,7 +188,18 @@ class AppSchemeHandler(QWebEngineUrlSchemeHandler):
         self._jobs[key] = job
         # the engine deletes a job whose request was cancelled (tile scrolled away): forget it then
         job.destroyed.connect(lambda *_: self._jobs.pop(key, None))
-        self._pool.submit(self._lookup, key, z_i, x_i, y_i)
+        if len(self._workers) < TILE_WORKERS:
+            worker = threading.Thread(target=self._work, name="map-tiles", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+        self._requests.put((key, z_i, x_i, y_i))
+
+    def _work(self) -> None:
+        while True:
+            item = self._requests.get()
+            if item is None or self._closed:
+                return
+            self._lookup(*item)
 
     def _lookup(self, key: int, z: int, x: int, y: int) -> None:
         try:
@@ -213,7 +228,9 @@ class AppSchemeHandler(QWebEngineUrlSchemeHandler):
     def close(self) -> None:
         self._closed = True
         self._jobs.clear()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for _ in self._workers:
+            self._requests.put(None)
+        self._workers.clear()
 
 
 def _mime(path: Path) -> str:
