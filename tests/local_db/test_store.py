@@ -5,6 +5,7 @@ is refused with one clear error and leaves every file as it was."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -173,27 +174,28 @@ def test_wrong_password_changes_nothing(filled_home: Path) -> None:
     assert _snapshot(filled_home) == before
 
 
-@pytest.mark.parametrize(
-    "damage", ["garbage", "truncated_mid_page", "truncated_at_page", "first_page_flipped"]
-)
 def test_damaged_database_is_refused_and_left_as_it_is(
-    filled_home: Path, store_password: str, damage: str
+    filled_home: Path, store_password: str, tmp_path: Path
 ) -> None:
-    db = filled_home / "store.db"
-    content = bytearray(db.read_bytes())
-    if damage == "garbage":
-        content = bytearray(os.urandom(len(content)))
-    elif damage == "truncated_mid_page":
-        content = content[: len(content) // 2 + 123]
-    elif damage == "truncated_at_page":
-        content = content[: (len(content) // 4096 // 2) * 4096]
-    else:
-        content[100] ^= 0xFF
-    db.write_bytes(bytes(content))
-    before = _snapshot(filled_home)
-    with pytest.raises(StoreCorrupt, match="damaged|truncated"):
-        open_store(filled_home, store_password)
-    assert _snapshot(filled_home) == before
+    # one filled store (creating one costs the real KDF), copied and damaged a different way each time
+    for damage in ("garbage", "truncated_mid_page", "truncated_at_page", "first_page_flipped"):
+        home = tmp_path / damage
+        shutil.copytree(filled_home, home)
+        db = home / "store.db"
+        content = bytearray(db.read_bytes())
+        if damage == "garbage":
+            content = bytearray(os.urandom(len(content)))
+        elif damage == "truncated_mid_page":
+            content = content[: len(content) // 2 + 123]
+        elif damage == "truncated_at_page":
+            content = content[: (len(content) // 4096 // 2) * 4096]
+        else:
+            content[100] ^= 0xFF
+        db.write_bytes(bytes(content))
+        before = _snapshot(home)
+        with pytest.raises(StoreCorrupt, match="damaged|truncated"):
+            open_store(home, store_password)
+        assert _snapshot(home) == before, damage
 
 
 def test_empty_or_plaintext_database_is_refused(filled_home: Path, store_password: str) -> None:
