@@ -200,6 +200,26 @@ def append_event(
     return row
 
 
+def append_in(
+    session: Session, store: Any, event: str, object: str = "", outcome: str = "ok", detail: str = ""
+) -> AuditEvent:
+    """Append inside the caller's own write transaction, as the store's signed-in officer.
+
+    For events that must commit together with their effect (an officer action): if the audit
+    row cannot be written, the effect is rolled back with it.
+    """
+    ctx = context_of(store)
+    return append_event(
+        session,
+        officer=ctx.officer,
+        workstation_id=ctx.workstation_id,
+        event=event,
+        object=object,
+        outcome=outcome,
+        detail=detail,
+    )
+
+
 @dataclass
 class _Health:
     """Audit writes that failed since the last one that worked (reported by the next one)."""

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from local_db import audit as audit_log
 from local_db.models import Alert, Participant
 from local_db.store import Store
 from workstation import protocol as p
@@ -112,6 +113,8 @@ def _record(store: Store, kind: str, target: str, payload: dict[str, Any]) -> st
             action_id=action_id,
         )
         effects.apply_local_effect(session, action, effects.officer_name(session), now)
+        # (security) AU-2: the audit row commits with the action, or neither does
+        audit_log.append_in(session, store, "action", f"{kind}:{target_id}", "ok", action.id)
         return action.id
 
     return store.write(write, durable=True)

@@ -12,12 +12,14 @@ store and crypto-wipes the data directory (workstation.security.wipe), then tell
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from local_db import audit as audit_log
 from local_db.store import Store
 from workstation.auth import Auth, login
 from workstation.config import Config
@@ -213,6 +215,9 @@ class WorkstationSession:
         if self.client is not None:
             self.client.close()
         self.auth.forget()
+        # (security) AU-2 logout; a failing audit write must not stop the store from closing
+        with contextlib.suppress(audit_log.AuditWriteFailed):
+            audit_log.audit(self.store, "logout", "workstation")
         self.store.close()
 
     def __enter__(self) -> WorkstationSession:

@@ -73,3 +73,28 @@ def test_a_revoked_workstation_gets_the_wipe_answer(online) -> None:
     server.admin_revoke("ws-audit")
     with pytest.raises(WorkstationRevoked):
         upload_audit(store, client)
+
+
+def test_each_sync_uploads_the_chain_and_actions_are_audited_with_their_effect(online) -> None:
+    from workstation import actions
+    from workstation.sync.engine import SyncEngine
+
+    server, store, client = online
+    engine = SyncEngine(store, client)
+    assert engine.sync().ok
+    with store.read_session() as s:
+        pid = s.execute(text("SELECT id FROM participant ORDER BY id LIMIT 1")).scalar()
+    action_id = actions.add_note(store, pid, "visited, all well")
+    summary = engine.sync()
+    assert summary.ok and summary.audit_error is None
+    events = [(r["event"], r["object"], r["detail"]) for r in _server_rows(server)]
+    assert events[0][0] == "login" and ("sync", client.base_url) in [(e, o) for e, o, _ in events]
+    assert ("action", f"add_note:{pid}", action_id) in events
+    with store.read_session() as s:
+        local = s.execute(text("SELECT event FROM audit_event ORDER BY seq")).scalars().all()
+    assert local[-1] == "sync" and acked_seq_of(store) == len(local) - 1  # the last sync row goes next time
+
+
+def acked_seq_of(store) -> int:
+    with store.read_session() as s:
+        return acked_seq(s)

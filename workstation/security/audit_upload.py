@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Protocol
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from local_db import audit as audit_log
@@ -21,6 +22,7 @@ from local_db.models import AuditEvent, SyncState
 from local_db.store import Store
 from workstation.protocol import AuditAck, AuditBatch, AuditRecord
 from workstation.sync.apply import SYNC_STATE_ID, sync_state
+from workstation.sync.errors import ServerFailed
 
 AUDIT_PATH = "/v1/audit"
 BATCH_SIZE = 1000
@@ -65,7 +67,8 @@ def to_record(row: AuditEvent) -> AuditRecord:
 
 
 def upload_audit(store: Store, client: _Poster, batch_size: int = BATCH_SIZE) -> AuditUploadResult:
-    """Verify, then send every unacknowledged row; raises the client's SyncError on failure."""
+    """Verify, then send every unacknowledged row; raises a SyncError on failure (ServerFailed for
+    an answer that is not an acknowledgement)."""
     with store.read_session() as session:
         report = audit_log.verify_chain(session)
     audit_log.report_break(store, report)
@@ -77,10 +80,13 @@ def upload_audit(store: Store, client: _Poster, batch_size: int = BATCH_SIZE) ->
         if not records:
             break
         body = AuditBatch(records=records).model_dump_json().encode()
-        ack = AuditAck.model_validate_json(client.post_json(AUDIT_PATH, body).content)
+        try:
+            ack = AuditAck.model_validate_json(client.post_json(AUDIT_PATH, body).content)
+        except ValidationError:
+            raise ServerFailed("the server's answer to the audit upload is not an acknowledgement", 200) from None
         through = min(ack.acknowledged_through, records[-1].seq)
         if through <= after:
-            raise RuntimeError(f"the server acknowledged no audit rows after {after}")
+            raise ServerFailed(f"the server acknowledged no audit rows after {after}", 200)
         store.write(lambda s, seq=through: _record_ack(s, seq), durable=True)
         sent += len(records)
     with store.read_session() as session:

@@ -9,6 +9,7 @@ the scheduler decides about retries; other errors (a broken store) propagate.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -18,11 +19,13 @@ from typing import Any, Literal
 
 from sqlalchemy import func, select
 
+from local_db import audit as audit_log
 from local_db.models import Device, Participant, SyncJournal
 from local_db.store import Store
+from workstation.security.audit_upload import upload_audit
 from workstation.sync import pull as pull_mod
 from workstation.sync import push as push_mod
-from workstation.sync.errors import SyncError, WorkstationRevoked
+from workstation.sync.errors import AuthRequired, SyncError, WorkstationRevoked
 from workstation.sync.http import ServerClient
 from workstation.sync.rows import utcnow
 
@@ -56,6 +59,8 @@ class SyncSummary:
     revoked: bool = False
     #: class name of the SyncError that stopped the sync (AuthRequired -> ask for the password)
     error_kind: str | None = None
+    #: (security) why the audit chain upload failed this time (its rows go with the next sync)
+    audit_error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,6 +130,14 @@ class SyncEngine:
                     ),
                 )
                 summary.changes_applied = pulled.changes_applied
+            # (security) AU-9: the audit chain goes to the server with every sync. Unacknowledged
+            # rows simply go again next time, so only revocation/re-login stop the sync here.
+            try:
+                upload_audit(self.store, self.client)
+            except (WorkstationRevoked, AuthRequired):
+                raise
+            except SyncError as exc:
+                summary.audit_error = str(exc)
         except SyncError as exc:
             summary.ok, summary.error, summary.retryable = False, str(exc), exc.retryable
             summary.revoked = isinstance(exc, WorkstationRevoked)
@@ -140,6 +153,14 @@ class SyncEngine:
             summary.participants = session.scalar(select(func.count()).select_from(Participant)) or 0
             summary.devices = session.scalar(select(func.count()).select_from(Device)) or 0
         self.store.write(lambda s: _close_journal(s, journal_id, summary))
+        # (security) AU-2 sync event; a failed audit write turns into a failed sync, not a crash
+        try:
+            audit_log.audit(
+                self.store, "sync", self.client.base_url, "ok" if summary.ok else "error",
+                json.dumps({k: getattr(summary, k) for k in ("changes_applied", "actions_sent", "error")}),
+            )
+        except audit_log.AuditWriteFailed as exc:
+            summary.ok, summary.error = False, str(exc)
         return summary
 
 
