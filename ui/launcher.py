@@ -11,9 +11,33 @@ from __future__ import annotations
 import sys
 
 
+def _chromium_sandbox_policy() -> None:
+    """Chromium cannot sandbox its renderers when the process runs as root and aborts the whole
+    app instead. Root is not how officers run the app (the .deb installs a per-user launcher),
+    but it is how throw-away CI and installer smoke-test machines run it; there the page is our
+    own bundled assets with every outside request blocked, so we run without the sandbox and say
+    so on stderr rather than crash. As any other user the sandbox stays on."""
+    import os
+
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return
+    flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
+    if os.environ.get("QTWEBENGINE_DISABLE_SANDBOX") == "1" or "--no-sandbox" in flags:
+        return
+    os.environ["QTWEBENGINE_DISABLE_SANDBOX"] = "1"
+    print(
+        "warning: running as root: the map's web engine runs without Chromium's sandbox; "
+        "run the workstation as a normal user in the field",
+        file=sys.stderr,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     from workstation import cli
+
+    if not args or args[0] == "selftest" or args[0].startswith("-"):
+        _chromium_sandbox_policy()  # only the GUI and the self-test start the web engine
 
     if args and args[0] == "selftest":
         return _selftest(args)
@@ -52,12 +76,8 @@ def _offscreen_if_headless(check):  # type: ignore[no-untyped-def]
             "QTWEBENGINE_CHROMIUM_FLAGS", ""
         )
         if os.geteuid() == 0 and not sandbox_off:
-            # Chromium aborts the whole process as root with its sandbox on; say so instead.
-            return {
-                "ok": False,
-                "error": "the map engine (Chromium) does not run as root with its sandbox on: run the "
-                "self-test as a normal user, or set QTWEBENGINE_DISABLE_SANDBOX=1 on a throw-away test machine",
-            }
+            # Only reached when called without main()'s sandbox policy; Chromium would abort the process.
+            return {"ok": False, "error": "the map engine (Chromium) does not run as root with its sandbox on"}
         if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     return check()
