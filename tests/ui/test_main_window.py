@@ -1,0 +1,215 @@
+"""Main window over a real store (no server): caseload, record, incidents, actions offline,
+keyboard, accessibility and contrast."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QAbstractButton, QApplication, QLineEdit, QPlainTextEdit, QWidget
+
+from ui import theme
+from ui.caseload import Col, RowRole
+from ui.keyboard import SHORTCUTS, KeyboardDialog
+
+
+def test_caseload_record_and_incidents_are_shown(qtbot, offline_window):
+    w = offline_window
+    assert w.caseload.model.rowCount() == 30
+    assert "30 participants" in w.caseload.count.text()
+    # the three battery alerts of p001 are one incident; the tamper is another
+    incidents = w.incidents.model.incidents()
+    assert [len(i.alerts) for i in incidents] == [1, 3]
+    assert incidents[0].requires_note_to_resolve  # critical tamper ranks first
+    assert "4 alerts grouped into 2 incidents" in w.incidents.ratio.text()
+    # open-incident counts reach the caseload table
+    row = w.caseload.model.row_for_participant("p001")
+    assert w.caseload.model.data(w.caseload.model.index(row, Col.INCIDENTS)) == "1"
+    # selecting shows the record with legal flags prominent
+    assert w.caseload.select_participant("p000")
+    qtbot.waitUntil(lambda: w.record.record is not None and w.record.record.id == "p000", timeout=5000)
+    html = w.record.browser.toHtml()
+    assert "STAY OF REMOVAL" in html and "Court hearing" in html and "Home (curfew)" in html
+
+
+def test_search_and_filters(qtbot, offline_window):
+    w = offline_window
+    qtbot.keyClicks(w.caseload.search, "nguyen")
+    assert w.caseload.proxy.rowCount() == 10
+    w.caseload.search.clear()
+    w.caseload.only_stale.setChecked(True)
+    stale = w.caseload.proxy.rowCount()
+    assert stale == 8  # every 4th participant has a 3 h old fix
+    shown = w.caseload.proxy.data(w.caseload.proxy.index(0, Col.LAST_FIX))
+    assert shown.endswith("stale")
+    w.caseload.only_stale.setChecked(False)
+    w.caseload.only_incidents.setChecked(True)
+    assert {w.caseload.proxy.data(w.caseload.proxy.index(r, 0), RowRole).participant_id
+            for r in range(w.caseload.proxy.rowCount())} == {"p001", "p002"}
+
+
+def test_note_offline_is_pending_in_record_and_outbox(qtbot, offline_window):
+    w = offline_window
+    w.caseload.select_participant("p003")
+    qtbot.waitUntil(lambda: w.record.record is not None and w.record.record.id == "p003", timeout=5000)
+    w.actions_by_id["note"].trigger()
+    form = w._open_form
+    form.accept()  # empty: refused with a message, nothing queued
+    assert form.isVisible() and "empty note" in form.message.text()
+    form.text.setPlainText("Spoke with the participant's employer.")
+    with qtbot.waitSignal(w.actionQueued, timeout=10_000):
+        form.accept()
+    qtbot.waitUntil(lambda: any(n.pending and "employer" in n.text for n in (w.record.record.notes if w.record.record else ())),
+                    timeout=10_000)
+    assert "PENDING" in w.record.browser.toHtml()
+    dialog = w.open_outbox()
+    qtbot.waitUntil(lambda: dialog.model.rowCount() == 1, timeout=5000)
+    assert dialog.model.data(dialog.model.index(0, 4)) == "pending"
+    dialog.close()
+
+
+def test_tamper_incident_cannot_be_resolved_without_note(qtbot, offline_window):
+    w = offline_window
+    tamper = next(i for i in w.incidents.model.incidents() if i.requires_note_to_resolve)
+    assert w.resolve_incident(tamper, note="  ") is not None  # refused, nothing queued
+    w.incidents.select_incident(tamper.id)
+    w.actions_by_id["resolve"].trigger()
+    form = w._open_form
+    form.accept()
+    assert form.isVisible() and "without a note" in form.message.text()
+    form.note.setPlainText("Strap inspected at home visit: re-fitted, no damage.")
+    with qtbot.waitSignal(w.actionQueued, timeout=10_000):
+        form.accept()
+    w.incidents.show_resolved.setChecked(True)  # resolved (pending) incidents are hidden by default
+    qtbot.waitUntil(lambda: any(i.pending and i.state == "resolved" for i in w.incidents.model.incidents()
+                                if i.id == tamper.id), timeout=10_000)
+
+
+def test_live_update_changes_cells_in_place_and_keeps_selection(qtbot, offline_window):
+    from datetime import timedelta
+
+    from ui.data import LiveFix
+
+    w = offline_window
+    w.caseload.select_participant("p004")
+    resets = []
+    w.caseload.proxy.modelReset.connect(lambda: resets.append(1))
+    w.caseload.proxy.layoutChanged.connect(lambda: resets.append(2))
+    changed = []
+    w.caseload.proxy.dataChanged.connect(lambda a, b: changed.append((a.row(), b.row())))
+    now = w.caseload.model.now()
+    n = w.caseload.model.apply_live([LiveFix("d004", now + timedelta(seconds=1), 41.9, -87.6, 5.0, 55, True, "ok")])
+    assert n == 1 and not resets and len(changed) == 1
+    assert w.caseload.selected_participant() == "p004"
+    row = w.caseload.proxy.proxy_row_of("p004")
+    assert w.caseload.proxy.data(w.caseload.proxy.index(row, Col.BATTERY)) == "55% ⚡"
+
+
+def test_keyboard_dialog_lists_every_shortcut_and_menus_use_them(qtbot, offline_window):
+    w = offline_window
+    dialog = KeyboardDialog(w)
+    qtbot.addWidget(dialog)
+    listed = {dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())}
+    for aid, keys, _what in SHORTCUTS:
+        assert keys in listed
+        if aid in w.actions_by_id:
+            assert w.actions_by_id[aid].shortcut().toString() == keys
+    # every workflow reachable: the window registers all but the lock (owned by the lock screen)
+    assert set(w.actions_by_id) == {aid for aid, _k, _w in SHORTCUTS} - {"lock"}
+
+
+def test_keyboard_only_search_and_select(qtbot, offline_window):
+    w = offline_window
+    w.activateWindow()
+    w.caseload.focus_search()
+    qtbot.keyClicks(w.caseload.search, "CHI-2026-0000007")
+    assert w.caseload.proxy.rowCount() == 1
+    w.caseload.table.setFocus()
+    qtbot.keyClick(w.caseload.table, Qt.Key.Key_Down)
+    qtbot.waitUntil(lambda: w.record.record is not None and w.record.record.id == "p007", timeout=5000)
+
+
+def _focusable(root: QWidget) -> list[QWidget]:
+    return [wd for wd in root.findChildren(QWidget) if wd.focusPolicy() != Qt.FocusPolicy.NoFocus and wd.isVisibleTo(root)]
+
+
+def test_every_focusable_widget_has_an_accessible_name(qtbot, offline_window):
+    w = offline_window
+    w.open_outbox()
+    missing = []
+    for root in [w, w.outbox_dialog]:
+        for widget in _focusable(root):
+            name = widget.accessibleName()
+            if not name and isinstance(widget, QAbstractButton):
+                name = widget.text()  # Qt exposes a button's text as its accessible name
+            # viewports and internal parts are named through their owner (QAbstractScrollArea)
+            if not name and widget.parent() is not None and widget.objectName().startswith("qt_"):
+                continue
+            if not name:
+                missing.append(f"{type(widget).__name__} {widget.objectName()!r} in {type(widget.parent()).__name__}")
+    w.outbox_dialog.close()
+    assert not missing, missing
+
+
+def test_login_fields_have_names_and_banner_gates_password(qtbot):
+    from ui.login import LoginDialog
+
+    dialog = LoginDialog(lambda *a: None)
+    qtbot.addWidget(dialog)
+    assert not dialog.password.isEnabled() and not dialog.sign_in.isEnabled()
+    dialog.acknowledge.setChecked(True)
+    assert dialog.password.isEnabled()
+    for widget in (dialog.server, dialog.username, dialog.password, dialog.acknowledge):
+        assert widget.accessibleName()
+
+
+def _roles_contrast(palette: QPalette) -> dict[str, float]:
+    pairs = {
+        "text/base": (QPalette.ColorRole.Text, QPalette.ColorRole.Base),
+        "text/alternate": (QPalette.ColorRole.Text, QPalette.ColorRole.AlternateBase),
+        "windowtext/window": (QPalette.ColorRole.WindowText, QPalette.ColorRole.Window),
+        "buttontext/button": (QPalette.ColorRole.ButtonText, QPalette.ColorRole.Button),
+        "highlighted": (QPalette.ColorRole.HighlightedText, QPalette.ColorRole.Highlight),
+    }
+    out = {k: theme.contrast_ratio(palette.color(a), palette.color(b)) for k, (a, b) in pairs.items()}
+    sem = theme.semantic(palette)
+    from PySide6.QtGui import QColor
+
+    for key in ("danger", "warning", "ok", "muted", "pending", "accent"):
+        for bg in (QPalette.ColorRole.Base, QPalette.ColorRole.AlternateBase, QPalette.ColorRole.Window):
+            out[f"{key}/{bg.name}"] = theme.contrast_ratio(QColor(getattr(sem, key)), palette.color(bg))
+    return out
+
+
+def test_text_contrast_in_light_and_dark_palettes(qtbot):
+    QApplication.instance().setStyle("Fusion")
+    light = theme.accessible_palette(QApplication.style().standardPalette())
+    dark = theme.accessible_palette(theme.dark_palette())
+    assert not theme.is_dark(light) and theme.is_dark(dark)
+    for palette in (light, dark):
+        low = {k: round(v, 2) for k, v in _roles_contrast(palette).items() if v < 4.5}
+        assert not low, low
+
+
+def test_layout_is_saved_as_bytes_and_restored(qtbot, tmp_path, offline_session, make_window):
+    from PySide6.QtCore import QSettings
+
+    settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
+    w = make_window(offline_session, settings=settings)
+    w.caseload.table.horizontalHeader().resizeSection(Col.NAME, 233)
+    w.shutdown()
+    text = (tmp_path / "ui.ini").read_text()
+    assert "caseloadHeader=@ByteArray" in text and "pickle" not in text
+    w2 = make_window(offline_session, settings=QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat))
+    assert w2.caseload.table.horizontalHeader().sectionSize(Col.NAME) == 233
+
+
+def test_plain_text_inputs_tab_out(qtbot, offline_window):
+    # multi-line fields must not trap the Tab key, or a form cannot be left without a mouse
+    from ui.action_forms import ContactForm, NoteForm
+
+    for form in (NoteForm("X"), ContactForm("X")):
+        qtbot.addWidget(form)
+        for edit in form.findChildren(QPlainTextEdit):
+            assert edit.tabChangesFocus()
+        for edit in form.findChildren(QLineEdit):
+            assert edit.accessibleName() or edit.objectName().startswith("qt_")

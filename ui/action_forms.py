@@ -1,0 +1,226 @@
+"""Forms for the officer's actions. Each form validates its fields (clear message beside the
+button, nothing queued while anything is wrong) and yields a payload validated against the wire
+model in workstation.protocol, so what the outbox stores is exactly what the server accepts.
+
+The forms do not write anything: the main window hands the payload to workstation.actions on a
+worker thread, which writes the local effect and the outbox row in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from pydantic import ValidationError
+from PySide6.QtCore import QDateTime, QTimeZone
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDateTimeEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui import theme
+from workstation import protocol as p
+
+OUTCOMES = (("met", "Met in person"), ("not_home", "Not at home"), ("refused", "Refused"),
+            ("left_message", "Left message"), ("phone_contact", "Phone contact"), ("other", "Other"))
+RESOLUTIONS = (("resolved", "Resolved"), ("false_alarm", "False alarm"), ("device_fault", "Device fault"),
+               ("participant_contacted", "Participant contacted"))
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(x) for x in err.get("loc", ()))
+    return f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", "invalid")
+
+
+def _utc(edit: QDateTimeEdit) -> datetime:
+    return datetime.fromtimestamp(edit.dateTime().toSecsSinceEpoch(), UTC)
+
+
+def _datetime_edit(parent: QWidget, when: datetime, name: str) -> QDateTimeEdit:
+    edit = QDateTimeEdit(parent)
+    edit.setCalendarPopup(True)
+    edit.setDisplayFormat("yyyy-MM-dd HH:mm")
+    edit.setTimeZone(QTimeZone.systemTimeZone())
+    edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(when.timestamp())))
+    edit.setAccessibleName(name)
+    return edit
+
+
+class ActionForm(QDialog):
+    """Base: a form layout, a message line and OK/Cancel; OK runs validate()."""
+
+    title = "Action"
+
+    def __init__(self, participant_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"{self.title} — {participant_name}")
+        self.setMinimumWidth(460)
+        self.form = QFormLayout()
+        self.message = QLabel(self)
+        self.message.setWordWrap(True)
+        self.message.setAccessibleName("Form message")
+        self.message.setStyleSheet(f"color: {theme.semantic().danger}")
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Queue")
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setAccessibleName("Queue action")
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setAccessibleName("Cancel")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(self.form)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+        self.payload: p.WireModel | None = None
+
+    def add_row(self, label: str, widget: QWidget) -> QWidget:
+        widget.setAccessibleName(label.rstrip(":"))
+        self.form.addRow(label, widget)
+        return widget
+
+    def build(self) -> p.WireModel:  # pragma: no cover - every form overrides it
+        raise NotImplementedError
+
+    def validate(self) -> str | None:
+        """None when the form is valid (self.payload set), else the message shown to the officer."""
+        try:
+            self.payload = self.build()
+        except ValueError as exc:  # ValidationError is a ValueError
+            self.payload = None
+            return _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
+        return None
+
+    def accept(self) -> None:
+        problem = self.validate()
+        if problem:
+            self.message.setText(problem)
+            return
+        super().accept()
+
+
+class NoteForm(ActionForm):
+    title = "Add note"
+
+    def __init__(self, participant_name: str, parent=None) -> None:
+        super().__init__(participant_name, parent)
+        self.text = self.add_row("Note:", QPlainTextEdit(self))
+        self.text.setTabChangesFocus(True)
+
+    def build(self) -> p.AddNotePayload:
+        text = self.text.toPlainText().strip()
+        if not text:
+            raise ValueError("Write the note first: an empty note cannot be queued.")
+        if len(text) > 10_000:
+            raise ValueError(f"The note is {len(text):,} characters; the limit is 10,000.")
+        return p.AddNotePayload(text=text)
+
+
+class ContactForm(ActionForm):
+    title = "Record contact / home visit"
+
+    def __init__(self, participant_name: str, parent=None, now: datetime | None = None, place: str = "") -> None:
+        super().__init__(participant_name, parent)
+        self.now = now or datetime.now(UTC)
+        self.kind = self.add_row("Kind:", QComboBox(self))
+        self.kind.addItem("Home visit", "home_visit")
+        self.kind.addItem("Contact (phone / in person elsewhere)", "contact")
+        self.outcome = self.add_row("Outcome:", QComboBox(self))
+        for value, label in OUTCOMES:
+            self.outcome.addItem(label, value)
+        self.when = self.add_row("When:", _datetime_edit(self, self.now, "When"))
+        self.place = self.add_row("Place:", QLineEdit(place, self))
+        self.use_location = self.add_row("Location:", QCheckBox("Use my location", self))
+        # No positioning source on this workstation yet: say so rather than pretend.
+        self.use_location.setEnabled(False)
+        self.use_location.setToolTip("No location source is available on this computer")
+        self.text = self.add_row("Notes:", QPlainTextEdit(self))
+        self.text.setTabChangesFocus(True)
+
+    def build(self) -> p.RecordContactPayload:
+        when = _utc(self.when)
+        if when > self.now + timedelta(minutes=5):
+            raise ValueError("A contact cannot be recorded in the future: check the date and time.")
+        if self.kind.currentData() == "home_visit" and not self.place.text().strip():
+            raise ValueError("Say where the home visit took place.")
+        return p.RecordContactPayload(
+            kind=self.kind.currentData(), outcome=self.outcome.currentData(), occurred_at=when,
+            place=self.place.text().strip(), text=self.text.toPlainText().strip(),
+        )
+
+
+class CheckinForm(ActionForm):
+    title = "Record check-in"
+
+    def __init__(self, participant_name: str, parent=None, now: datetime | None = None, place: str = "") -> None:
+        super().__init__(participant_name, parent)
+        self.now = now or datetime.now(UTC)
+        self.kind = self.add_row("Kind:", QComboBox(self))
+        self.kind.addItem("Office check-in", "office_checkin")
+        self.kind.addItem("App check-in (verified)", "app_checkin")
+        self.when = self.add_row("When:", _datetime_edit(self, self.now, "When"))
+        self.place = self.add_row("Place:", QLineEdit(place, self))
+
+    def build(self) -> p.RecordCheckinPayload:
+        when = _utc(self.when)
+        if when > self.now + timedelta(minutes=5):
+            raise ValueError("A check-in cannot be in the future.")
+        return p.RecordCheckinPayload(kind=self.kind.currentData(), occurred_at=when, place=self.place.text().strip())
+
+
+class ScheduleChangeForm(ActionForm):
+    title = "Request schedule change"
+
+    def __init__(self, participant_name: str, appointments: Sequence[tuple[str, str]] = (), parent=None,
+                 now: datetime | None = None) -> None:
+        super().__init__(participant_name, parent)
+        self.now = now or datetime.now(UTC)
+        self.appointment = self.add_row("Appointment:", QComboBox(self))
+        self.appointment.addItem("(new / not tied to an appointment)", None)
+        for appointment_id, label in appointments:
+            self.appointment.addItem(label, appointment_id)
+        self.requested = self.add_row("Requested time:", _datetime_edit(self, self.now + timedelta(days=1), "Requested time"))
+        self.reason = self.add_row("Reason:", QPlainTextEdit(self))
+        self.reason.setTabChangesFocus(True)
+
+    def build(self) -> p.RequestScheduleChangePayload:
+        requested = _utc(self.requested)
+        if requested <= self.now:
+            raise ValueError("The requested time must be in the future.")
+        reason = self.reason.toPlainText().strip()
+        if not reason:
+            raise ValueError("Give a reason for the schedule change.")
+        return p.RequestScheduleChangePayload(
+            appointment_id=self.appointment.currentData(), requested_time=requested, reason=reason
+        )
+
+
+class ResolveForm(ActionForm):
+    title = "Resolve incident"
+
+    def __init__(self, participant_name: str, summary: str, requires_note: bool, parent=None) -> None:
+        super().__init__(participant_name, parent)
+        self.requires_note = requires_note
+        self.form.addRow(QLabel(f"<b>{summary}</b>", self))
+        self.resolution = self.add_row("Resolution:", QComboBox(self))
+        for value, label in RESOLUTIONS:
+            self.resolution.addItem(label, value)
+        label = "Note (required for tamper):" if requires_note else "Note:"
+        self.note = self.add_row(label, QPlainTextEdit(self))
+        self.note.setTabChangesFocus(True)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Resolve")
+
+    def build(self) -> p.ResolveAlertPayload:
+        note = self.note.toPlainText().strip()
+        if self.requires_note and not note:
+            raise ValueError("A tamper incident cannot be resolved without a note saying what was found.")
+        return p.ResolveAlertPayload(resolution=self.resolution.currentData(), note=note)
+

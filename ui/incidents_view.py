@@ -1,0 +1,222 @@
+"""Incidents, not raw alerts: the officer's work queue on the right of the main window.
+
+Rows are workstation.incidents.Incident snapshots, already ranked (open first, then severity,
+risk and recency). Selecting an incident shows its raw alerts underneath, so every alert stays
+reachable; Acknowledge and Resolve act on the whole incident and are refused (with the reason)
+where the rules say so, e.g. a tamper incident without a note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from local_db.timeutil import utc_now
+from ui import theme
+from workstation.incidents import KIND_LABEL, Incident
+from workstation.route import format_age
+
+IncidentRole = Qt.ItemDataRole.UserRole + 10
+COLUMNS = ("Severity", "Participant · incident", "Last")
+
+
+class IncidentTableModel(QAbstractTableModel):
+    def __init__(self, parent=None, clock: Callable[[], datetime] = utc_now) -> None:
+        super().__init__(parent)
+        self._items: list[Incident] = []
+        self._names: dict[str, str] = {}
+        self.clock = clock
+        self._now = clock()
+
+    def set_incidents(self, incidents: Sequence[Incident], names: dict[str, str]) -> None:
+        self.beginResetModel()
+        self._items = list(incidents)
+        self._names = dict(names)
+        self._now = self.clock()
+        self.endResetModel()
+
+    def incidents(self) -> list[Incident]:
+        return self._items
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt signature
+        return 0 if parent.isValid() else len(self._items)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt signature
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        inc = self._items[index.row()]
+        col = index.column()
+        if role == IncidentRole:
+            return inc
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                mark = {"open": "", "acknowledged": " · ack", "resolved": " · done"}[inc.state]
+                return inc.severity.capitalize() + mark + (" · pending" if inc.pending else "")
+            if col == 1:
+                name = self._names.get(inc.participant_id, inc.participant_id)
+                count = f" ({len(inc.alerts)} alerts)" if len(inc.alerts) > 1 else ""
+                return f"{name} · {inc.summary}{count}"
+            return format_age(self._now - inc.last_at)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == 2:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if inc.state == "resolved":
+                return theme.colour("muted")
+            if col == 0:
+                return theme.colour("pending" if inc.pending else theme.SEVERITY_COLOUR_KEY.get(inc.severity, "muted"))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{inc.title}: {inc.summary}\nfirst {inc.opened_at:%d %b %H:%M} UTC, last {inc.last_at:%d %b %H:%M} UTC"
+        return None
+
+
+class IncidentsPanel(QWidget):
+    participantActivated = Signal(str)
+    acknowledgeRequested = Signal(object)  # Incident
+    resolveRequested = Signal(object)  # Incident
+
+    def __init__(self, parent=None, clock: Callable[[], datetime] = utc_now) -> None:
+        super().__init__(parent)
+        self.model = IncidentTableModel(self, clock=clock)
+        self._all: list[Incident] = []
+        self._names: dict[str, str] = {}
+        self.title = QLabel("<b>Incidents</b>", self)
+        self.show_resolved = QCheckBox("Show resolved", self)
+        self.show_resolved.setAccessibleName("Show resolved incidents")
+        self.show_resolved.toggled.connect(self._refilter)
+        self.table = QTableView(self)
+        self.table.setAccessibleName("Incidents table")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.setAlternatingRowColors(True)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(24)
+        for col, width in {0: 64, 2: 52}.items():
+            header.resizeSection(col, width)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        self.table.doubleClicked.connect(self._activate)
+        self.alerts = QListWidget(self)
+        self.alerts.setAccessibleName("Raw alerts of the selected incident")
+        self.ack = QPushButton("Acknowledge", self)
+        self.ack.setToolTip("Acknowledge the selected incident (Ctrl+K)")
+        self.ack.setAccessibleName("Acknowledge incident")
+        self.resolve = QPushButton("Resolve…", self)
+        self.resolve.setToolTip("Resolve the selected incident (Ctrl+E); tamper incidents need a note")
+        self.resolve.setAccessibleName("Resolve incident")
+        self.open_participant = QPushButton("Open participant", self)
+        self.open_participant.setAccessibleName("Open participant of the incident")
+        self.ack.clicked.connect(lambda: self._emit(self.acknowledgeRequested))
+        self.resolve.clicked.connect(lambda: self._emit(self.resolveRequested))
+        self.open_participant.clicked.connect(self._activate)
+        self.ratio = QLabel(self)
+        self.ratio.setAccessibleName("Alert to incident ratio")
+        self.ratio.setWordWrap(True)
+        head = QHBoxLayout()
+        head.addWidget(self.title)
+        head.addStretch(1)
+        head.addWidget(self.show_resolved)
+        buttons = QHBoxLayout()
+        for b in (self.ack, self.resolve, self.open_participant):
+            buttons.addWidget(b)
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        split.addWidget(self.table)
+        split.addWidget(self.alerts)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(head)
+        layout.addWidget(split, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.ratio)
+        self._update_buttons()
+
+    def set_incidents(self, incidents: Sequence[Incident], names: dict[str, str], raw_alerts: int) -> None:
+        keep = self.current_incident()
+        self._all = list(incidents)
+        self._names = names
+        self._refilter()
+        if keep is not None:
+            self.select_incident(keep.id)
+        open_count = sum(1 for i in incidents if i.state != "resolved")
+        self.title.setText(f"<b>Incidents</b> ({open_count} open)")
+        n = len(incidents)
+        self.ratio.setText(
+            f"{raw_alerts:,} alerts grouped into {n:,} incidents ({raw_alerts / n:.1f} per incident)" if n else "No alerts."
+        )
+
+    def _refilter(self, *_args) -> None:
+        show = self.show_resolved.isChecked()
+        self.model.set_incidents([i for i in self._all if show or i.state != "resolved"], self._names)
+        self._update_buttons()
+
+    def current_incident(self) -> Incident | None:
+        ix = self.table.currentIndex()
+        return self.model.data(ix, IncidentRole) if ix.isValid() else None
+
+    def select_incident(self, incident_id: str) -> bool:
+        for row, inc in enumerate(self.model.incidents()):
+            if inc.id == incident_id:
+                self.table.setCurrentIndex(self.model.index(row, 0))
+                return True
+        return False
+
+    def _emit(self, signal) -> None:
+        incident = self.current_incident()
+        if incident is not None:
+            signal.emit(incident)
+
+    def _activate(self, *_args) -> None:
+        incident = self.current_incident()
+        if incident is not None:
+            self.participantActivated.emit(incident.participant_id)
+
+    def _current_changed(self, current: QModelIndex, _prev: QModelIndex) -> None:
+        self.alerts.clear()
+        incident = self.model.data(current, IncidentRole) if current.isValid() else None
+        if incident is not None:
+            for a in incident.alerts:
+                pending = " (pending)" if a.pending else ""
+                detail = f" — {a.detail}" if a.detail else ""
+                self.alerts.addItem(
+                    f"{a.opened_at:%d %b %H:%M}  {KIND_LABEL.get(a.kind, a.kind)} · {a.severity} · {a.state}{pending}{detail}"
+                )
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        incident = self.current_incident()
+        actionable = incident is not None and incident.state != "resolved" and not incident.pending
+        self.ack.setEnabled(actionable and incident.state == "open")
+        self.resolve.setEnabled(actionable)
+        self.open_participant.setEnabled(incident is not None)

@@ -1,0 +1,75 @@
+"""Every keyboard shortcut in one table: the main window registers its actions from it and
+Help -> Keyboard lists it, so the two can never disagree."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
+
+#: (action id, keys, what it does)
+SHORTCUTS: tuple[tuple[str, str, str], ...] = (
+    ("focus_caseload", "Ctrl+0", "Go to the caseload table"),
+    ("search", "Ctrl+F", "Search the caseload"),
+    ("focus_record", "Ctrl+1", "Show the participant record"),
+    ("focus_map", "Ctrl+2", "Show the map"),
+    ("focus_route", "Ctrl+3", "Show today's visits route"),
+    ("focus_incidents", "Ctrl+I", "Go to the incidents list"),
+    ("acknowledge", "Ctrl+K", "Acknowledge the selected incident"),
+    ("resolve", "Ctrl+E", "Resolve the selected incident"),
+    ("note", "Ctrl+N", "Add a note to the selected participant"),
+    ("contact", "Ctrl+Shift+V", "Record a contact or home visit"),
+    ("checkin", "Ctrl+Shift+I", "Record an office check-in"),
+    ("schedule", "Ctrl+Shift+S", "Request a schedule change"),
+    ("track", "Ctrl+T", "Show the participant's recent track on the map"),
+    ("sync", "Ctrl+R", "Sync now"),
+    ("outbox", "Ctrl+O", "Open the outbox and conflicts"),
+    ("journal", "Ctrl+J", "Open the sync journal"),
+    ("lock", "Ctrl+L", "Lock the workstation now (registered by the lock screen)"),
+    ("keyboard", "F1", "This list of shortcuts"),
+    ("quit", "Ctrl+Q", "Quit"),
+)
+#: Table navigation that Qt provides everywhere
+STANDARD_KEYS = (
+    ("Tab / Shift+Tab", "Move between panes and fields"),
+    ("Arrows, Page Up/Down, Home/End", "Move in tables and lists"),
+    ("Enter", "Open the selected participant / confirm a form"),
+    ("Escape", "Close a dialog without saving"),
+)
+
+
+def keys_for(action_id: str) -> str:
+    for aid, keys, _what in SHORTCUTS:
+        if aid == action_id:
+            return keys
+    raise KeyError(action_id)
+
+
+class KeyboardDialog(QDialog):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        self.resize(520, 620)
+        rows = [(keys, what) for _aid, keys, what in SHORTCUTS] + list(STANDARD_KEYS)
+        table = QTableWidget(len(rows), 2, self)
+        table.setAccessibleName("Keyboard shortcuts")
+        table.setHorizontalHeaderLabels(["Keys", "Action"])
+        table.verticalHeader().hide()
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for r, (keys, what) in enumerate(rows):
+            table.setItem(r, 0, QTableWidgetItem(keys))
+            table.setItem(r, 1, QTableWidgetItem(what))
+        table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        table.resizeColumnToContents(0)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.button(QDialogButtonBox.StandardButton.Close).setAccessibleName("Close")
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(table)
+        layout.addWidget(buttons)
+        self.table = table

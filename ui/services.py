@@ -1,0 +1,144 @@
+"""What the main window needs from the application core, in one object it is given.
+
+GuiServices adapts a logged-in workstation.session.WorkstationSession (store, server client,
+sync engine, scheduler, live feed, connectivity) plus the action functions of
+workstation.actions to the calls the widgets make. Every method that touches disk or network
+blocks and is meant for a worker thread (the main window calls them through ui.tasks.run_task);
+listeners are called on the thread that produced the event and the window marshals them onto
+the GUI thread.
+
+With no server (offline login) sync answers with a readable reason and the live feed stays off;
+reading and queueing actions work as always.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from local_db.store import Store
+from workstation import actions
+from workstation.sync.engine import SyncProgress, SyncSummary
+
+log = logging.getLogger(__name__)
+
+ACTION_FUNCTIONS: dict[str, Callable[..., str]] = {
+    "add_note": lambda store, target, f: actions.add_note(store, target, f["text"]),
+    "record_contact": lambda store, target, f: actions.record_contact(store, target, **f),
+    "record_checkin": lambda store, target, f: actions.record_checkin(store, target, **f),
+    "request_schedule_change": lambda store, target, f: actions.request_schedule_change(store, target, **f),
+    "acknowledge_alert": lambda store, target, f: actions.acknowledge_alert(store, target, f.get("note", "")),
+    "resolve_alert": lambda store, target, f: actions.resolve_alert(
+        store, target, f.get("note", ""), f.get("resolution", "resolved")
+    ),
+}
+
+
+class GuiServices:
+    def __init__(self, session: Any, officer_name: str = "", *, auto_sync: bool = True) -> None:
+        self.session = session  # workstation.session.WorkstationSession
+        self.store: Store = session.store
+        self.officer_name = officer_name
+        self.auto_sync = auto_sync
+        self._stopped = False
+        self._push_thread: threading.Thread | None = None
+        self._push_again = threading.Event()
+
+    @property
+    def online_capable(self) -> bool:
+        return self.session.engine is not None
+
+    # ------------------------------------------------------------------ connectivity
+    def connectivity(self) -> tuple[str, str | None]:
+        if not self.online_capable:
+            return "offline", f"working offline: {self.session.offline_reason or 'no server'}"
+        status = self.session.connectivity_status()
+        return status.state, status.last_error
+
+    def add_connectivity_listener(self, listener: Callable[..., None]) -> None:
+        self.session.connectivity.add_listener(listener)
+
+    # ------------------------------------------------------------------ sync
+    def sync(self, progress: Callable[[str, int, int], None] | None, cancel: threading.Event) -> SyncSummary:
+        """Blocking sync (push, then pull); run on a worker."""
+        if not self.online_capable:
+            return SyncSummary(ok=False, error="working offline: log in with the server reachable to sync")
+
+        def report(p: SyncProgress) -> None:
+            if progress is not None:
+                progress("Sending" if p.phase == "push" else "Receiving", p.done, p.total)
+
+        return self.session.sync_now(report, cancel)
+
+    def start_auto_sync(self, on_result: Callable[[SyncSummary], None] | None = None) -> None:
+        """Automatic sync (at start, every interval, when the network comes back); `on_result`
+        is called on the scheduler's thread after each automatic sync."""
+        if self.online_capable and self.auto_sync:
+            scheduler = self.session.start_auto_sync()
+            if on_result is not None:
+                scheduler.add_listener(on_result)
+
+    def kick_sync(self) -> None:
+        """Send queued actions soon without blocking (after each action the officer takes)."""
+        if not self.online_capable or self._stopped:
+            return
+        self._push_again.set()
+        if self._push_thread is not None and self._push_thread.is_alive():
+            return
+        engine = self.session.engine
+
+        def run() -> None:
+            while self._push_again.is_set() and not self._stopped:
+                self._push_again.clear()
+                try:
+                    engine.push_only()
+                except Exception as exc:  # noqa: BLE001 - the outbox keeps the action; it stays pending
+                    log.info("automatic push failed: %s", exc)
+
+        self._push_thread = threading.Thread(target=run, name="action-push", daemon=True)
+        self._push_thread.start()
+
+    # ------------------------------------------------------------------ live feed
+    def start_live(self, listener: Callable[[Any], None], state: Callable[[str, str], None]) -> None:
+        if not self.online_capable:
+            state("off", "offline")
+            return
+        live = self.session.start_live(listener)
+        state("on" if live.running else "error", "")
+
+    def live_state(self) -> str:
+        live = getattr(self.session, "live", None)
+        if live is None:
+            return "off"
+        if live.connected.is_set():
+            return "on"
+        return "connecting" if live.running else "error"
+
+    # ------------------------------------------------------------------ actions
+    def record(self, store: Store, kind: str, target: str, fields: dict[str, Any]) -> str:
+        """Queue one action (local effect + outbox row in one transaction); blocking."""
+        try:
+            fn = ACTION_FUNCTIONS[kind]
+        except KeyError:
+            raise ValueError(f"unknown action kind {kind!r}") from None
+        return fn(store, target, fields)
+
+    def decide_conflict(self, store: Store, action_id: str, keep_mine: bool) -> Any:
+        return self.session.keep_mine(action_id) if keep_mine else self.session.use_server(action_id)
+
+    def device_fixes(self, store: Store, device_ids: list[str]):
+        from ui.data import load_device_fixes
+
+        return load_device_fixes(store, device_ids)
+
+    # ------------------------------------------------------------------ shutdown
+    def stop(self) -> None:
+        """Stop background work (feed, scheduler, pushes). The owner closes the session after."""
+        self._stopped = True
+        self.session.stop_auto_sync()
+        self.session.stop_live()
+        if self._push_thread is not None:
+            self._push_thread.join(30)
+            self._push_thread = None
