@@ -13,10 +13,11 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from sync_server.models import ChangeLog
+from sync_server.rawsql import Raw, allocate
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,38 +31,29 @@ class ChangeEntry:
     data: str | None  # JSON of the wire model, None for deletes
 
 
-def append_changes(session: Session, entries: Iterable[ChangeEntry], *, fresh: bool = False) -> None:
-    """Append entries, replacing older feed rows of the same (officer, entity, row).
+UPSERT_CHANGE = (
+    "INSERT INTO change_log (seq, officer_id, participant_id, entity, row_id, op, version, data) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (officer_id, entity, row_id) DO UPDATE SET "
+    "seq = excluded.seq, participant_id = excluded.participant_id, op = excluded.op, "
+    "version = excluded.version, data = excluded.data"
+)
 
-    `fresh=True` skips the replacement step when the caller knows the rows are new (seeding).
-    """
-    rows = [
-        {
-            "officer_id": e.officer_id,
-            "participant_id": e.participant_id,
-            "entity": e.entity,
-            "row_id": e.row_id,
-            "op": e.op,
-            "version": e.version,
-            "data": e.data,
-        }
-        for e in entries
-    ]
-    if not rows:
+
+def append_changes(session: Session, entries: Iterable[ChangeEntry]) -> None:
+    """Append entries under new sequence numbers; an entry replaces the row's older one in that
+    officer's feed (it moves to the new seq). Entries later in the list win."""
+    entries = list(entries)
+    if not entries:
         return
-    if not fresh:
-        table = ChangeLog.__table__
-        session.execute(
-            delete(table).where(
-                and_(
-                    table.c.officer_id == bindparam("b_officer_id"),
-                    table.c.entity == bindparam("b_entity"),
-                    table.c.row_id == bindparam("b_row_id"),
-                )
-            ),
-            [{"b_officer_id": r["officer_id"], "b_entity": r["entity"], "b_row_id": r["row_id"]} for r in rows],
-        )
-    session.execute(insert(ChangeLog.__table__), rows)
+    raw = Raw(session)
+    first = allocate(raw, "change", len(entries))
+    raw.executemany(
+        UPSERT_CHANGE,
+        [
+            (first + i, e.officer_id, e.participant_id, e.entity, e.row_id, e.op, e.version, e.data)
+            for i, e in enumerate(entries)
+        ],
+    )
 
 
 def drop_participant_feed(session: Session, officer_id: str, participant_id: str) -> None:

@@ -14,11 +14,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from sync_server.models import Base, Setting
+from sync_server.models import Base, ChangeLog, Counter, Position, Setting
+from sync_server.zones import ZoneCache
 
 
 def utcnow() -> datetime:
@@ -50,6 +51,7 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.RLock() if self.is_sqlite else None
+        self.zone_cache = ZoneCache()
 
     def create_schema(self) -> None:
         Base.metadata.create_all(self.engine)
@@ -57,6 +59,9 @@ class Database:
             for name in ("gateway_key", "admin_key"):
                 if session.get(Setting, name) is None:
                     session.add(Setting(name=name, value=secrets.token_urlsafe(24)))
+            for name, column in (("change", ChangeLog.seq), ("position", Position.id)):
+                if session.get(Counter, name) is None:
+                    session.add(Counter(name=name, value=session.scalar(select(func.max(column))) or 0))
 
     def setting(self, name: str) -> str | None:
         with self.read() as session:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from sync_server.caseload import officer_of, upsert_entry
@@ -31,8 +31,9 @@ from sync_server.changes import ChangeEntry, append_changes
 from sync_server.db import Database, to_naive_utc, utcnow
 from sync_server.geo import distance_m, schedule_active, zone_signed_distance
 from sync_server.live import LiveHub
-from sync_server.models import Alert, Appointment, Device, Participant, Position, Zone
-from sync_server.wire import alert_data, device_data, dump
+from sync_server.models import Alert, Appointment, Device, Participant
+from sync_server.rawsql import Raw, allocate
+from sync_server.wire import DEVICE_COLUMNS, alert_data, device_json, dump
 from workstation.protocol import GatewayFix, IngestResult
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -63,14 +64,6 @@ class IngestError(ValueError):
 
 
 @dataclass
-class _DeviceState:
-    row: Any
-    officer_id: str
-    state: dict[str, Any] = field(default_factory=dict)
-    changes: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
 class NewAlert:
     participant_id: str
     officer_id: str
@@ -82,6 +75,32 @@ class NewAlert:
     detail: str = ""
 
 
+class _Device:
+    """One device's row as a plain mutable object (ORM objects cost too much in this loop)."""
+
+    __slots__ = DEVICE_COLUMNS + ("officer_id", "home_lat", "home_lon", "touched")
+
+    def __init__(self, values: Sequence[Any]) -> None:
+        for name, value in zip(self.__slots__[:-1], values, strict=True):
+            setattr(self, name, value)
+        self.touched = False
+
+
+_SELECT_DEVICES = (
+    "SELECT " + ", ".join(f"d.{c}" for c in DEVICE_COLUMNS) + ", p.officer_id, p.home_lat, p.home_lon "
+    "FROM device d JOIN participant p ON p.id = d.participant_id WHERE d.serial IN ({})"
+)
+_UPDATE_DEVICE = (
+    "UPDATE device SET version = ?, battery_pct = ?, charging = ?, strap = ?, last_contact_at = ?, "
+    "last_fix_time = ?, last_gps_at = ?, last_lat = ?, last_lon = ?, last_accuracy_m = ?, last_speed_kmh = ?, "
+    "last_source = ?, rule_state = ? WHERE id = ?"
+)
+_INSERT_POSITION = (
+    "INSERT INTO position (id, device_id, participant_id, fix_time, received_at, lat, lon, accuracy_m, speed_kmh, "
+    "source, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
 def ingest_fixes(
     db: Database, fixes: Sequence[GatewayFix], hub: LiveHub | None = None, now: datetime | None = None
 ) -> IngestResult:
@@ -89,50 +108,56 @@ def ingest_fixes(
     if not fixes:
         return IngestResult(accepted=0, alerts_raised=0)
     limit = now + FUTURE_TOLERANCE
+    timed = []
     for fix in fixes:
-        if to_naive_utc(fix.fix_time) > limit:
+        fix_time = to_naive_utc(fix.fix_time)
+        if fix_time > limit:
             raise IngestError(
                 422, "fix_in_future", f"fix_time {fix.fix_time.isoformat()} of {fix.serial} is in the future"
             )
-    serials = {f.serial for f in fixes}
+        timed.append((fix_time, fix))
+    timed.sort(key=lambda pair: pair[0])
+    serials = list({f.serial for f in fixes})
     live: list[tuple[str, str]] = []
     with db.write() as session:
-        devices = _load_devices(session, serials)
-        unknown = sorted(serials - devices.keys())
+        raw = Raw(session)
+        devices = _load_devices(raw, serials)
+        unknown = sorted(set(serials) - devices.keys())
         if unknown:
             raise IngestError(422, "unknown_device", "unknown device serial(s): " + ", ".join(unknown[:10]))
-        zones = _load_zones(session, {d.row.participant_id for d in devices.values()})
-        positions: list[dict[str, Any]] = []
-        owners: list[_DeviceState] = []
+        zones = db.zone_cache.for_participants(session, {d.participant_id for d in devices.values()})
+        first_id = allocate(raw, "position", len(timed))
+        positions: list[tuple] = []
         alerts: list[NewAlert] = []
-        for fix in sorted(fixes, key=lambda f: to_naive_utc(f.fix_time)):
+        for i, (fix_time, fix) in enumerate(timed):
             dev = devices[fix.serial]
-            positions.append(_apply_fix(dev, fix, zones.get(dev.row.participant_id, ()), now, alerts))
-            owners.append(dev)
-        ids = session.execute(
-            insert(Position).returning(Position.id, sort_by_parameter_order=True), positions
-        ).scalars().all()
-        device_updates = []
-        entries = []
-        for dev in devices.values():
-            dev.changes["version"] = dev.row.version + 1
-            dev.changes["rule_state"] = dev.state
-            for key, value in dev.changes.items():
-                setattr(dev.row, key, value)
-            device_updates.append({"b_id": dev.row.id, **{k: getattr(dev.row, k) for k in _DEVICE_COLUMNS}})
-            entries.append(
-                ChangeEntry(
-                    dev.officer_id, dev.row.participant_id, "device", dev.row.id, "upsert", dev.row.version,
-                    dump(device_data(dev.row)),
-                )
-            )
-        session.execute(
-            update(Device.__table__).where(Device.__table__.c.id == bindparam("b_id")), device_updates
+            flags = _apply_fix(dev, fix, fix_time, zones.get(dev.participant_id, ()), now, alerts)
+            positions.append((
+                first_id + i, dev.id, dev.participant_id, fix_time, now, fix.lat, fix.lon, fix.accuracy_m,
+                fix.speed_kmh, fix.source, flags,
+            ))
+        raw.executemany(
+            _INSERT_POSITION,
+            [(p[0], p[1], p[2], raw.dt_param(p[3]), raw.dt_param(p[4]), *p[5:]) for p in positions],
         )
+        updates, entries = [], []
+        for dev in devices.values():
+            dev.version += 1
+            updates.append((
+                dev.version, dev.battery_pct, dev.charging, dev.strap, raw.dt_param(dev.last_contact_at),
+                raw.dt_param(dev.last_fix_time), raw.dt_param(dev.last_gps_at), dev.last_lat, dev.last_lon,
+                dev.last_accuracy_m, dev.last_speed_kmh, dev.last_source,
+                json.dumps(dev.rule_state, separators=(",", ":")) if dev.rule_state else "{}", dev.id,
+            ))
+            entries.append(ChangeEntry(
+                dev.officer_id, dev.participant_id, "device", dev.id, "upsert", dev.version, device_json(dev)
+            ))
+        raw.executemany(_UPDATE_DEVICE, updates)
         append_changes(session, entries)
         if hub is not None:
-            for pos_id, pos, dev in zip(ids, positions, owners, strict=True):
-                live.append((dev.officer_id, _fix_event(pos_id, pos, dev.row)))
+            for position, (_, fix) in zip(positions, timed, strict=True):
+                dev = devices[fix.serial]
+                live.append((dev.officer_id, partial(_fix_event, position, _status(dev))))
         # after the fixes: an alert is announced after the fix that caused it
         raised = raise_alerts(session, alerts, live if hub is not None else None)
     if hub is not None:
@@ -140,52 +165,32 @@ def ingest_fixes(
     return IngestResult(accepted=len(fixes), alerts_raised=raised)
 
 
-_DEVICE_COLUMNS = (
-    "version", "battery_pct", "charging", "strap", "last_contact_at", "last_fix_time", "last_gps_at", "last_lat",
-    "last_lon", "last_accuracy_m", "last_speed_kmh", "last_source", "rule_state",
-)
-
-
-class _Row:
-    """A plain attribute bag for a device row (cheaper than ORM objects for a hot loop)."""
-
-    def __init__(self, mapping: Any) -> None:
-        self.__dict__.update(mapping)
-
-
-def _load_devices(session: Session, serials: set[str]) -> dict[str, _DeviceState]:
-    t = Device.__table__
-    rows = session.execute(
-        select(t, Participant.officer_id.label("officer_id"))
-        .join(Participant, Participant.id == t.c.participant_id)
-        .where(t.c.serial.in_(serials))
-    ).mappings()
-    out = {}
-    for m in rows:
-        row = _Row(m)
-        out[row.serial] = _DeviceState(row=row, officer_id=m["officer_id"], state=dict(row.rule_state or {}))
+def _load_devices(raw: Raw, serials: list[str]) -> dict[str, _Device]:
+    out: dict[str, _Device] = {}
+    chunk = 5000  # well under SQLite's bound-parameter limit
+    for start in range(0, len(serials), chunk):
+        part = serials[start:start + chunk]
+        for values in raw.fetchall(_SELECT_DEVICES.format(raw.placeholders(len(part))), part):
+            dev = _Device(values)
+            for name in ("last_contact_at", "last_fix_time", "last_gps_at"):
+                setattr(dev, name, raw.dt_value(getattr(dev, name)))
+            dev.rule_state = dict(raw.json_value(dev.rule_state) or {})
+            dev.charging = bool(dev.charging)
+            out[dev.serial] = dev
     return out
 
 
-def _load_zones(session: Session, participant_ids: set[str]) -> dict[str, list[Any]]:
-    grouped: dict[str, list[Any]] = defaultdict(list)
-    if participant_ids:
-        for z in session.execute(select(Zone.__table__).where(Zone.participant_id.in_(participant_ids))):
-            grouped[z.participant_id].append(z)
-    return grouped
-
-
-def _apply_fix(dev: _DeviceState, fix: GatewayFix, zones: Sequence[Any], now: datetime, alerts: list) -> dict:
-    row, changes = dev.row, dev.changes
-    fix_time = to_naive_utc(fix.fix_time)
-    current = lambda key: changes.get(key, getattr(row, key))  # noqa: E731 - tiny local accessor
+def _apply_fix(
+    dev: _Device, fix: GatewayFix, fix_time: datetime, zones: Sequence[Any], now: datetime, alerts: list[NewAlert]
+) -> str:
+    """Update the device from one fix, evaluate the rules, queue alerts; returns the position's flags."""
     flags: list[str] = []
-    last_time = current("last_fix_time")
-    newer = last_time is None or fix_time > last_time
-    if newer and last_time is not None and current("last_lat") is not None:
-        dt = (fix_time - last_time).total_seconds()
-        moved = distance_m(current("last_lat"), current("last_lon"), fix.lat, fix.lon)
-        slack = fix.accuracy_m + (current("last_accuracy_m") or 0.0)
+    state = dev.rule_state
+    newer = dev.last_fix_time is None or fix_time > dev.last_fix_time
+    if newer and dev.last_fix_time is not None and dev.last_lat is not None:
+        dt = (fix_time - dev.last_fix_time).total_seconds()
+        moved = distance_m(dev.last_lat, dev.last_lon, fix.lat, fix.lon)
+        slack = fix.accuracy_m + (dev.last_accuracy_m or 0.0)
         if dt > 0 and moved > slack and (moved - slack) / dt * 3.6 > IMPOSSIBLE_SPEED_KMH:
             flags.append("impossible_speed")
     if newer:
@@ -195,90 +200,69 @@ def _apply_fix(dev: _DeviceState, fix: GatewayFix, zones: Sequence[Any], now: da
                 if "drift" not in flags:
                     flags.append("drift")
                 continue
-            if "impossible_speed" in flags:
+            if "impossible_speed" in flags:  # an impossible jump changes no zone state
                 continue
             inside = signed < 0
-            active = schedule_active(zone.schedule or [], fix_time)
+            active = schedule_active(zone.schedule, fix_time)
             violating = active and (inside if zone.kind == "exclusion" else not inside)
             key = f"z:{zone.id}"
-            if violating and not dev.state.get(key):
+            if violating and not state.get(key):
                 kind = "zone_entry" if zone.kind == "exclusion" else (
                     "curfew_violation" if zone.schedule else "zone_exit"
                 )
-                alerts.append(
-                    NewAlert(row.participant_id, dev.officer_id, row.id, kind, fix_time, fix.lat, fix.lon,
-                             detail=zone.name[:200])
-                )
-            dev.state[key] = violating
-        changes.update(
-            last_fix_time=fix_time,
-            last_lat=fix.lat,
-            last_lon=fix.lon,
-            last_accuracy_m=fix.accuracy_m,
-            last_speed_kmh=fix.speed_kmh,
-            last_source=fix.source,
-        )
+                alerts.append(NewAlert(dev.participant_id, dev.officer_id, dev.id, kind, fix_time, fix.lat, fix.lon,
+                                       detail=zone.name[:200]))
+            if violating or key in state:
+                state[key] = violating
+        dev.last_fix_time, dev.last_lat, dev.last_lon = fix_time, fix.lat, fix.lon
+        dev.last_accuracy_m, dev.last_speed_kmh, dev.last_source = fix.accuracy_m, fix.speed_kmh, fix.source
         if fix.source == "gps":
-            changes["last_gps_at"] = fix_time
+            dev.last_gps_at = fix_time
     if fix.battery_pct is not None:
-        before = current("battery_pct")
+        before = dev.battery_pct
         for threshold, kind in ((CRITICAL_BATTERY, "battery_critical"), (LOW_BATTERY, "low_battery")):
             if fix.battery_pct <= threshold:
                 if before is None or before > threshold:
-                    alerts.append(NewAlert(row.participant_id, dev.officer_id, row.id, kind, fix_time, fix.lat,
+                    alerts.append(NewAlert(dev.participant_id, dev.officer_id, dev.id, kind, fix_time, fix.lat,
                                            fix.lon, detail=f"battery {fix.battery_pct}%"))
                 break
-        changes["battery_pct"] = fix.battery_pct
+        dev.battery_pct = fix.battery_pct
     if fix.charging is not None:
-        changes["charging"] = fix.charging
+        dev.charging = fix.charging
     if fix.event in ("strap_tamper", "device_removed"):
-        changes["strap"] = "tampered" if fix.event == "strap_tamper" else "removed"
-        alerts.append(NewAlert(row.participant_id, dev.officer_id, row.id, fix.event, fix_time, fix.lat, fix.lon))
+        dev.strap = "tampered" if fix.event == "strap_tamper" else "removed"
+        alerts.append(NewAlert(dev.participant_id, dev.officer_id, dev.id, fix.event, fix_time, fix.lat, fix.lon))
     elif fix.event == "strap_restored":
-        changes["strap"] = "ok"
+        dev.strap = "ok"
     # Silence alerts re-arm as soon as the device talks (and has GPS) again.
-    dev.state.pop("no_comm", None)
+    state.pop("no_comm", None)
     if fix.source == "gps":
-        dev.state.pop("no_gps", None)
-    changes["last_contact_at"] = max(now, current("last_contact_at") or now)
-    return {
-        "device_id": row.id,
-        "participant_id": row.participant_id,
-        "fix_time": fix_time,
-        "received_at": now,
-        "lat": fix.lat,
-        "lon": fix.lon,
-        "accuracy_m": fix.accuracy_m,
-        "speed_kmh": fix.speed_kmh,
-        "source": fix.source,
-        "flags": ",".join(flags),
-    }
+        state.pop("no_gps", None)
+    if dev.last_contact_at is None or now > dev.last_contact_at:
+        dev.last_contact_at = now
+    return ",".join(flags)
 
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat() + "Z"
 
 
-def _fix_event(pos_id: int, pos: dict[str, Any], row: Any) -> str:
+def _status(dev: _Device) -> tuple:
+    """The device status as it is now (the event may be rendered later, after the device moved on)."""
+    return dev.id, dev.battery_pct, dev.charging, dev.strap, dev.last_contact_at
+
+
+def _fix_event(position: tuple, status: tuple) -> str:
+    pos_id, device_id, participant_id, fix_time, received_at, lat, lon, accuracy, speed, source, flags = position
     fix = {
-        "id": pos_id,
-        "device_id": pos["device_id"],
-        "participant_id": pos["participant_id"],
-        "fix_time": _iso(pos["fix_time"]),
-        "received_at": _iso(pos["received_at"]),
-        "lat": pos["lat"],
-        "lon": pos["lon"],
-        "accuracy_m": pos["accuracy_m"],
-        "speed_kmh": pos["speed_kmh"],
-        "source": pos["source"],
-        "flags": [f for f in pos["flags"].split(",") if f],
+        "id": pos_id, "device_id": device_id, "participant_id": participant_id, "fix_time": _iso(fix_time),
+        "received_at": _iso(received_at), "lat": lat, "lon": lon, "accuracy_m": accuracy, "speed_kmh": speed,
+        "source": source, "flags": flags.split(",") if flags else [],
     }
+    device_id, battery, charging, strap, last_contact = status
     device = {
-        "device_id": row.id,
-        "battery_pct": row.battery_pct,
-        "charging": bool(row.charging),
-        "strap": row.strap,
-        "last_contact_at": _iso(row.last_contact_at),
+        "device_id": device_id, "battery_pct": battery, "charging": charging, "strap": strap,
+        "last_contact_at": _iso(last_contact),
     }
     return json.dumps({"type": "fix", "fix": fix, "device": device}, separators=(",", ":"))
 

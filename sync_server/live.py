@@ -14,14 +14,17 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 
 class LiveHub:
     def __init__(self, buffer_size: int = 200_000) -> None:
         self._lock = threading.Lock()
         self._seq = int(time.time() * 1_000_000)
-        self._buffer: deque[tuple[int, str, str]] = deque(maxlen=buffer_size)  # (seq, officer_id, json)
+        # (seq, officer_id, body): body is JSON text, or a callable that renders it on first read, since
+        # most events are never read by anyone (the officer is not connected) and rendering costs.
+        self._buffer: deque[list[Any]] = deque(maxlen=buffer_size)
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._closed = False
 
@@ -29,14 +32,14 @@ class LiveHub:
     def last_seq(self) -> int:
         return self._seq
 
-    def publish(self, events: list[tuple[str, str]]) -> None:
-        """events: (officer_id, JSON object text without its seq) in order."""
+    def publish(self, events: list[tuple[str, str | Callable[[], str]]]) -> None:
+        """events: (officer_id, JSON object text without its seq, or a function returning it) in order."""
         if not events:
             return
         with self._lock:
             for officer_id, body in events:
                 self._seq += 1
-                self._buffer.append((self._seq, officer_id, f'{{"seq":{self._seq},{body[1:]}'))
+                self._buffer.append([self._seq, officer_id, body])
             waiters = list(self._waiters)
         for loop, ev in waiters:
             loop.call_soon_threadsafe(ev.set)
@@ -47,11 +50,14 @@ class LiveHub:
                 return []
             # The buffer is ordered by seq; walk back from the newest end, the usual case is a few items.
             out = []
-            for seq, officer, body in reversed(self._buffer):
+            for item in reversed(self._buffer):
+                seq, officer, body = item
                 if seq <= after:
                     break
                 if officer == officer_id:
-                    out.append((seq, body))
+                    if not isinstance(body, str):
+                        body = item[2] = body()
+                    out.append((seq, f'{{"seq":{seq},{body[1:]}'))
         out.reverse()
         return out
 

@@ -254,3 +254,11 @@ class AuditUpload(Base):
     officer_id: Mapped[str] = mapped_column(String(64))
     record: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Counter(Base):
+    """Named sequences allocated in blocks (sync_server.rawsql.allocate): change-feed seq, position id."""
+
+    __tablename__ = "counter"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

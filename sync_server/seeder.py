@@ -264,7 +264,7 @@ def seed(db: Database, officers: int, caseload: int, password: str, random_seed:
                 if batch[entity]:
                     session.execute(insert(model.__table__), batch[entity])
             entries = [upsert_entry(entity, _Bag(row), officer_id) for entity in MODELS for row in batch[entity]]
-            append_changes(session, entries, fresh=True)
+            append_changes(session, entries)
             summary["created_participants"] += len(batch["participant"])
             first_three = session.execute(
                 select(Participant.case_number, Device.serial)

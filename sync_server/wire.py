@@ -6,6 +6,7 @@ protocol default: the client fills them back in when it validates, and a full pu
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -165,6 +166,52 @@ def position_data(p: Any) -> PositionData:
         source=p.source,
         flags=[f for f in (p.flags or "").split(",") if f],
     )
+
+
+DEVICE_COLUMNS = (
+    "id", "participant_id", "kind", "serial", "version", "battery_pct", "charging", "strap", "last_contact_at",
+    "expected_interval_s", "last_fix_time", "last_gps_at", "last_lat", "last_lon", "last_accuracy_m",
+    "last_speed_kmh", "last_source", "rule_state",
+)
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat() + "Z" if value.tzinfo is None else value.isoformat().replace("+00:00", "Z")
+
+
+def _js(text: str) -> str:
+    """JSON string literal; the common case (no quote, backslash or control character) skips json.dumps."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return json.dumps(text)
+
+
+def device_json(d: Any) -> str:
+    """The same JSON as dump(device_data(d)), built with plain string formatting for the ingestion path
+    (a test checks the two agree). repr(float) is what json.dumps writes for a finite float."""
+    parts = [
+        f'"id":{_js(d.id)},"participant_id":{_js(d.participant_id)},"kind":"{d.kind}","serial":{_js(d.serial)}'
+    ]
+    if d.battery_pct is not None:
+        parts.append(f'"battery_pct":{int(d.battery_pct)}')
+    if d.charging:
+        parts.append('"charging":true')
+    if d.strap != "ok":
+        parts.append(f'"strap":"{d.strap}"')
+    if d.last_contact_at is not None:
+        parts.append(f'"last_contact_at":"{_iso(d.last_contact_at)}"')
+    if d.expected_interval_s != 60:
+        parts.append(f'"expected_interval_s":{int(d.expected_interval_s)}')
+    if d.last_fix_time is not None and d.last_lat is not None and d.last_lon is not None:
+        fix = f'"fix_time":"{_iso(d.last_fix_time)}","lat":{float(d.last_lat)!r},"lon":{float(d.last_lon)!r}'
+        if d.last_accuracy_m:
+            fix += f',"accuracy_m":{float(d.last_accuracy_m)!r}'
+        if d.last_speed_kmh is not None:
+            fix += f',"speed_kmh":{float(d.last_speed_kmh)!r}'
+        if d.last_source and d.last_source != "gps":
+            fix += f',"source":"{d.last_source}"'
+        parts.append('"last_fix":{' + fix + "}")
+    return "{" + ",".join(parts) + "}"
 
 
 #: entity name -> row-to-model converter, used by the change feed

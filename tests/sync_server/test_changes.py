@@ -139,3 +139,18 @@ def test_full_pass_stays_under_400_compressed_bytes_per_participant(sync_server_
             if not page["has_more"]:
                 break
     assert total / 400 <= 400, total / 400
+
+
+def test_sequence_numbers_are_never_reused_after_feed_rows_are_dropped(sync_server_factory, client_for):
+    """A reassignment deletes the newest feed rows; the next change must still get a higher seq, or a
+    client whose cursor passed the deleted rows would never see it."""
+    server = sync_server_factory(officers=2, caseload=3)
+    client = client_for(server)
+    server.touch_participants(1.0)  # every participant's row is now among the newest feed entries
+    _, cursor = pull_all(client)
+    case = server.seeded["officers"]["officer1"]["case_numbers"][-1]
+    server.reassign(case, "officer2")
+    server.reassign(case, "officer1")  # back again: the upserts must be after the cursor
+    delta, _ = pull_all(client, cursor)
+    assert {c["entity"] for c in delta} >= {"participant", "device"}
+    assert all(c["op"] == "upsert" for c in delta if c["entity"] == "participant")

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import update
 
 from sync_server.caseload import record
 from sync_server.db import utcnow
 from sync_server.models import Appointment, Device, Zone
+from sync_server.wire import device_data, device_json, dump
 from tests.sync_server.conftest import pull_all
-from workstation.protocol import GatewayFix
+from workstation.protocol import DeviceData, GatewayFix
 
 ALWAYS = [{"days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "23:30"},
           {"days": [1, 2, 3, 4, 5, 6, 7], "start": "23:00", "end": "01:00"}]
@@ -185,3 +189,28 @@ def test_silence_and_missed_checkins(sync_server):
     kinds = sorted(r[0] for r in sync_server.query("select kind from alert where id like 'al-%'"))
     assert kinds == ["missed_checkin", "no_communication"]
     assert sync_server.query("select status from appointment where id = 'a-missed'") == [("missed",)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    battery=st.none() | st.integers(0, 100),
+    charging=st.booleans(),
+    strap=st.sampled_from(["ok", "tampered", "removed", "not_applicable"]),
+    contact=st.none() | st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1)),
+    interval=st.integers(1, 86_400),
+    fix=st.none() | st.tuples(
+        st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1)),
+        st.floats(-90, 90), st.floats(-180, 180), st.floats(0, 100_000), st.none() | st.floats(0, 2_000),
+        st.sampled_from(["gps", "wifi", "cell"]),
+    ),
+    serial=st.text(min_size=1, max_size=30),
+)
+def test_fast_device_json_matches_the_protocol_model(battery, charging, strap, contact, interval, fix, serial):
+    """The ingestion path writes device JSON by hand; it must mean exactly what DeviceData says."""
+    fix_time, lat, lon, accuracy, speed, source = fix or (None, None, None, None, None, None)
+    row = SimpleNamespace(
+        id="d1", participant_id="p1", kind="ankle", serial=serial, battery_pct=battery, charging=charging,
+        strap=strap, last_contact_at=contact, expected_interval_s=interval, last_fix_time=fix_time, last_lat=lat,
+        last_lon=lon, last_accuracy_m=accuracy, last_speed_kmh=speed, last_source=source,
+    )
+    assert DeviceData.model_validate_json(device_json(row)) == DeviceData.model_validate_json(dump(device_data(row)))
