@@ -47,7 +47,8 @@ FULL: dict[str, dict[str, int]] = {
     "crash": {"kills": 1000},
     "network": {"lost_acks": 500, "rounds": 160},
     "io": {"points": 200},
-    "fuzz": {"pages": 100_000, "pings": 100_000, "mbtiles": 5_000},
+    # >= 100,000 cases in all; pages cost ~10 ms each (a real pull into a real store), pings ~0.1 ms
+    "fuzz": {"pages": 40_000, "pings": 60_000, "mbtiles": 2_000},
     "canary": {},
 }
 BOUNDED: dict[str, dict[str, int]] = {

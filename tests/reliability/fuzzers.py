@@ -5,11 +5,11 @@ Each function returns {"target", "cases", "crashes", "partial_writes", "rejected
 ping, a valid MBTiles file) plus some generated from scratch; every case goes through the real
 code path:
 
-- pages: `workstation.sync.pull.fetch_page` (the client's page validation, fed through an httpx
-  transport that answers with the fuzzed bytes) and, when it validates, `apply_page` inside the
-  store exactly as `pull()` runs it. A crash is any exception other than the sync engine's own
-  officer-readable errors (SyncError). A partial write is a failed apply after which the store's
-  fingerprint (row counts, versions, cursor) differs.
+- pages: `workstation.sync.pull.pull` against a real encrypted store, its HTTP client fed through
+  an httpx transport that answers with the fuzzed bytes (so the client's own fetch, validation
+  and apply run). A crash is any exception other than the sync engine's own officer-readable
+  errors (SyncError). A partial write is a rejected pull that applied no page (cursor unchanged)
+  after which the store's fingerprint (row counts, versions, cursor) differs.
 - pings: `sync_server.osmand.parse_osmand`; a crash is anything but ValueError (pydantic's
   ValidationError is one), the error the endpoint turns into 400.
 - MBTiles: `maps.tiles.TileStore.import_mbtiles`; a crash is anything but TileStoreError; a partial
@@ -184,15 +184,19 @@ class _StaticTokens:
         raise AssertionError("unexpected refresh")
 
 
-def _fingerprint(store: Any) -> tuple:
-    from sqlalchemy import text
+_FINGERPRINT_SQL = "SELECT " + ", ".join(
+    ["(SELECT coalesce(max(cursor), -1) FROM sync_state)", "(SELECT count(*) FROM position)"]
+    + [
+        f"(SELECT count(*) FROM {t}), (SELECT coalesce(sum(version), 0) FROM {t})"
+        for t in ("participant", "device", "zone", "appointment", "alert", "note")
+    ]
+)
 
-    with store.read_session() as s:
-        parts = [s.execute(text("SELECT coalesce(max(cursor), -1) FROM sync_state")).scalar()]
-        for table in ("participant", "device", "zone", "appointment", "alert", "note"):
-            parts.append(tuple(s.execute(text(f"SELECT count(*), coalesce(sum(version), 0) FROM {table}")).one()))
-        parts.append(s.execute(text("SELECT count(*) FROM position")).scalar())
-    return tuple(parts)
+
+def _fingerprint(raw: Any) -> tuple:
+    """Row counts, version sums and the cursor, read on a driver connection in autocommit mode
+    (each statement sees the latest commit)."""
+    return tuple(raw.execute(_FINGERPRINT_SQL).fetchone())
 
 
 def fuzz_change_pages(cases: int, seed: int = 1) -> dict[str, Any]:
@@ -201,11 +205,10 @@ def fuzz_change_pages(cases: int, seed: int = 1) -> dict[str, Any]:
     import httpx
 
     from local_db.store import open_store
-    from workstation.sync.apply import apply_page
+    from workstation.sync.apply import sync_state
     from workstation.sync.errors import SyncError
     from workstation.sync.http import ServerClient
-    from workstation.sync.pull import fetch_page
-    from workstation.sync.store_tx import without_foreign_keys
+    from workstation.sync.pull import current_cursor, pull
 
     rng = random.Random(seed)
     result = _result("change_pages")
@@ -219,12 +222,15 @@ def fuzz_change_pages(cases: int, seed: int = 1) -> dict[str, Any]:
         body = {"bytes": b""}
         transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body["bytes"]))
         client = ServerClient("http://127.0.0.1:9", tokens=_StaticTokens(), transport=transport)
-        cursor = 0
+        store.write(sync_state)  # pull() creates this bookkeeping row on first use; not a page's write
+        reader = store.engine.raw_connection()
         try:
             for _ in range(cases):
+                cursor = current_cursor(store)
                 template = copy.deepcopy(rng.choice(seeds))
-                # keep the page addressed at the store's cursor so validated pages really apply
+                # addressed at the store's cursor, so a page that validates really applies
                 template["next_cursor"] = cursor + rng.randint(1, 50)
+                template["has_more"] = False
                 roll = rng.random()
                 if roll < 0.65:
                     case = json.dumps(mutate_json(template, rng)).encode()
@@ -234,28 +240,23 @@ def fuzz_change_pages(cases: int, seed: int = 1) -> dict[str, Any]:
                     case = json.dumps(_weird_value(rng)).encode()
                 result["cases"] += 1
                 body["bytes"] = case
+                before = _fingerprint(reader)
                 try:
-                    page = fetch_page(client, cursor, 100)
+                    pull(store, client, page_size=100)  # the client's own path: fetch, validate, apply
                 except SyncError:
                     result["rejected"] += 1
-                    continue
                 except Exception as exc:  # noqa: BLE001 - that is what is being counted
-                    _crash(result, case, exc)
-                    continue
-                before = _fingerprint(store)
-                try:
-                    store.write(without_foreign_keys(lambda s, page=page, at=cursor: apply_page(s, page, at)))
-                except SyncError:
-                    result["rejected"] += 1
-                except Exception as exc:  # noqa: BLE001
                     _crash(result, case, exc)
                 else:
                     result["accepted"] += 1
-                    cursor = page.next_cursor
                     continue
-                if _fingerprint(store) != before:
+                # rejected: if no page was applied (cursor unchanged), nothing at all may have changed
+                if current_cursor(store) == cursor and _fingerprint(reader) != before:
                     result["partial_writes"] += 1
+                    if len(result["samples"]) < 5:
+                        result["samples"].append({"input": repr(case)[:300], "error": "partial write"})
         finally:
+            reader.close()
             client.close()
             store.close()
     return result
@@ -316,6 +317,7 @@ def _valid_mbtiles(path: Path) -> None:
                                  "minzoom": "12", "maxzoom": "13"})  # fmt: skip
     png = _png()
     write_tiles(conn, [(12, 1050, 1522, png), (13, 2101, 3044, png), (13, 2101, 3045, png)])
+    conn.commit()
     conn.close()
 
 
@@ -343,7 +345,7 @@ _SQL_MUTATIONS = [
 def fuzz_mbtiles(cases: int, seed: int = 1) -> dict[str, Any]:
     import shutil
 
-    from maps.tiles import TileStore, TileStoreError
+    from maps.tiles import TileStore, TileStoreError, inspect_mbtiles
 
     rng = random.Random(seed)
     result = _result("mbtiles")
@@ -351,6 +353,7 @@ def fuzz_mbtiles(cases: int, seed: int = 1) -> dict[str, Any]:
         root = Path(tmp)
         valid = root / "valid.mbtiles"
         _valid_mbtiles(valid)
+        inspect_mbtiles(valid)  # the unmutated file must import, or every case would be a trivial reject
         original = valid.read_bytes()
         packages = root / "packages"
         store = TileStore(root / "cache.mbtiles")

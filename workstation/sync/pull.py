@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from local_db.models import SyncState
 from local_db.store import Store
@@ -84,9 +85,19 @@ def pull(
             if isinstance(item, BaseException):
                 raise item
             fetched_at, page = item
-            effect: PageEffect = store.write(
-                without_foreign_keys(lambda s, page=page, at=fetched_at: apply_page(s, page, at))
-            )
+            try:
+                effect: PageEffect = store.write(
+                    without_foreign_keys(lambda s, page=page, at=fetched_at: apply_page(s, page, at))
+                )
+            except IntegrityError as exc:
+                # (security helper) a page that validates but collides with a stored unique key (a
+                # case number or device serial now held by another id) was rolled back whole; say so
+                # clearly instead of surfacing a raw database error (found by the fuzz campaign).
+                raise PageRejected(
+                    f"the server sent a change page (cursor {fetched_at}) that conflicts with stored rows "
+                    f"({str(exc.orig).splitlines()[0]}); nothing of it was applied",
+                    fetched_at,
+                ) from None
             result.changes_applied += effect.changes
             result.purged_participants += effect.purged_participants
             result.pages += 1
