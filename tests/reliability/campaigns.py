@@ -45,7 +45,7 @@ ENTITIES = ("participant", "device", "zone", "appointment", "alert", "note")
 #: full sizes (`make reliability`) and the bounded versions run inside `make test`
 FULL: dict[str, dict[str, int]] = {
     "crash": {"kills": 1000},
-    "network": {"lost_acks": 500, "rounds": 160},
+    "network": {"lost_acks": 500, "rounds": 60},
     "io": {"points": 200},
     # >= 100,000 cases in all; pages cost ~10 ms each (a real pull into a real store), pings ~0.1 ms
     "fuzz": {"pages": 40_000, "pings": 60_000, "mbtiles": 2_000},
@@ -53,7 +53,7 @@ FULL: dict[str, dict[str, int]] = {
 }
 BOUNDED: dict[str, dict[str, int]] = {
     "crash": {"kills": 4},
-    "network": {"lost_acks": 6, "rounds": 3},
+    "network": {"lost_acks": 3, "rounds": 6},
     "io": {"points": 3},
     "fuzz": {"pages": 1_500, "pings": 1_500, "mbtiles": 40},
     "canary": {},
@@ -716,43 +716,30 @@ def _half_saved(client: Client, text: str) -> int:
 
 
 def network(lost_acks: int, rounds: int, seed: int = 1) -> dict[str, Any]:
-    """A TCP fault proxy between client and server: delays, resets, truncations and lost acks."""
-    from tests.reliability.fault_proxy import FaultProxy  # the sync-engine helper's proxy
+    """The sync-engine helper's fault campaign (tests/reliability/faults.py: FaultProxy delays,
+    cut bodies, resets and answers dropped after the server committed = lost acks), run in
+    chunks of `rounds` rounds until at least `lost_acks` lost acks were injected."""
+    from tests.reliability.faults import fault_campaign
 
-    rng = random.Random(seed)
     started = time.monotonic()
-    recorded: list[str] = []
-    with _world("campaign-net-") as (_workdir, server, client):
-        with FaultProxy("127.0.0.1", server.port, seed=seed) as proxy:
-            url = f"http://127.0.0.1:{proxy.port}"
-            done_rounds = 0
-            while proxy.stats()["lost_ack_injections"] < lost_acks or done_rounds < rounds:
-                done_rounds += 1
-                recorded += client.record_notes(rng.randint(1, 4), rng)
-                _touch_server(server, 0.3, done_rounds)
-                proxy.configure(**_fault_mix(rng))
-                client.worker(url=url, CAMPAIGN_TIMEOUT="3", CAMPAIGN_BATCH="1")
-            stats = proxy.stats()
-        client.clean_sync()
-        outcome = check_outcome(client, server, recorded)
-    return {
-        "campaign": "network",
-        "rounds": done_rounds,
-        "faults_injected": stats["faults_injected"],
-        "lost_ack_injections": stats["lost_ack_injections"],
-        "actions": len(recorded),
-        **outcome,
-        "seconds": round(time.monotonic() - started, 1),
-    }
-
-
-def _fault_mix(rng: random.Random) -> dict[str, float]:
-    return {
-        "delay": rng.choice([0.0, 0.05, 0.3]),
-        "reset": rng.choice([0.0, 0.05, 0.15]),
-        "truncate": rng.choice([0.0, 0.05, 0.15]),
-        "lose_response": rng.choice([0.2, 0.4, 0.6]),
-    }
+    totals = {"chunks": 0, "rounds": 0, "faults_injected": 0, "lost_ack_injections": 0, "actions": 0, "lost": 0,
+              "duplicated": 0, "state_mismatches": 0, "syncs_failed_under_faults": 0}  # fmt: skip
+    faults: dict[str, int] = {}
+    while totals["lost_ack_injections"] < lost_acks:
+        report = fault_campaign(rounds=rounds, seed=seed * 1000 + totals["chunks"], fault_rate=0.6)
+        totals["chunks"] += 1
+        totals["rounds"] += report["rounds"]
+        for kind, count in report["faults"].items():
+            faults[kind] = faults.get(kind, 0) + count
+        totals["faults_injected"] += sum(c for k, c in report["faults"].items() if k != "pass")
+        totals["lost_ack_injections"] += report["faults"].get("drop", 0)
+        totals["actions"] += report["actions_queued"]
+        totals["lost"] += report["actions_missing"]
+        totals["duplicated"] += report["actions_duplicated"] + report["unexpected_notes"]
+        totals["state_mismatches"] += int(not report["caseload_equal"]) + report["outbox_not_done"]
+        totals["state_mismatches"] += int(not report["final_sync_ok"])
+        totals["syncs_failed_under_faults"] += report["syncs_failed"]
+    return {"campaign": "network", **totals, "faults": faults, "seconds": round(time.monotonic() - started, 1)}
 
 
 # =========================================================================== fuzz
