@@ -32,6 +32,7 @@ from sync_server.caseload import CHILD_MODELS
 from sync_server.changes import read_page
 from sync_server.db import Database, utcnow
 from sync_server.ingest import IngestError, check_silence, ingest_fixes
+from sync_server.ingest_queue import IngestQueue
 from sync_server.live import LiveHub
 from sync_server.models import AuditUpload, Participant, Position
 from sync_server.osmand import parse_osmand
@@ -160,6 +161,7 @@ CurrentCaller = Annotated[auth.Caller, Depends(current_caller)]
 def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions | None = None) -> FastAPI:
     options = options or ServerOptions()
     hub = hub or LiveHub()
+    pings = IngestQueue(db, hub)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -168,6 +170,7 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
             yield
         finally:
             hub.close()
+            pings.stop()
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -310,7 +313,7 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
             fix = parse_osmand(fields, utcnow())
         except (ValueError, ValidationError) as exc:
             raise ServerError(400, "invalid_osmand", _describe_exc(exc)) from None
-        await asyncio.to_thread(ingest_fixes, db, [fix], hub)
+        await asyncio.wrap_future(pings.submit(fix))
         return Response(status_code=200)
 
     for method in ("GET", "POST"):

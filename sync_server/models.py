@@ -208,7 +208,9 @@ class ChangeLog(Base):
     """Latest state of each row in each officer's feed; re-appending a row moves it to a new seq."""
 
     __tablename__ = "change_log"
-    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # A surrogate key, so moving a row to a new seq updates one index entry instead of re-keying the row.
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
     officer_id: Mapped[str] = mapped_column(String(64))
     participant_id: Mapped[str] = mapped_column(String(64))
     entity: Mapped[str] = mapped_column(String(20))
