@@ -85,7 +85,7 @@ def enqueue(
     return action
 
 
-def wire_action(action: OutboxAction) -> dict[str, Any]:
+def wire_action(action: Any) -> dict[str, Any]:
     """The JSON form the server expects (protocol.Action)."""
     created = action.created_at
     return {
@@ -99,12 +99,14 @@ def wire_action(action: OutboxAction) -> dict[str, Any]:
 
 
 def next_batch(session: Session, limit: int, after_seq: int) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(OutboxAction)
+    # plain rows, not ORM objects: a push reads thousands of them
+    rows = session.execute(
+        select(OutboxAction.id, OutboxAction.kind, OutboxAction.target, OutboxAction.base_version,
+               OutboxAction.payload, OutboxAction.created_at, OutboxAction.seq)
         .where(OutboxAction.state.in_(OPEN_STATES), OutboxAction.seq > after_seq)
         .order_by(OutboxAction.seq)
         .limit(limit)
-    ).all()
+    ).all()  # fmt: skip
     return [{**wire_action(row), "_seq": row.seq} for row in rows]
 
 
@@ -139,21 +141,26 @@ def apply_results(session: Session, results: list[p.ActionResult]) -> ResultCoun
     now = utcnow()
     by_id = {
         row.id: row
-        for row in session.scalars(select(OutboxAction).where(OutboxAction.id.in_([str(r.id) for r in results])))
+        for row in session.execute(
+            select(OutboxAction.id, OutboxAction.kind, OutboxAction.state, OutboxAction.server_result)
+            .where(OutboxAction.id.in_([str(r.id) for r in results]))
+        )
     }
     bulk_done: list[dict[str, Any]] = []
     server_notes: dict[str, dict[str, Any]] = {}
     placeholders: list[str] = []
     renamed: list[str] = []
     for result in results:
-        action = by_id.get(str(result.id))
-        if action is None or action.state not in OPEN_STATES:
+        known = by_id.get(str(result.id))
+        if known is None or known.state not in OPEN_STATES:
             continue  # answered twice (a resent batch): the first answer stands
         answer = result.model_dump(mode="json", exclude_none=True)
-        stash = {k: v for k, v in (action.server_result or {}).items() if k.startswith("server_row")}
+        stash = {k: v for k, v in (known.server_result or {}).items() if k.startswith("server_row")}
+        bulk = result.status in ("applied", "duplicate") and known.kind in effects.NOTE_ACTIONS
+        action = known if bulk else session.get(OutboxAction, known.id)  # ORM object for the rare paths
         if result.status in ("applied", "duplicate"):
             setattr(counts, result.status, getattr(counts, result.status) + 1)
-            if action.kind in effects.NOTE_ACTIONS:
+            if bulk:
                 bulk_done.append({"b_id": action.id, "b_done_at": now, "b_result": answer})
                 placeholders.append(action.id)
                 note = _validated(p.NoteData, result.result)
@@ -178,8 +185,6 @@ def apply_results(session: Session, results: list[p.ActionResult]) -> ResultCoun
             effects.undo_local_effect(session, action)
             _restore_server_row(session, action)
     if bulk_done:
-        for row in bulk_done:  # these rows are written by the statement below, not by the ORM
-            session.expunge(by_id[row["b_id"]])
         table = OutboxAction.__table__
         session.execute(
             update(table)

@@ -1,7 +1,7 @@
 """Push: send the outbox to POST /v1/actions:batch in creation order, in batches.
 
 Per batch: mark the actions `sending` (attempts + 1), send, then record every per-action result
-in ONE durable transaction (outbox.apply_results). A lost answer (the server committed, the
+in ONE durable transaction (outbox.apply_results), overlapped with sending the next batch. A lost answer (the server committed, the
 response never arrived) leaves the actions `sending`; the next push resends the same ids and
 the server answers `duplicate` with the original result, so nothing is applied twice.
 
@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,7 @@ ACTIONS_PATH = "/v1/actions:batch"
 DEFAULT_BATCH_SIZE = 200
 #: statuses that mean "this request body is wrong" (not "you may not"): split the batch to find the culprit
 PAYLOAD_REFUSALS = frozenset({400, 413, 422})
+MAX_UNRECORDED = 2
 
 
 @dataclass
@@ -50,32 +53,50 @@ def push(
     with store.read_session() as session:
         total = sum(n for state, n in outbox.counts_by_state(session).items() if state in outbox.OPEN_STATES)
     after_seq = 0
-    while True:
-        if cancel is not None and cancel.is_set():
-            raise SyncCancelled("sync cancelled; actions not yet sent stay queued")
-        with store.read_session() as session:
-            batch = outbox.next_batch(session, batch_size, after_seq)
-        if not batch:
-            return result
-        after_seq = batch[-1].pop("_seq")
-        for action in batch:
-            action.pop("_seq", None)
-        ids = [action["id"] for action in batch]
-        store.write(lambda s, ids=ids: outbox.mark_sending(s, ids))
-        try:
-            answers = send_batch(client, batch)
-        except RequestRefused as exc:
-            if exc.status not in PAYLOAD_REFUSALS:
+    # Results are recorded by the store's writer while the next batch is already on the wire
+    # (submit, not write): the writer runs them in submission order, so batch k's results are
+    # committed before batch k+1's. At most MAX_UNRECORDED batches wait; all are waited for
+    # before push returns (or raises), so a caller never sees a half-recorded push.
+    unrecorded: deque[tuple[Future[outbox.ResultCounts], int]] = deque()
+
+    def settle(keep: int) -> None:
+        while len(unrecorded) > keep:
+            future, sent = unrecorded.popleft()
+            result.counts.add(future.result())
+            result.sent += sent
+            if progress is not None:
+                progress(result.sent, total)
+
+    try:
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise SyncCancelled("sync cancelled; actions not yet sent stay queued")
+            with store.read_session() as session:
+                batch = outbox.next_batch(session, batch_size, after_seq)
+            if not batch:
+                break
+            after_seq = batch[-1].pop("_seq")
+            for action in batch:
+                action.pop("_seq", None)
+            ids = [action["id"] for action in batch]
+            store.submit(lambda s, ids=ids: outbox.mark_sending(s, ids))
+            try:
+                answers = send_batch(client, batch)
+            except RequestRefused as exc:
+                if exc.status not in PAYLOAD_REFUSALS:
+                    raise
+                answers = [_refused(batch[0], str(exc))] if len(batch) == 1 else _send_one_by_one(client, batch)
+            except ServerFailed as exc:
+                store.submit(lambda s, ids=ids, e=str(exc): outbox.record_transport_error(s, ids, e))
                 raise
-            answers = [_refused(batch[0], str(exc))] if len(batch) == 1 else _send_one_by_one(client, batch)
-        except ServerFailed as exc:
-            store.write(lambda s, ids=ids, e=str(exc): outbox.record_transport_error(s, ids, e))
-            raise
-        counts = store.write(lambda s, a=answers: outbox.apply_results(s, a), durable=True)
-        result.sent += len(batch)
-        result.counts.add(counts)
-        if progress is not None:
-            progress(result.sent, total)
+            unrecorded.append((store.submit(lambda s, a=answers: outbox.apply_results(s, a), durable=True), len(batch)))
+            settle(MAX_UNRECORDED)
+    finally:
+        try:
+            settle(0)
+        finally:
+            store.write(lambda s: None)  # a barrier: every submitted write above is committed
+    return result
 
 
 def send_batch(client: ServerClient, actions: list[dict[str, Any]]) -> list[p.ActionResult]:
