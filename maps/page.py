@@ -68,6 +68,9 @@ def build_page_html(
         max_zoom=max_zoom,
         prefer_canvas=True,
         control_scale=True,
+        # Tiles appear at once: the fade relies on animation frames, which Chromium throttles when the
+        # machine is busy, leaving half-transparent tiles on screen.
+        fade_animation=False,
     )
     fmap._id = "fieldmap"  # stable variable name (map_fieldmap) for fieldmap.js and the self-test
     folium.TileLayer(

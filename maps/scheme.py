@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QByteArray, QCoreApplication, QFile, QIODevice, QObject, Signal, Slot
+from PySide6.QtCore import QBuffer, QCoreApplication, QFile, QIODevice, QObject, QTimer, Slot
 from PySide6.QtWebEngineCore import (
     QWebEngineUrlRequestInfo,
     QWebEngineUrlRequestInterceptor,
@@ -109,8 +109,6 @@ class RequestGuard(QWebEngineUrlRequestInterceptor):
 class AppSchemeHandler(QWebEngineUrlSchemeHandler):
     """Serves fieldmap://app/...: the generated page, bundled files (from memory) and tiles (from a worker)."""
 
-    _tileDone = Signal(int, QByteArray)
-
     def __init__(self, tile_store: TileStore | None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._store = tile_store
@@ -121,8 +119,14 @@ class AppSchemeHandler(QWebEngineUrlSchemeHandler):
         # Tile lookups touch sqlite and maybe the network: never on the GUI thread. Daemon workers, so a
         # tile request stuck on a slow server can never hold the application open at exit.
         self._requests: queue.Queue = queue.Queue()
+        self._results: queue.SimpleQueue = queue.SimpleQueue()
         self._workers: list[threading.Thread] = []
-        self._tileDone.connect(self._reply_tile)
+        # Finished lookups are handed back through a queue drained by a GUI-thread timer that runs only
+        # while tiles are outstanding. (Not a Python-emitted signal per tile: PySide6 6.12.0 leaks a
+        # reference to True on every SignalInstance.emit(), see ui/pyside_workarounds.py.)
+        self._drain = QTimer(self)
+        self._drain.setInterval(8)
+        self._drain.timeout.connect(self._reply_tiles)
         self._load_bundled_files()
 
     # ---- content ------------------------------------------------------------------------
@@ -188,6 +192,8 @@ class AppSchemeHandler(QWebEngineUrlSchemeHandler):
         self._jobs[key] = job
         # the engine deletes a job whose request was cancelled (tile scrolled away): forget it then
         job.destroyed.connect(lambda *_: self._jobs.pop(key, None))
+        if not self._drain.isActive():
+            self._drain.start()
         if len(self._workers) < TILE_WORKERS:
             worker = threading.Thread(target=self._work, name="map-tiles", daemon=True)
             worker.start()
@@ -208,25 +214,36 @@ class AppSchemeHandler(QWebEngineUrlSchemeHandler):
             log.exception("map: tile %s/%s/%s lookup failed", z, x, y)
             data = None
         if not self._closed:
-            self._tileDone.emit(key, QByteArray(data or b""))
+            self._results.put((key, data))
 
-    @Slot(int, QByteArray)
-    def _reply_tile(self, key: int, data: QByteArray) -> None:
-        job = self._jobs.pop(key, None)
-        if job is None:
-            return
-        raw = bytes(data.data())
-        kind = image_kind(raw) if raw else None
-        try:
-            if kind is None:
-                _reply(job, b"image/png", no_tiles_png())
-            else:
-                _reply(job, b"image/jpeg" if kind == "jpg" else f"image/{kind}".encode(), raw)
-        except RuntimeError:
-            pass  # the job was deleted between our lookup and now (page navigated away)
+    @Slot()
+    def _reply_tiles(self) -> None:
+        while True:
+            try:
+                key, raw = self._results.get_nowait()
+            except queue.Empty:
+                break
+            job = self._jobs.pop(key, None)
+            if job is None:
+                continue  # cancelled meanwhile (tile scrolled away)
+            kind = image_kind(raw) if raw else None
+            try:
+                if kind is None:
+                    _reply(job, b"image/png", no_tiles_png())
+                else:
+                    _reply(job, b"image/jpeg" if kind == "jpg" else f"image/{kind}".encode(), raw)
+            except RuntimeError:
+                pass  # the job was deleted between our lookup and now (page navigated away)
+        if not self._jobs:
+            self._drain.stop()
+
+    def pending_tiles(self) -> int:
+        """Tile requests not answered yet (the drain timer runs while this is above zero)."""
+        return len(self._jobs)
 
     def close(self) -> None:
         self._closed = True
+        self._drain.stop()
         self._jobs.clear()
         for _ in self._workers:
             self._requests.put(None)

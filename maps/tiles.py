@@ -132,29 +132,35 @@ def inspect_mbtiles(path: Path) -> MBTilesInfo:
         if not count:
             raise TileStoreError(f"{path.name} contains no tiles")
         sample = conn.execute("SELECT tile_data FROM tiles LIMIT 1").fetchone()[0]
-        if image_kind(bytes(sample)) is None:
+        # (security helper) a TEXT or NULL tile_data is not an image either (found by the fuzz campaign)
+        if not isinstance(sample, bytes | memoryview) or image_kind(bytes(sample)) is None:
             raise TileStoreError(
                 f"{path.name} holds tiles that are not PNG/JPEG/WebP images (vector MBTiles are not supported)"
             )
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+        # (security helper) UnicodeDecodeError: metadata TEXT that is not UTF-8 (found by the fuzz campaign)
         raise TileStoreError(f"{path.name} is not a readable MBTiles file: {exc}") from exc
     finally:
         conn.close()
     bounds = None
     try:
-        parts = [float(v) for v in meta.get("bounds", "").split(",")]
+        parts = [float(v) for v in str(meta.get("bounds") or "").split(",")]
         if len(parts) == 4 and all(math.isfinite(p) for p in parts):
             bounds = (parts[0], parts[1], parts[2], parts[3])
     except ValueError:
         bounds = None
+    # (security helper) NULL metadata values and non-integer zoom levels are refused or defaulted
+    # instead of crashing (found by the fuzz campaign)
+    if not all(isinstance(v, int) for v in (zmin, zmax)):
+        raise TileStoreError(f"{path.name} has tiles with a zoom level that is not a whole number")
     return MBTilesInfo(
         path=path,
-        name=meta.get("name", path.stem),
+        name=str(meta.get("name") or path.stem),
         tile_count=int(count),
         min_zoom=int(zmin),
         max_zoom=int(zmax),
         bounds=bounds,
-        attribution=meta.get("attribution", ""),
+        attribution=str(meta.get("attribution") or ""),
     )
 
 
@@ -245,9 +251,9 @@ class TileStore:
         self._conn = sqlite3.connect(self.cache_path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(_SCHEMA)
-        self._cache_bytes = self._conn.execute(
-            "SELECT coalesce(sum(length(tile_data)), 0) FROM tiles WHERE pinned=0"
-        ).fetchone()[0]
+        self._cache_bytes, self._cache_tiles = self._conn.execute(
+            "SELECT coalesce(sum(length(tile_data)), 0), count(*) FROM tiles WHERE pinned=0"
+        ).fetchone()
         self._owns_client = client is None and tile_url is not None
         self._client = client if client is not None else (
             httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0), follow_redirects=False)
@@ -359,8 +365,10 @@ class TileStore:
             )
             if old and not old[1]:
                 self._cache_bytes -= old[0]
+                self._cache_tiles -= 1
             if not keep_pinned:
                 self._cache_bytes += len(data)
+                self._cache_tiles += 1
             self._evict_locked()
 
     def _evict_locked(self) -> None:
@@ -378,6 +386,7 @@ class TileStore:
                 break
             doomed.append((z, x, row))
             self._cache_bytes -= size
+            self._cache_tiles -= 1
         self._conn.executemany(
             "DELETE FROM tiles WHERE zoom_level=? AND tile_column=? AND tile_row=?", doomed
         )
@@ -419,7 +428,10 @@ class TileStore:
     def plan_download(
         self, bounds: tuple[float, float, float, float], min_zoom: int, max_zoom: int
     ) -> DownloadPlan:
-        """Tile count and size estimate for bounds (south, west, north, east); raises over the cap."""
+        """Tile count and size estimate for bounds (south, west, north, east); raises over the cap.
+
+        Pure arithmetic plus in-memory counters (no disk, no network): safe to call from the GUI thread.
+        """
         south, west, north, east = bounds
         if not (-85.06 <= south < north <= 85.06 and -180 <= west < east <= 180):
             raise TileStoreError(f"not a valid area: {bounds}")
@@ -429,7 +441,7 @@ class TileStore:
             raise TileStoreError("no agency tile server is configured; import an MBTiles file instead")
         count = count_tiles(bounds, min_zoom, max_zoom)
         with self._lock:
-            n, total = self._conn.execute("SELECT count(*), coalesce(sum(length(tile_data)),0) FROM tiles").fetchone()
+            n, total = self._cache_tiles, self._cache_bytes
         per_tile = total // n if n else TYPICAL_TILE_BYTES
         plan = DownloadPlan(bounds, min_zoom, max_zoom, count, count * per_tile)
         if count > MAX_DOWNLOAD_TILES:

@@ -35,13 +35,17 @@ DEMO_ATTRIBUTION = "© OpenStreetMap contributors, © Mapbox"
 
 
 class _Bridge(QObject):
-    """The one object the page sees (channel.objects.bridge)."""
+    """The one object the page sees (channel.objects.bridge). Calls its receiver directly rather than
+    re-emitting a signal: one Python-side emit fewer per page message (see ui/pyside_workarounds.py)."""
 
-    message = Signal(str)
+    def __init__(self, receiver: Callable[[str], None] | None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.receiver = receiver
 
     @Slot(str)
     def fromPage(self, text: str) -> None:  # noqa: N802 (called by name from JavaScript)
-        self.message.emit(text)
+        if self.receiver is not None:
+            self.receiver(text)
 
 
 class _Page(QWebEnginePage):
@@ -92,12 +96,11 @@ class MapView(QWidget):
         self._scheme = AppSchemeHandler(tile_store, self._profile)
         self._profile.installUrlSchemeHandler(SCHEME.encode(), self._scheme)
         self._page = _Page(self._profile, self._view)
-        self._bridge = _Bridge(self)
+        self._bridge = _Bridge(self._on_message, self)
         self._channel = QWebChannel(self._page)
         self._channel.registerObject("bridge", self._bridge)
         self._page.setWebChannel(self._channel)
         self._view.setPage(self._page)
-        self._bridge.message.connect(self._on_message)
         self._page.loadStarted.connect(self._on_load_started)
 
         layout = QVBoxLayout(self)
@@ -130,6 +133,10 @@ class MapView(QWidget):
     @property
     def page(self) -> QWebEnginePage:
         return self._page
+
+    @property
+    def web_view(self) -> QWebEngineView:
+        return self._view
 
     @property
     def scheme_handler(self) -> AppSchemeHandler:
@@ -312,10 +319,7 @@ class MapView(QWidget):
         self._timer.stop()
         self._queue.clear()
         self._pending.clear()
-        try:
-            self._bridge.message.disconnect(self._on_message)
-        except (RuntimeError, TypeError):
-            pass
+        self._bridge.receiver = None
         self._channel.deregisterObject(self._bridge)
         self._scheme.close()
         self._page.triggerAction(QWebEnginePage.WebAction.Stop)

@@ -99,6 +99,14 @@ def view(qapp, store):
     dispose(qapp, v)
 
 
+@pytest.fixture(autouse=True)
+def tiles_settled(qapp, view):
+    """A pan or zoom leaves tile requests in flight; let them finish before the leak check runs."""
+    yield
+    wait_until(qapp, lambda: view.scheme_handler.pending_tiles() == 0 and not view._timer.isActive())
+    qapp.processEvents()
+
+
 def test_calls_before_ready_are_applied_after_ready(qapp, view):
     st = status(qapp, view)
     assert st["leaflet"] == "1.9.4" and st["map"] is True

@@ -15,7 +15,8 @@
     ok: { fill: "#2e7d32", stroke: "#ffffff", rank: 1, label: "OK" },
   };
   var CLUSTER_BELOW_ZOOM = 15; // below this zoom nearby devices merge into counted clusters
-  var ACCURACY_FROM_ZOOM = 16; // accuracy circles only where they are bigger than the marker
+  var ACCURACY_FROM_ZOOM = 17; // everyone's accuracy circle only this close in (a dense caseload gets cluttered)
+  var SELECTED_ACCURACY_FROM_ZOOM = 14; // the selected participant's circle much earlier
   var CLUSTER_CELL_PX = 56;
   var HIT_RADIUS_PX = 9;
 
@@ -226,13 +227,13 @@
     },
 
     _drawMarkers: function (ctx, list, zoom) {
-      if (zoom >= ACCURACY_FROM_ZOOM) {
+      if (zoom >= SELECTED_ACCURACY_FROM_ZOOM) {
         ctx.fillStyle = "rgba(33,150,243,0.10)";
         ctx.strokeStyle = "rgba(33,150,243,0.45)";
         ctx.lineWidth = 1;
         for (var i = 0; i < list.length; i++) {
           var rec = list[i].rec;
-          if (!rec.acc) continue;
+          if (!rec.acc || (zoom < ACCURACY_FROM_ZOOM && rec.pid !== this._selected)) continue;
           var mpp = 40075016.686 * Math.cos(rec.lat * Math.PI / 180) / Math.pow(2, zoom + 8);
           var rpx = rec.acc / mpp;
           if (rpx < 7) continue;
@@ -365,14 +366,18 @@
       this.clear(map);
       var pts = data.points || [];
       this.points = pts.map(function (p) { return L.extend({}, p, { ms: Date.parse(p.t) }); });
+      // the track sits above the live devices (pane 450) so the played path and its head stay visible
+      var pane = map.getPane("track") || map.createPane("track");
+      pane.style.zIndex = 460;
       this.group = L.layerGroup().addTo(map);
       if (!pts.length) return;
       var latlngs = this.points.map(function (p) { return [p.lat, p.lon]; });
-      L.polyline(latlngs, { color: "#5c6bc0", weight: 2, opacity: 0.35 }).addTo(this.group);
-      this.played = L.polyline([], { color: "#1a237e", weight: 3, opacity: 0.85 }).addTo(this.group);
+      var renderer = L.canvas({ padding: 0.3, pane: "track" });
+      L.polyline(latlngs, { color: "#5c6bc0", weight: 2, opacity: 0.35, renderer: renderer }).addTo(this.group);
+      this.played = L.polyline([], { color: "#1a237e", weight: 3, opacity: 0.85, renderer: renderer })
+        .addTo(this.group);
       var t0 = this.points[0].ms, t1 = this.points[this.points.length - 1].ms;
       var span = Math.max(1, t1 - t0);
-      var renderer = L.canvas({ padding: 0.3 });
       this.markers = this.points.map(function (p) {
         var flagged = p.flags && p.flags.length;
         var m = L.circleMarker([p.lat, p.lon], flagged ? {
@@ -387,7 +392,7 @@
       });
       (data.stops || []).forEach(function (s) {
         L.circleMarker([s.lat, s.lon], {
-          radius: 9, color: "#4a148c", weight: 2, fillColor: "#ce93d8", fillOpacity: 0.8,
+          renderer: renderer, radius: 9, color: "#4a148c", weight: 2, fillColor: "#ce93d8", fillOpacity: 0.8,
         }).bindTooltip("<b>Stop " + Math.round(s.minutes) + " min</b><br>" +
           new Date(Date.parse(s.start)).toLocaleString() + " – " + new Date(Date.parse(s.end)).toLocaleTimeString())
           .addTo(Track.group);
@@ -401,7 +406,7 @@
           new Date(Date.parse(a.opened_at)).toLocaleString()).addTo(Track.group);
       });
       this.head = L.circleMarker(latlngs[latlngs.length - 1], {
-        radius: 8, color: "#ffffff", weight: 3, fillColor: "#1a237e", fillOpacity: 1,
+        renderer: renderer, radius: 8, color: "#ffffff", weight: 3, fillColor: "#1a237e", fillOpacity: 1,
       }).addTo(this.group);
       this.t0 = t0;
       this.t1 = t1;
@@ -474,6 +479,7 @@
           self.slider.setAttribute("aria-label", "Track time");
           self.slider.oninput = function () { self.seek(self.t0 + Number(self.slider.value) * 1000); };
           var speed = L.DomUtil.create("select", "fm-speed", box);
+          self.speedSelect = speed;
           speed.setAttribute("aria-label", "Playback speed");
           [[60, "1 min/s"], [600, "10 min/s"], [3600, "1 h/s"], [14400, "4 h/s"]].forEach(function (o) {
             var opt = L.DomUtil.create("option", "", speed);
@@ -565,7 +571,13 @@
     showZones: function (zones) { drawZones(this.zones, zones); return zones.length; },
     showTrack: function (data) { Track.show(this.map, data); return Track.points.length; },
     clearTrack: function () { Track.clear(this.map); },
-    playTrack: function () { Track.play(); },
+    playTrack: function (speed) {
+      if (speed) {
+        Track.speed = speed;
+        if (Track.speedSelect) Track.speedSelect.value = String(speed);
+      }
+      Track.play();
+    },
     seekTrackFraction: function (f) { Track.seek(Track.t0 + (Track.t1 - Track.t0) * f); },
     // JSON text: runJavaScript hands plain strings back to Python reliably
     status: function () {
