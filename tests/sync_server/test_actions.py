@@ -156,3 +156,19 @@ def test_concurrent_duplicates_apply_once(sync_server_factory, client_for, db_ur
         t.join()
     assert sorted(statuses) == ["applied", "duplicate", "duplicate", "duplicate"]
     assert sync_server.count_notes(note["id"]) == 1
+
+
+def test_audit_upload_is_stored_once_per_workstation_and_seq(sync_server, client_for):
+    client = client_for(sync_server, workstation_id="ws-audit")
+
+    def record(seq: int) -> dict:
+        return {"seq": seq, "at": now_iso(), "officer": "officer1", "workstation_id": "ws-audit",
+                "event": "login", "prev_hash": f"h{seq - 1}", "hash": f"h{seq}"}
+
+    first = client.post("/v1/audit", json={"records": [record(1), record(2)]})
+    assert first.status_code == 200 and first.json() == {"acknowledged_through": 2}
+    again = client.post("/v1/audit", json={"records": [record(2), record(3)]})  # a lost ack: resent row 2
+    assert again.json() == {"acknowledged_through": 3}
+    assert sync_server.query("select seq from audit_upload where workstation_id = 'ws-audit' order by seq") == [
+        (1,), (2,), (3,)]
+    assert client.post("/v1/audit", json={"records": [{**record(4), "seq": 0}]}).status_code == 422

@@ -17,7 +17,7 @@ from sync_server.db import utcnow
 from sync_server.models import Appointment, Device, Zone
 from sync_server.wire import device_data, device_json, dump
 from tests.sync_server.conftest import pull_all
-from workstation.protocol import DeviceData, GatewayFix
+from workstation.protocol import DeviceData, GatewayFix, TrackResponse
 
 ALWAYS = [{"days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "23:30"},
           {"days": [1, 2, 3, 4, 5, 6, 7], "start": "23:00", "end": "01:00"}]
@@ -132,6 +132,10 @@ def test_osmand_get_and_post_are_accepted_and_reach_the_feed(sync_server, client
     delta, _ = pull_all(client, cursor)
     device = [c for c in delta if c["entity"] == "device"][-1]["data"]
     assert device["last_fix"]["lat"] == 41.881 and device["battery_pct"] == 77
+    case = sync_server.query("select case_number from participant p join device d on d.participant_id = p.id "
+                             "where d.id = :d", d=device_id)[0][0]
+    track = TrackResponse.model_validate_json(client.get(f"/v1/participants/{case}/track", params={"hours": 2}).content)
+    assert [p.lat for p in track.positions] == [41.88, 41.881]
 
 
 @pytest.mark.parametrize(
