@@ -7,6 +7,11 @@ sync_server and maps are allowed to import it and nothing more of workstation.
 
 Times are timezone-aware UTC datetimes on the wire (ISO-8601). Server rows carry `version`
 (monotonic per row); rows the officer creates carry a client UUID as their id.
+
+Errors: every 4xx/5xx body is an ErrorBody. A revoked workstation gets HTTP 403 with
+error="workstation_revoked" and wipe=true on every request (login included); 401 means a missing,
+invalid or expired token (refresh or log in again); 423 a locked account. A note created by an action
+has id = str(action.id), so the synced note replaces the client's pending one.
 """
 
 from __future__ import annotations
