@@ -150,6 +150,20 @@ def test_select_pans_and_click_reports_participant(qapp, view):
     assert "d7" in {d["device_id"] for d in in_view} and len(in_view) < 200
 
 
+def test_device_list_shows_devices_in_view_and_selects(qapp, view):
+    from maps.device_list import DeviceListWidget
+
+    widget = DeviceListWidget(view)
+    in_view = view.devices_in_view()
+    assert widget.model.rowCount() == len(in_view) > 0
+    assert widget.summary.text() == f"{len(in_view)} devices in view"
+    activated = []
+    widget.participantActivated.connect(activated.append)
+    widget.table.activated.emit(widget.table.model().index(0, 0))
+    assert activated and view._selected == activated[0]
+    dispose(qapp, widget)
+
+
 def test_tiles_come_through_the_scheme_and_missing_ones_get_the_placeholder(qapp, view, server):
     def fetch_size(z, x, y):
         js(qapp, view, f"window._size = null; fetch('fieldmap://app/tiles/{z}/{x}/{y}.png').then(function (r)"
