@@ -15,6 +15,9 @@ Metrics
   the same position rows into a fresh SQLite file with the same table and index, one transaction per
   5,000 (no HTTP, no parsing, no rules, no device state, no change feed).
 - ingest_batch_vs_floor_ratio = floor / batch rate.
+- ingest_batch_server_cpu_us_per_fix: CPU time the server process spent per fix on the batch path (all
+  threads), which stays meaningful when other processes share the cores: 1e6 / it is the rate one
+  uncontended core sustains. ingest_osmand_server_cpu_us_per_fix is the same for /osmand requests.
 """
 
 from __future__ import annotations
@@ -37,12 +40,15 @@ BATCH = 5000
 OSMAND_CLIENTS = 4
 
 SERVER_SCRIPT = """
-import json, sys
+import json, sys, time
 from sync_server.embedded import start_server
 server = start_server(tmp_dir=sys.argv[1], officers=1, caseload=int(sys.argv[2]), password="bench")
 devices = server.query("select serial, last_lat, last_lon from device order by id")
 print(json.dumps({"url": server.url, "gateway_key": server.gateway_key, "devices": devices}), flush=True)
-sys.stdin.readline()
+for line in sys.stdin:
+    if line.strip() != "cpu":
+        break
+    print(time.process_time(), flush=True)  # CPU seconds of the whole server process, all threads
 server.stop()
 """
 
@@ -136,6 +142,12 @@ def _floor_rate(directory: Path, rounds: list[list[dict[str, Any]]]) -> float:
     return len(rows) / elapsed
 
 
+def _server_cpu(proc: subprocess.Popen) -> float:
+    proc.stdin.write("cpu\n")
+    proc.stdin.flush()
+    return float(proc.stdout.readline())
+
+
 def run(quick: bool = False) -> dict[str, float | int]:
     devices_n = 2000 if quick else 5000
     rounds_n = 2 if quick else 6
@@ -149,8 +161,13 @@ def run(quick: bool = False) -> dict[str, float | int]:
             info = json.loads(proc.stdout.readline())
             start = datetime.now(UTC) + timedelta(seconds=1)
             rounds = _rounds(info["devices"], rounds_n + 1, start)
+            cpu_before = _server_cpu(proc)
             batch_rate, total = _batch_rate(info["url"], info["gateway_key"], rounds[:-1])
-            osmand_rate = _osmand_rate(info["url"], rounds[-1][:osmand_n])
+            cpu_per_fix = (_server_cpu(proc) - cpu_before) / total
+            cpu_before = _server_cpu(proc)
+            osmand_fixes = rounds[-1][:osmand_n]
+            osmand_rate = _osmand_rate(info["url"], osmand_fixes)
+            osmand_cpu_per_fix = (_server_cpu(proc) - cpu_before) / len(osmand_fixes)
         finally:
             proc.stdin.write("stop\n")
             proc.stdin.flush()
@@ -159,7 +176,11 @@ def run(quick: bool = False) -> dict[str, float | int]:
     return {
         "ingest_batch_fixes_per_s": round(batch_rate),
         "ingest_osmand_fixes_per_s": round(osmand_rate),
+        "ingest_osmand_server_cpu_us_per_fix": round(osmand_cpu_per_fix * 1e6, 1),
         "ingest_floor_fixes_per_s": round(floor_rate),
         "ingest_batch_vs_floor_ratio": round(floor_rate / batch_rate, 2),
+        # contention-independent: server CPU per fix on the batch path (all its threads; HTTP, parsing,
+        # rules, SQLite), so 1e6 / this = fixes/s one free core sustains
+        "ingest_batch_server_cpu_us_per_fix": round(cpu_per_fix * 1e6, 1),
         "ingest_fixes_sent": total,
     }
