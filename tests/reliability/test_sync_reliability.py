@@ -42,7 +42,7 @@ def test_kill_minus_nine_during_pull_and_push_converges(tmp_path):
 
 @pytest.mark.slow
 def test_network_faults_then_server_equals_the_oracle(tmp_path):
-    report = fault_campaign(rounds=200 if CAMPAIGN else 12, tmp_dir=tmp_path)
+    report = fault_campaign(rounds=200 if CAMPAIGN else 8, tmp_dir=tmp_path)
     assert report["syncs_failed"] > 0  # the faults did bite
     assert report["ok"], report
 
@@ -127,7 +127,7 @@ def test_sync_state_machine(sync_server_factory, tmp_path):
     run_state_machine_as_test(
         SyncMachine,
         settings=settings(
-            max_examples=60 if CAMPAIGN else 4,
+            max_examples=60 if CAMPAIGN else 3,
             stateful_step_count=40 if CAMPAIGN else 10,
             deadline=None,
             suppress_health_check=list(HealthCheck),
