@@ -262,8 +262,27 @@ class TileStore:
         )
         self._offline_until = 0.0
         self._packages: list[_Package] = []
+        #: packages that could not be used, with the reason (shown to the officer; the map works without them)
+        self.package_errors: list[str] = []
         for package in packages:
-            self.add_package(package)
+            try:
+                self.add_package(package)
+            except TileStoreError as exc:
+                log.warning("map tiles: package skipped: %s", exc)
+                self.package_errors.append(str(exc))
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path, *, tile_url: str | None = None, **kwargs) -> TileStore:
+        """The app's store: cache and imported packages under data_dir/tiles, plus the bundled demo
+        basemap when it was built (python -m maps.build_assets)."""
+        from workstation.resources import resource_path
+
+        tiles_dir = Path(data_dir) / "tiles"
+        packages: list[Path] = sorted((tiles_dir / "packages").glob("*.mbtiles"))
+        basemap = resource_path("maps", "assets", "basemap", "chicago.mbtiles")
+        if basemap.exists():
+            packages.append(basemap)
+        return cls(tiles_dir / "cache.mbtiles", tile_url=tile_url, packages=packages, **kwargs)
 
     # ---- description -----------------------------------------------------------------
 

@@ -176,3 +176,16 @@ def test_inspect_reports_zoom_range_and_bounds(tmp_path):
     info = inspect_mbtiles(pack)
     assert (info.min_zoom, info.max_zoom, info.tile_count) == (11, 16, 2)
     assert info.bounds == (-87.8, 41.77, -87.58, 41.97)
+
+
+def test_store_for_data_dir_uses_imported_packages_and_skips_broken_ones(tmp_path, caplog):
+    packages = tmp_path / "tiles" / "packages"
+    packages.mkdir(parents=True)
+    make_package(packages / "good.mbtiles", [(14, 4200, 6090, png_bytes())])
+    (packages / "broken.mbtiles").write_bytes(b"not a database" * 50)
+    store = TileStore.for_data_dir(tmp_path)
+    assert store.get_tile(14, 4200, 6090) == png_bytes()
+    assert len(store.package_errors) == 1 and "broken.mbtiles" in store.package_errors[0]
+    assert "package skipped" in caplog.text
+    assert store.get_tile(13, 2100, 3045) is not None  # the bundled demo basemap (built by make assets)
+    store.close()
