@@ -117,20 +117,34 @@ def _run_gui(args: argparse.Namespace, demo) -> int:
             return 1
         session = dialog.session
 
-    services = GuiServices(session)
-    window = MainWindow(services, settings=None if args.screenshot else settings, banner=banner,
-                        tile_store=open_tile_store(home, config))
+    def build_window(session):
+        return MainWindow(GuiServices(session), settings=None if args.screenshot else settings, banner=banner,
+                          tile_store=open_tile_store(home, config))
+
+    window = build_window(session)
     if args.screenshot:
         window.resize(*args.size)
     window.show()
     window.start()
+    # (security) idle lock / Ctrl+L / lock screen; unlock reopens the session and rebuilds the window
+    from ui.lock_screen import install_lock
+
+    server_url, username = session.client.base_url if session.client else "", session.auth.username
+    locker, lockable = install_lock(
+        session, window, lambda password: login(server_url, username, password), build_window,
+        config.lock_timeout_min,
+    )  # fmt: skip
     shooter = None
     if args.screenshot:
         shooter = ScreenshotWhenReady(window, Path(args.screenshot), app)
     rc = app.exec()
-    window.shutdown()
+    locker.shutdown()
+    window, session = lockable.window, lockable.session
+    if not lockable.locked:
+        window.shutdown()
     QThreadPool.globalInstance().waitForDone(30_000)
-    session.close()
+    if not lockable.locked:
+        session.close()
     if shooter is not None:
         return shooter.result
     return rc

@@ -22,8 +22,10 @@ and the GUI thread never waits on it.
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -37,7 +39,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from local_db import audit as audit_log
+from workstation.security import lockout
 from workstation.security.idle_lock import IdleLock
+from workstation.security.session_cap import SessionCap
 
 LOCK_SHORTCUT = "Ctrl+L"
 NEUTRAL_TITLE = "Field Workstation (locked)"
@@ -171,6 +176,7 @@ class LockController(QObject):
         return False
 
     def shutdown(self) -> None:
+        self.idle.stop()
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self)
@@ -253,16 +259,108 @@ class LockController(QObject):
             self.screen.busy(False)
             self.screen.show_error(error)
             return
+        resume = getattr(self.session, "resume_gui", None)
+        if resume is not None:
+            resume()  # GUI-thread part of unlocking (rebuilding the main window)
         for window, title, cover, hidden in self._covered:
+            if not shiboken6.isValid(window):
+                continue  # closed while locked (the main window is rebuilt on unlock)
             window.setWindowTitle(title)
             window.setEnabled(True)
             cover.hide()
             cover.deleteLater()
             for view in hidden:
-                view.show()
+                if shiboken6.isValid(view):
+                    view.show()
         self._covered.clear()
         self.screen.close()
         self.screen.deleteLater()
         self.screen = None
         self.idle.reset()
         self.locked_changed.emit(False)
+
+
+class GuiSessionLock:
+    """`Lockable` for the running application (ui/app.py).
+
+    Lock ends the signed-in session: the main window stops its timers and threads, the session
+    closes (server tokens forgotten, every store connection closed, so the data key is
+    released). Unlock opens a new session with the password (through the failed-unlock policy and
+    an online login when the server is reachable) on the worker thread, then `resume_gui` builds a
+    fresh main window on the GUI thread and closes the old one. What was queued is in the outbox
+    and survives; a form left open in a dialog does not.
+    """
+
+    def __init__(
+        self,
+        session: Any,
+        window: Any,
+        reopen: Callable[[str], Any],
+        build_window: Callable[[Any], Any],
+        officer_name: str,
+    ) -> None:
+        self.session, self.window = session, window
+        self._reopen, self._build = reopen, build_window
+        self._officer = officer_name
+        self._pending: Any = None
+        self.locked = False
+
+    @property
+    def officer_name(self) -> str:
+        return self._officer
+
+    def lock(self, reason: str) -> None:
+        if self.locked:
+            return
+        self.locked = True
+        try:
+            audit_log.audit(self.session.store, "lock", "workstation", "ok", reason)
+        except audit_log.AuditWriteFailed:
+            pass  # locking must never fail; the next audit row reports the failure
+        self.window.shutdown()
+        self.session.close()
+
+    def unlock(self, password: str) -> None:  # worker thread
+        self._pending = self._reopen(password)
+
+    def resume_gui(self) -> None:  # GUI thread, after a successful unlock
+        old = self.window
+        self.session, self._pending = self._pending, None
+        geometry = old.saveGeometry()
+        self.window = self._build(self.session)
+        self.window.restoreGeometry(geometry)
+        self.window.show()
+        self.window.start()
+        old.close()
+        old.deleteLater()
+        self.locked = False
+
+    def release_with_code(self, code: str) -> bool:
+        return lockout.release_with_code(self.session.home, code)
+
+
+def install_lock(
+    session: Any,
+    window: Any,
+    reopen: Callable[[str], Any],
+    build_window: Callable[[Any], Any],
+    minutes: float,
+) -> tuple[LockController, GuiSessionLock]:
+    """Idle lock (with the 12 h session cap), Ctrl+L and the lock screen for the running app."""
+    lockable = GuiSessionLock(session, window, reopen, build_window, getattr(session.auth, "username", ""))
+    idle = IdleLock(minutes, session_cap=SessionCap())
+    controller = LockController(lockable, idle)
+    idle.setParent(controller)
+    controller.install_shortcut(window)
+    window.lock_requested.connect(idle.lock_now)
+
+    def unlocked(locked: bool) -> None:
+        if not locked:
+            if idle.session_cap is not None:
+                idle.session_cap.authenticated()
+            controller.install_shortcut(lockable.window)
+            lockable.window.lock_requested.connect(idle.lock_now)
+
+    controller.locked_changed.connect(unlocked)
+    idle.start()
+    return controller, lockable

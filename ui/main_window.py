@@ -248,6 +248,9 @@ class MainWindow(QMainWindow):
             self._start_auto_after_sync = True
             self.sync_now()
 
+    def _pushed_from_thread(self, _summary) -> None:  # push thread
+        self._gui.post(lambda: (self._connectivity_changed_gui(), self.reload(), self._refresh_outbox()))
+
     def _auto_synced(self, summary) -> None:  # scheduler thread
         self._gui.post(lambda: (self._connectivity_changed_gui(), self.reload(), self._refresh_outbox()))
 
@@ -542,7 +545,7 @@ class MainWindow(QMainWindow):
         self.actionQueued.emit(action_id)
         self.reload()
         self._refresh_outbox()
-        self.services.kick_sync()
+        self.services.kick_sync(self._pushed_from_thread)
 
     def _action_failed(self, exc: BaseException) -> None:
         QMessageBox.warning(self, "Action not saved", f"The action was not saved:\n{exc}")
@@ -623,7 +626,8 @@ class MainWindow(QMainWindow):
     def _decide_conflict(self, action_id: str, keep_mine: bool) -> None:
         store = self.store
         run_task(lambda: self.services.decide_conflict(store, action_id, keep_mine),
-                 lambda _r: (self.reload(), self._refresh_outbox(), keep_mine and self.services.kick_sync()),
+                 lambda _r: (self.reload(), self._refresh_outbox(),
+                             keep_mine and self.services.kick_sync(self._pushed_from_thread)),
                  self._action_failed, owner=self)
 
     def open_journal(self) -> None:

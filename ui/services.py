@@ -45,6 +45,8 @@ class GuiServices:
         self._stopped = False
         self._push_thread: threading.Thread | None = None
         self._push_again = threading.Event()
+        self._stopper: threading.Thread | None = None
+        self._push_listener: Callable[[Any], None] | None = None
 
     @property
     def online_capable(self) -> bool:
@@ -80,8 +82,11 @@ class GuiServices:
             if on_result is not None:
                 scheduler.add_listener(on_result)
 
-    def kick_sync(self) -> None:
-        """Send queued actions soon without blocking (after each action the officer takes)."""
+    def kick_sync(self, on_done: Callable[[Any], None] | None = None) -> None:
+        """Send queued actions soon without blocking (after each action the officer takes);
+        `on_done(summary)` is called on the push thread after each push."""
+        if on_done is not None:
+            self._push_listener = on_done
         if not self.online_capable or self._stopped:
             return
         self._push_again.set()
@@ -93,9 +98,12 @@ class GuiServices:
             while self._push_again.is_set() and not self._stopped:
                 self._push_again.clear()
                 try:
-                    engine.push_only()
+                    summary = engine.push_only()
                 except Exception as exc:  # noqa: BLE001 - the outbox keeps the action; it stays pending
                     log.info("automatic push failed: %s", exc)
+                    summary = None
+                if self._push_listener is not None and not self._stopped:
+                    self._push_listener(summary)
 
         self._push_thread = threading.Thread(target=run, name="action-push", daemon=True)
         self._push_thread.start()
@@ -135,10 +143,25 @@ class GuiServices:
 
     # ------------------------------------------------------------------ shutdown
     def stop(self) -> None:
-        """Stop background work (feed, scheduler, pushes). The owner closes the session after."""
+        """Begin stopping background work (feed, scheduler, pushes) without blocking the caller:
+        the live feed's reader can take a heartbeat interval to notice, and the GUI thread must
+        not wait for it. Call wait_stopped() (off the event loop, e.g. after app.exec()) before
+        closing the session."""
+        if self._stopped and self._stopper is not None:
+            return
         self._stopped = True
-        self.session.stop_auto_sync()
-        self.session.stop_live()
-        if self._push_thread is not None:
-            self._push_thread.join(30)
-            self._push_thread = None
+
+        def stop_all() -> None:
+            self.session.stop_auto_sync()
+            self.session.stop_live()
+            if self._push_thread is not None:
+                self._push_thread.join(30)
+
+        self._stopper = threading.Thread(target=stop_all, name="gui-services-stop", daemon=True)
+        self._stopper.start()
+
+    def wait_stopped(self, timeout: float = 30.0) -> bool:
+        if self._stopper is None:
+            return True
+        self._stopper.join(timeout)
+        return not self._stopper.is_alive()

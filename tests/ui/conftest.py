@@ -41,6 +41,7 @@ def make_window(qtbot):
     yield make
     for window in windows:
         window.shutdown()
+        window.services.wait_stopped()
     QThreadPool.globalInstance().waitForDone(10_000)
 
 
