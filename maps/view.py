@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -332,6 +331,3 @@ class MapView(QWidget):
         self.shutdown()
         super().closeEvent(event)
 
-
-def _now_ms() -> float:
-    return time.perf_counter() * 1000

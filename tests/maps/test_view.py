@@ -187,6 +187,18 @@ def test_outside_requests_are_blocked_and_counted(qapp, view):
     assert any("openstreetmap" in u for u in view.blocked_requests())
 
 
+def test_reloaded_page_gets_the_whole_state_again(qapp, view):
+    readies = []
+    view.ready.connect(lambda: readies.append(1))
+    before = status(qapp, view)
+    view.reload()
+    wait_until(qapp, lambda: readies)
+    after = status(qapp, view)
+    assert after["devices"] == before["devices"] == 200
+    assert after["zones"] == before["zones"] == 1
+    view.ready.disconnect()
+
+
 def test_request_guard_policy():
     guard = RequestGuard(["tiles.agency.example"])
     assert guard.allows("fieldmap", "app") and guard.allows("data", "")
