@@ -109,3 +109,27 @@ def test_simulator_reports_every_device_once_per_simulated_minute(tmp_path):
         assert session.exec_driver_sql("select count(distinct device_id) from position").scalar() == 25
         assert session.exec_driver_sql("select count(*) from position").scalar() == 25
     db.dispose()
+
+
+def test_simulator_faults_reach_the_rules_engine(tmp_path, monkeypatch):
+    """With fault chances forced to certainty, one simulated minute produces strap tampers (bracelets),
+    GPS loss (wifi/cell fixes) and low batteries, all raised by the ordinary ingestion rules."""
+    import sync_server.simulator as simulator
+
+    db = _db(tmp_path, "faults.db")
+    seed(db, 1, 12, "pw", random_seed=4)
+    for name in ("P_TAMPER", "P_GPS_LOSS", "P_DRAIN"):
+        monkeypatch.setattr(simulator, name, 1e6)
+    sim = Simulator(db, hub=None, speed=1.0)
+    sim.load()
+    now = datetime.now(UTC)
+    assert sum(sim.step(s, s + 1.0, now, now) for s in range(60)) == 12
+    with db.engine.connect() as conn:
+        kinds = {r[0] for r in conn.exec_driver_sql("select kind from alert where id like 'al-%'")}
+        sources = {r[0] for r in conn.exec_driver_sql("select source from position")}
+        bracelets = conn.exec_driver_sql("select count(*) from device where kind != 'phone_app'").scalar()
+        tampered = conn.exec_driver_sql("select count(*) from device where strap = 'tampered'").scalar()
+    assert {"battery_critical", "strap_tamper"} <= kinds
+    assert sources <= {"wifi", "cell"} and sources
+    assert tampered == bracelets > 0
+    db.dispose()
