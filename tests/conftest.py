@@ -15,3 +15,11 @@ pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.hygiene",
 ]
+
+# Property-based tests explore a fixed sequence of examples, so a green run on a developer's
+# machine is the same run CI does (set HYPOTHESIS_PROFILE=explore to draw new examples locally).
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
+_hypothesis_settings.register_profile("explore", derandomize=False)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
