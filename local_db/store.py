@@ -103,6 +103,10 @@ class Store:
         Anything written through it is rolled back: writes belong to write(). Keep it short:
         an open snapshot stops checkpoints from emptying the write-ahead log.
         """
+        if self._closed:
+            # (security helper) a closed store must not quietly reconnect with the key its engine
+            # still holds: after lock/logout nothing may be read (AC-12)
+            raise StoreError("The store is closed.")
         with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
             try:
                 yield session

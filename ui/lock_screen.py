@@ -26,8 +26,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import shiboken6
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut, QWindow
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -45,6 +45,7 @@ from workstation.security.idle_lock import IdleLock
 from workstation.security.session_cap import SessionCap
 
 LOCK_SHORTCUT = "Ctrl+L"
+ADOPT_WINDOWS_MS = 500
 NEUTRAL_TITLE = "Field Workstation (locked)"
 COVER_NAME = "lockCover"
 _ACTIVITY_EVENTS = frozenset(
@@ -157,9 +158,17 @@ class LockController(QObject):
         self._shortcuts: list[QShortcut] = []
         self.idle.lock_requested.connect(self.lock)
         self._unlock_done.connect(self._finish_unlock)
-        app = QApplication.instance()
-        assert app is not None, "create the QApplication first"
-        app.installEventFilter(self)
+        assert QApplication.instance() is not None, "create the QApplication first"
+        # Input is watched on each top-level QWindow, which receives every key and mouse event of
+        # its widgets (the map's web view included) before they are dispatched. Not on the whole
+        # QApplication: a Python event filter there sees events of QtWebEngine-internal objects
+        # and crashed the real app (segfault, PySide6 6.12, measured here).
+        self._watched: list[QWindow] = []
+        self._adopt = QTimer(self)
+        self._adopt.setInterval(ADOPT_WINDOWS_MS)
+        self._adopt.timeout.connect(self.watch_windows)
+        self._adopt.start()
+        self.watch_windows()
 
     # -- wiring -------------------------------------------------------------------------------
     def install_shortcut(self, window: QWidget) -> QShortcut:
@@ -170,6 +179,15 @@ class LockController(QObject):
         self._shortcuts.append(shortcut)
         return shortcut
 
+    def watch_windows(self) -> None:
+        """Start watching top-level windows that appeared since the last look (new dialogs)."""
+        alive = [w for w in self._watched if shiboken6.isValid(w)]
+        for window in QGuiApplication.topLevelWindows():
+            if not any(window is w for w in alive):
+                window.installEventFilter(self)
+                alive.append(window)
+        self._watched = alive
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
         if event.type() in _ACTIVITY_EVENTS and not self.is_locked:
             self.idle.activity()
@@ -177,9 +195,11 @@ class LockController(QObject):
 
     def shutdown(self) -> None:
         self.idle.stop()
-        app = QApplication.instance()
-        if app is not None:
-            app.removeEventFilter(self)
+        self._adopt.stop()
+        for window in self._watched:
+            if shiboken6.isValid(window):
+                window.removeEventFilter(self)
+        self._watched = []
         if self._worker is not None:
             self._worker.join()
         if self.screen is not None:

@@ -83,6 +83,10 @@ class IdleLock(QObject):
         self._timer.timeout.connect(self.check)
 
     @property
+    def session_cap(self) -> SessionCap | None:
+        return self._session_cap
+
+    @property
     def limit_seconds(self) -> float:
         return self._limit_s
 
