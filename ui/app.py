@@ -142,6 +142,7 @@ def _run_gui(args: argparse.Namespace, demo) -> int:
     window, session = lockable.window, lockable.session
     if not lockable.locked:
         window.shutdown()
+        window.services.wait_stopped()
     QThreadPool.globalInstance().waitForDone(30_000)
     if not lockable.locked:
         session.close()
