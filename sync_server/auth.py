@@ -129,6 +129,8 @@ def refresh(session: Session, refresh_token: str, access_ttl_s: int, refresh_ttl
 
 def _issue(session: Session, officer: Officer, workstation_id: str, access_ttl_s: int, refresh_ttl_s: int):
     now = utcnow()
+    # Housekeeping at the natural moment: this officer's expired tokens can never be used again.
+    session.execute(delete(SessionToken).where(SessionToken.officer_id == officer.id, SessionToken.expires_at < now))
     access, refresh_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     session.add_all(
         [
