@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync_server.models import Base, ChangeLog, Counter, Position, Setting
-from sync_server.zones import ZoneCache
+from sync_server.zones import ZoneCache, install_triggers
 
 
 def utcnow() -> datetime:
@@ -59,9 +59,12 @@ class Database:
             for name in ("gateway_key", "admin_key"):
                 if session.get(Setting, name) is None:
                     session.add(Setting(name=name, value=secrets.token_urlsafe(24)))
-            for name, column in (("change", ChangeLog.seq), ("position", Position.id)):
+            for name, column in (("change", ChangeLog.seq), ("position", Position.id), ("zones", None)):
                 if session.get(Counter, name) is None:
-                    session.add(Counter(name=name, value=session.scalar(select(func.max(column))) or 0))
+                    start = session.scalar(select(func.max(column))) if column is not None else 0
+                    session.add(Counter(name=name, value=start or 0))
+            session.flush()
+            install_triggers(session.connection())
 
     def setting(self, name: str) -> str | None:
         with self.read() as session:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from sync_server.caseload import record
 from sync_server.db import utcnow
@@ -218,3 +218,22 @@ def test_fast_device_json_matches_the_protocol_model(battery, charging, strap, c
         last_lon=lon, last_accuracy_m=accuracy, last_speed_kmh=speed, last_source=source,
     )
     assert DeviceData.model_validate_json(device_json(row)) == DeviceData.model_validate_json(dump(device_data(row)))
+
+
+def test_zone_edits_take_effect_on_the_next_fix(sync_server):
+    """The rules engine caches zones; an edit by anyone (here plain SQL) must not leave it stale."""
+    device_id, serial, pid = _device(sync_server)
+    _zones(sync_server, pid, _home_zone())
+    t = utcnow() - timedelta(minutes=10)
+    sync_server.ingest([_fix(serial, t, *OUT_600M)])  # outside the 100 m home zone: curfew violation
+    assert [a[0] for a in _alerts(sync_server, device_id)] == ["curfew_violation"]
+    with sync_server.db.write() as session:
+        session.execute(text("UPDATE zone SET radius_m = 5000, version = version + 1 WHERE participant_id = :p"),
+                        {"p": pid})
+        session.execute(update(Device).values(rule_state={}))
+    sync_server.ingest([_fix(serial, t + timedelta(minutes=1), *OUT_600M)])  # now well inside
+    assert [a[0] for a in _alerts(sync_server, device_id)] == ["curfew_violation"]
+    with sync_server.db.write() as session:
+        session.execute(text("UPDATE zone SET radius_m = 50 WHERE participant_id = :p"), {"p": pid})
+    sync_server.ingest([_fix(serial, t + timedelta(minutes=2), *OUT_600M)])
+    assert [a[0] for a in _alerts(sync_server, device_id)] == ["curfew_violation", "curfew_violation"]
