@@ -171,17 +171,27 @@ class _Projector:
 
 
 def _fill_polygons(canvas: Image.Image, items: list, color) -> None:
-    """Fill all polygons of one style through one mask, so that holes (inner rings) stay holes."""
+    """Fill all polygons of one style. Polygons without holes are drawn straight onto the canvas; the
+    few with holes (inner rings) go through one shared mask so the holes stay holes (a full-canvas
+    masked paste costs ~0.3 s at z16, so it is only paid when needed)."""
     if not items:
         return
-    mask = Image.new("L", canvas.size, 0)
-    draw = ImageDraw.Draw(mask)
+    draw = ImageDraw.Draw(canvas)
+    holed = []
     for project, polys in items:
         for poly in polys:
-            for i, ring in enumerate(poly):
-                pts = project(ring)
-                if len(pts) >= 3:
-                    draw.polygon(pts, fill=0 if i else 255)
+            if len(poly) > 1:
+                holed.append((project, poly))
+            elif len(poly[0]) >= 3:
+                draw.polygon(project(poly[0]), fill=color)
+    if not holed:
+        return
+    mask = Image.new("L", canvas.size, 0)
+    mask_draw = ImageDraw.Draw(mask)
+    for project, poly in holed:
+        for i, ring in enumerate(poly):
+            if len(ring) >= 3:
+                mask_draw.polygon(project(ring), fill=0 if i else 255)
     canvas.paste(color, (0, 0), mask)
 
 
@@ -261,7 +271,7 @@ def render_geometry(chunk: Chunk, sources: dict[tuple[int, int], Path], covered:
         for line in road_lines.get(cls, []):
             draw.line(line, fill=fill, width=width, joint="curve")
     del covered
-    return canvas.resize((w // s, h // s), Image.Resampling.LANCZOS)
+    return canvas.reduce(s)  # box-filter downsample: the anti-aliasing step, ~10x cheaper than LANCZOS
 
 
 def _overlaps(chunk: Chunk, key: tuple[int, int]) -> bool:
@@ -417,11 +427,13 @@ def _render_chunk(args) -> list[tuple[int, int, int, bytes]]:
     chunk, sources, labels = args
     canvas = render_geometry(chunk, sources, set())
     draw_labels(canvas, chunk, labels)
+    # one palette per chunk (cheaper than per tile, and neighbouring tiles share colours exactly)
+    canvas = canvas.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
     out = []
     for ty in range(chunk.ty0, chunk.ty1):
         for tx in range(chunk.tx0, chunk.tx1):
             left, top = (tx - chunk.tx0) * TILE, (ty - chunk.ty0) * TILE
-            tile = canvas.crop((left, top, left + TILE, top + TILE)).quantize(colors=96, method=Image.Quantize.MEDIANCUT)
+            tile = canvas.crop((left, top, left + TILE, top + TILE))
             buf = io.BytesIO()
             tile.save(buf, "PNG", optimize=False, compress_level=6)
             out.append((chunk.z, tx, ty, buf.getvalue()))
