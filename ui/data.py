@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
+from local_db import audit as audit_log
 from local_db.models import (
     Alert,
     Appointment,
@@ -187,6 +188,15 @@ class ParticipantRecord:
 
 
 def load_participant(store: Store, participant_id: str, track_hours: int = 24) -> ParticipantRecord | None:
+    # (security) AU-2: every view of a participant record is audited first; if the audit row
+    # cannot be written the record is not read (AccessRefused, shown by the task's error path)
+    return audit_log.audited_access(
+        store, "view_participant", f"participant:{participant_id}",
+        lambda: _read_participant(store, participant_id, track_hours),
+    )  # fmt: skip
+
+
+def _read_participant(store: Store, participant_id: str, track_hours: int) -> ParticipantRecord | None:
     since = utc_now() - timedelta(hours=track_hours)
     with store.read_session() as s:
         p = s.get(Participant, participant_id)
