@@ -44,6 +44,7 @@ class SessionSignals(QObject):
         self.session = session
         self._cancel = threading.Event()
         self._worker: threading.Thread | None = None
+        self._running = threading.Event()  # cleared before syncFinished, so a slot may start the next
         session.connectivity.add_listener(self._on_connectivity)
         session.on_auth_required(self.authRequired.emit)
         session.on_revoked(self.revoked.emit)
@@ -52,8 +53,11 @@ class SessionSignals(QObject):
 
     def sync_now(self) -> bool:
         """Start a sync on a worker thread; False if one is already running."""
-        if self._worker is not None and self._worker.is_alive():
+        if self._running.is_set():
             return False
+        if self._worker is not None:
+            self._worker.join()  # it has emitted syncFinished and is returning
+        self._running.set()
         self._cancel.clear()
         self._worker = threading.Thread(target=self._run_sync, name="sync-now", daemon=True)
         self._worker.start()
@@ -91,6 +95,7 @@ class SessionSignals(QObject):
             summary = self.session.sync_now(self._on_progress, self._cancel)
         except Exception as exc:  # noqa: BLE001 - reported to the GUI, not lost in a thread
             summary = SyncSummary(ok=False, error=f"sync failed: {exc}")
+        self._running.clear()
         self.syncFinished.emit(summary.as_json())
 
     def _on_progress(self, progress: SyncProgress) -> None:
