@@ -21,7 +21,7 @@ from typing import Any
 
 from local_db import audit as audit_log
 from local_db.store import Store
-from workstation.auth import Auth, login
+from workstation.auth import Auth, login, stored_identity
 from workstation.config import Config
 from workstation.sync import outbox
 from workstation.sync.connectivity import Connectivity, ConnectivityStatus
@@ -121,6 +121,12 @@ class WorkstationSession:
             workstation_id=config.workstation_id or "unknown-workstation",
             wipe_after_failures=config.wipe_after_failures,
         )  # fmt: skip
+        if not username:
+            # audit rows of this session carry the officer the store belongs to
+            stored = stored_identity(result.store)["username"]
+            if stored:
+                audit_log.set_context(result.store, stored, config.workstation_id or "unknown-workstation")
+                result.auth.username = stored
         return cls(
             home, result.store, None, result.auth, Connectivity(),
             retention_days=config.retention_days, offline_reason=result.offline_reason,

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import select
 
+from local_db.models import AuditEvent
+from local_db.store import open_store
 from workstation import cli
 from workstation.commands.sync import SUMMARY_KEYS
 
@@ -51,6 +54,8 @@ def test_sync_note_outbox_caseload(sync_server_factory, env, capsys):
     assert set(rows[0]) == {"case_number", "name", "risk", "device_status", "last_fix_age_s", "open_alerts"}
     code, out, _ = run(capsys, "caseload", "--search", case)
     assert code == 0 and case in out and "1 participant(s)" in out
+    with open_store(env, "pw") as store, store.read_session() as db:  # the offline note's audit row
+        assert set(db.scalars(select(AuditEvent.officer).where(AuditEvent.event == "action"))) == {"officer1"}
 
 
 def test_failures_are_one_clear_line_and_non_zero(sync_server_factory, env, capsys):
