@@ -157,3 +157,41 @@ def test_revoked_workstation_is_crypto_wiped(sync_server_factory, open_session, 
     assert summary.revoked
     assert reasons and not (home / "keys.json").exists() and not (home / "store.db").exists()
     assert (home / "WIPED.json").exists()
+
+
+def test_backoff_is_truncated_exponential_with_full_jitter():
+    import random
+
+    from workstation.sync.backoff import Backoff
+
+    backoff = Backoff(base_s=1.0, cap_s=10.0, rng=random.Random(5))
+    delays = [backoff.next_delay() for _ in range(8)]
+    ceilings = [1, 2, 4, 8, 10, 10, 10, 10]
+    assert all(0 <= d <= c for d, c in zip(delays, ceilings, strict=True))
+    assert len(set(delays)) == len(delays)  # jittered, not lockstep
+    backoff.reset()
+    assert backoff.next_delay() <= 1.0
+
+
+def test_scheduler_retries_a_retryable_failure_soon_and_waits_the_interval_after_success():
+    from workstation.sync.backoff import Backoff
+    from workstation.sync.engine import SyncSummary
+    from workstation.sync.scheduler import SyncScheduler
+
+    outcomes = [SyncSummary(ok=False, retryable=True, error="down"), SyncSummary(ok=False, retryable=True),
+                SyncSummary(ok=True)]  # fmt: skip
+    calls = []
+
+    def fake_sync() -> SyncSummary:
+        calls.append(time.monotonic())
+        return outcomes[min(len(calls) - 1, 2)]
+
+    scheduler = SyncScheduler(fake_sync, interval_s=3600, backoff=Backoff(base_s=0.05, cap_s=0.1))
+    scheduler.start()
+    try:
+        wait_for(lambda: scheduler.runs >= 3, timeout=5)
+        time.sleep(0.3)
+        assert scheduler.runs == 3  # after the success it waits for the (long) interval
+        assert scheduler.backoff.failures == 0
+    finally:
+        scheduler.stop()
