@@ -22,6 +22,7 @@ from local_db import keys
 from local_db.models import Officer, SyncState
 from local_db.store import Store
 from workstation import protocol as p
+from workstation.security import lockout
 from workstation.security.unlock import first_store, unlock_store
 from workstation.sync.apply import SYNC_STATE_ID, sync_state
 from workstation.sync.errors import AuthRequired, RequestRefused, ServerFailed, SyncError
@@ -151,7 +152,16 @@ def login(
             raise
         return LoginResult(store, auth, online=True, created=True)
 
-    store = unlock_store(home, password, username, workstation_id, event="login")
+    try:
+        store = unlock_store(home, password, username, workstation_id, event="login")
+    except lockout.AccountLocked:
+        # (security) AC-7 release: a locked-out workstation is released by the server at the next
+        # successful online login (the server's own 5-failure lockout and MFA apply there)
+        if client is None:
+            raise
+        auth.login(client, password, one_time_code)  # raises AuthRequired/ServerUnreachable: stays locked
+        lockout.release_by_server(home, username)
+        store = unlock_store(home, password, username, workstation_id, event="login")
     try:
         if client is None:
             return LoginResult(store, auth, online=False, offline_reason="no server configured")

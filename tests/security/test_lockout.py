@@ -174,3 +174,26 @@ def test_restoring_an_old_key_file_is_caught_by_the_attempt_counter(home, tmp_pa
     # the encrypted DB remembers attempts=1 (see cross_check tests); the backup says 0
     shutil.copy(backup, keyfile_path(home))
     assert lockout.status(home).attempts == 0
+
+
+def test_the_server_releases_a_locked_workstation_at_the_next_online_login(sync_server, tmp_path) -> None:
+    from workstation.auth import login
+    from workstation.sync.errors import AuthRequired
+    from workstation.sync.http import ServerClient
+
+    home = tmp_path / "laptop"
+    home.mkdir()
+    with ServerClient(sync_server.url) as client:
+        login(home, "officer1", "pw", client, workstation_id="ws-release").store.close()
+    _fail(home, 5)
+    with pytest.raises(lockout.AccountLocked):  # offline: only an administrator can release it
+        login(home, "officer1", "pw", None, workstation_id="ws-release")
+    with ServerClient(sync_server.url) as client:
+        with pytest.raises(AuthRequired):  # a wrong password online releases nothing
+            login(home, "officer1", "not the password", client, workstation_id="ws-release")
+        assert lockout.status(home).locked
+        result = login(home, "officer1", "pw", client, workstation_id="ws-release")
+    try:
+        assert result.online and not lockout.status(home).locked
+    finally:
+        result.store.close()
