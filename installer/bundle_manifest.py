@@ -22,11 +22,6 @@ APP_ID = "org.fieldworkstation.FieldWorkstation"
 # bundled at the same relative path, which is where workstation.resources.resource_path looks.
 PROJECT_PACKAGES = ("workstation", "ui", "maps", "local_db", "sync_server")
 
-# Modules of ours that run only at build time (they render the demo basemap into MBTiles with
-# mapbox-vector-tile, Shapely and NumPy). Left out of the bundle, and with them those libraries;
-# tests/installer checks that no run-time module imports them.
-BUILD_TIME_MODULES = ("maps.build_assets", "maps.basemap")
-
 # Directories whose .py files are data, not modules: Alembic loads its env.py and revision
 # scripts by file path (ScriptDirectory), never through the import system.
 PYTHON_SOURCE_AS_DATA = ("local_db/migrations",)

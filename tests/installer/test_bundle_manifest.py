@@ -139,30 +139,3 @@ def test_shell_scripts_parse(script):
 
     subprocess.run(["bash", "-n", str(REPO / "installer" / script)], check=True)
 
-
-def _imported_modules(source: Path) -> set[str]:
-    try:
-        tree = ast.parse(source.read_text(encoding="utf-8"))
-    except SyntaxError:
-        return set()
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
-
-
-def test_no_run_time_module_imports_a_build_time_module():
-    build_time = set(manifest.BUILD_TIME_MODULES)
-    offenders = []
-    for package in manifest.PROJECT_PACKAGES:
-        for source in (REPO / package).rglob("*.py"):
-            module = ".".join(source.relative_to(REPO).with_suffix("").parts)
-            if module in build_time:
-                continue
-            if _imported_modules(source) & build_time:
-                offenders.append(module)
-    assert not offenders, f"{offenders} import build-time modules that the frozen app does not carry"
