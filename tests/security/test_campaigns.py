@@ -41,7 +41,7 @@ def test_io_campaign_bounded() -> None:
 
 def test_fuzz_campaign_bounded() -> None:
     result = run("fuzz", bounded=True)
-    assert _zeros(result) == {} and result["cases"] >= 2_600, result
+    assert _zeros(result) == {} and result["cases"] >= 2_300, result
     assert all(t["accepted"] > 0 and t["rejected"] > 0 for t in result["by_target"].values()), result
 
 
