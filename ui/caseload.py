@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import IntEnum
 
 from PySide6.QtCore import (
@@ -45,15 +45,15 @@ from PySide6.QtWidgets import (
 from local_db.queries import CaseloadRow
 from local_db.timeutil import utc_now
 from ui import theme
-from ui.data import LiveFix
+from ui.data import STALE_AFTER, LiveFix
 from workstation.route import format_age
 
 SortRole = Qt.ItemDataRole.UserRole + 1
 RowRole = Qt.ItemDataRole.UserRole + 2
 
-#: A fix older than this is stale (devices report every minute; 15 missed reports is a problem).
-STALE_AFTER = timedelta(minutes=15)
 LOW_BATTERY_PCT = 20
+#: above this many changed rows, one dataChanged covers the span instead of one per row
+BULK_CHANGE_ROWS = 200
 RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
 DEVICE_LABEL = {"ankle": "Ankle", "wrist": "Wrist", "phone_app": "App", None: "—"}
 APPOINTMENT_LABEL = {
@@ -136,6 +136,26 @@ class CaseloadTableModel(QAbstractTableModel):
             f"{r.first_name} {r.last_name} {r.case_number} {r.address} {r.phone}".casefold() for r in self._rows
         ]
 
+    def replace_changed(self, rows: Sequence[CaseloadRow], changed: Sequence[int]) -> None:
+        """Take a snapshot with the same participants in the same order, where only the rows at
+        `changed` differ (worked out off the GUI thread): no reset, one dataChanged per row."""
+        self._now = self.clock()
+        self._rows = list(rows)
+        if changed:
+            self._reindex()
+        self._emit_rows_changed(changed, 0, len(Col) - 1)
+
+    def _emit_rows_changed(self, rows: Sequence[int], first_col: int, last_col: int) -> None:
+        """One dataChanged per row for a few rows; one for the whole span when many changed
+        (thousands of Python-emitted signals cost more than one repaint of the visible rows)."""
+        if not rows:
+            return
+        if len(rows) > BULK_CHANGE_ROWS:
+            self.dataChanged.emit(self.index(min(rows), first_col), self.index(max(rows), last_col))
+            return
+        for i in rows:
+            self.dataChanged.emit(self.index(i, first_col), self.index(i, last_col))
+
     def merge_rows(self, rows: Sequence[CaseloadRow]) -> bool:
         """Take a new snapshot without a reset when it holds the same participants in the same
         order (the usual case after a sync or an action): only changed rows emit dataChanged, so
@@ -164,15 +184,12 @@ class CaseloadTableModel(QAbstractTableModel):
         """Open incidents per participant (computed from alerts by workstation.incidents)."""
         changed = {pid for pid in set(counts) | set(self._incidents) if counts.get(pid) != self._incidents.get(pid)}
         self._incidents = dict(counts)
-        for pid in changed:
-            row = self._row_of_participant.get(pid)
-            if row is not None:
-                ix = self.index(row, Col.INCIDENTS)
-                self.dataChanged.emit(ix, ix)
+        rows = [r for r in (self._row_of_participant.get(pid) for pid in changed) if r is not None]
+        self._emit_rows_changed(rows, Col.INCIDENTS, Col.INCIDENTS)
 
     def apply_live(self, fixes: Iterable[LiveFix]) -> int:
         """Update rows in place from live fixes; returns how many rows changed."""
-        changed = 0
+        changed_rows: list[int] = []
         for fix in fixes:
             row = self._row_of_device.get(fix.device_id)
             if row is None:
@@ -191,9 +208,9 @@ class CaseloadTableModel(QAbstractTableModel):
             if not updates:
                 continue
             self._rows[row] = replace(old, **updates)
-            changed += 1
-            self.dataChanged.emit(self.index(row, Col.LAST_FIX), self.index(row, Col.DEVICE))
-        return changed
+            changed_rows.append(row)
+        self._emit_rows_changed(changed_rows, Col.LAST_FIX, Col.DEVICE)
+        return len(changed_rows)
 
     def refresh_ages(self) -> None:
         """Ages are relative to now: re-read the clock and repaint the age column."""

@@ -70,9 +70,44 @@ class CaseloadSnapshot:
     officer_name: str
     pending_actions: int
     last_sync_at: datetime | None
+    #: device id -> map marker dict
+    markers: dict[str, dict]
+    #: rows that differ from the previous snapshot (None: participants added/removed/reordered)
+    changed_rows: list[int] | None
+    #: markers that differ from the previous snapshot (None: no previous snapshot)
+    changed_markers: list[dict] | None
 
 
-def load_caseload(store: Store, now: datetime | None = None) -> CaseloadSnapshot:
+#: A fix older than this is stale (devices report every minute; 15 missed reports is a problem).
+STALE_AFTER = timedelta(minutes=15)
+
+
+def device_marker(r: CaseloadRow, has_incident: bool, now: datetime) -> dict:
+    """The map's device dict for one caseload row (maps.view.MapView.set_devices format)."""
+    if r.last_fix_time is None or r.last_lat is None:
+        state = "no_fix"
+    elif has_incident:
+        state = "incident"
+    elif now - r.last_fix_time > STALE_AFTER:
+        state = "stale"
+    else:
+        state = "ok"
+    return {
+        "device_id": r.device_id, "participant_id": r.participant_id, "label": f"{r.last_name}, {r.first_name}",
+        "lat": r.last_lat, "lon": r.last_lon,
+        "fix_time": r.last_fix_time.isoformat() + "Z" if r.last_fix_time else None,
+        "accuracy_m": r.last_accuracy_m, "state": state,
+    }
+
+
+def load_caseload(
+    store: Store,
+    now: datetime | None = None,
+    previous: CaseloadSnapshot | None = None,
+) -> CaseloadSnapshot:
+    """Read the caseload and derive everything the window shows from it. With `previous` (the
+    snapshot on screen), also work out here, off the GUI thread, which rows and which map markers
+    changed, so applying the new snapshot costs the GUI thread only the changed cells."""
     now = now or utc_now()
     with store.read_session() as session:
         rows = caseload_rows(session, now=now)
@@ -94,7 +129,21 @@ def load_caseload(store: Store, now: datetime | None = None) -> CaseloadSnapshot
         if incident.state != "resolved":
             counts[incident.participant_id] = counts.get(incident.participant_id, 0) + 1
     names = {r.participant_id: f"{r.first_name} {r.last_name}" for r in rows}
+    markers = {r.device_id: device_marker(r, bool(counts.get(r.participant_id)), now) for r in rows if r.device_id}
+    changed_rows: list[int] | None = None
+    changed_markers: list[dict] | None = None
+    if previous is not None:
+        old_rows = previous.rows
+        if len(old_rows) == len(rows) and all(
+            a.participant_id == b.participant_id for a, b in zip(old_rows, rows, strict=True)
+        ):
+            changed_rows = [i for i, (a, b) in enumerate(zip(old_rows, rows, strict=True)) if a != b]
+        old_markers = previous.markers
+        changed_markers = [m for key, m in markers.items() if old_markers.get(key) != m]
     return CaseloadSnapshot(
+        markers=markers,
+        changed_rows=changed_rows,
+        changed_markers=changed_markers,
         rows=rows,
         incidents=incidents,
         open_incidents=counts,
