@@ -87,6 +87,10 @@ HEADERS = {
     Col.NEXT_APPT: "Next appointment",
 }
 
+_ROLES = frozenset({
+    Qt.ItemDataRole.DisplayRole, SortRole, RowRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.FontRole,
+    Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.TextAlignmentRole,
+})
 _FAR_FUTURE = datetime.max
 _FAR_PAST = datetime.min
 
@@ -283,8 +287,12 @@ class CaseloadTableModel(QAbstractTableModel):
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        row = self._rows[index.row()]
-        col = index.column()
+        return self.data_at(index.row(), index.column(), role)
+
+    def data_at(self, source_row: int, col: int, role: int):
+        if role not in _ROLES:
+            return None
+        row = self._rows[source_row]
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, col)
         if role == SortRole:
@@ -504,6 +512,13 @@ class CaseloadFilterProxy(QAbstractProxyModel):
 
     def parent(self, index=QModelIndex()) -> QModelIndex:  # noqa: B008 - Qt signature
         return QModelIndex()
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        # straight to the source row: QAbstractProxyModel.data() would call back into Python
+        # for mapToSource and then index() for every painted cell and role
+        if not index.isValid() or index.row() >= len(self._order):
+            return None
+        return self.source().data_at(self._order[index.row()], index.column(), role)
 
     def mapToSource(self, proxy_index: QModelIndex) -> QModelIndex:
         if not proxy_index.isValid() or proxy_index.row() >= len(self._order):
