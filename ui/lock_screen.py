@@ -84,6 +84,9 @@ class LockScreen(QWidget):
     def __init__(self, officer_name: str) -> None:
         super().__init__(None, Qt.WindowType.Window | Qt.WindowType.WindowStaysOnTopHint)
         self.setObjectName("lockScreen")
+        # Application-modal and shown last, so it is the one window that takes input even when a
+        # modal dialog (a half-written note) was open when the lock came.
+        self.setWindowModality(Qt.WindowModality.ApplicationModal)
         self.setWindowTitle(NEUTRAL_TITLE)
         self.setAccessibleName("Workstation locked")
         layout = QVBoxLayout(self)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QDialog, QLabel, QMainWindow, QVBoxLayout, QWidget
 
 from local_db.errors import StoreError
 from local_db.models import AuditEvent
@@ -138,6 +138,22 @@ def test_only_the_lock_screen_is_left_uncovered(qtbot, signed_in) -> None:
     for top in QApplication.topLevelWidgets():
         if top.isVisible() and top is not controller.screen:
             assert top.windowTitle() == NEUTRAL_TITLE and _uniform(top), top
+
+
+def test_the_lock_screen_takes_input_over_an_open_modal_dialog(qtbot, signed_in) -> None:
+    _session, window, controller, idle, _clock, _tokens = signed_in
+    dialog = QDialog(window)
+    dialog.setWindowTitle(f"Note for {CANARY}")
+    dialog.setModal(True)
+    dialog.show()  # a modal dialog in progress (open(), not exec(), so the test keeps running)
+    assert QApplication.activeModalWidget() is dialog
+    idle.lock_now()
+    assert QApplication.activeModalWidget() is controller.screen
+    assert dialog.isVisible() and dialog.windowTitle() == NEUTRAL_TITLE and _uniform(dialog)
+    _unlock(qtbot, controller, PASSWORD)
+    assert not controller.is_locked and dialog.isVisible(), "the dialog and what was typed in it survive"
+    assert QApplication.activeModalWidget() is dialog
+    dialog.close()
 
 
 def test_store_errors_are_shown_not_raised(qtbot, signed_in) -> None:
