@@ -69,6 +69,8 @@ class CaseloadSnapshot:
     raw_alerts: int
     officer_name: str
     pending_actions: int
+    #: outbox actions in conflict or rejected (waiting for the officer)
+    outbox_problems: int
     last_sync_at: datetime | None
     #: device id -> map marker dict
     markers: dict[str, dict]
@@ -118,6 +120,9 @@ def load_caseload(
         pending = session.scalar(
             select(func.count()).select_from(OutboxAction).where(OutboxAction.state.in_(("queued", "sending")))
         )
+        problems = session.scalar(
+            select(func.count()).select_from(OutboxAction).where(OutboxAction.state.in_(("conflict", "rejected")))
+        )
         state = session.scalars(select(SyncState).order_by(SyncState.id.desc())).first()
         last_pull = state.last_pull_at if state else None
         officer = session.scalars(select(Officer)).first()
@@ -151,6 +156,7 @@ def load_caseload(
         raw_alerts=len(facts),
         officer_name=officer_name,
         pending_actions=int(pending or 0),
+        outbox_problems=int(problems or 0),
         last_sync_at=last_pull,
     )
 

@@ -374,7 +374,7 @@ class MainWindow(QMainWindow):
                 self.caseload.select_participant(selected)
         self.caseload.model.set_open_incidents(snap.open_incidents)
         self.incidents.set_incidents(snap.incidents, snap.names, snap.raw_alerts)
-        self.status.set_pending(snap.pending_actions, 0)
+        self.status.set_pending(snap.pending_actions, snap.outbox_problems)
         self.status.set_last_sync(snap.last_sync_at)
         if self.map is not None and hasattr(self.map, "set_devices"):
             if first or snap.changed_markers is None:
