@@ -87,7 +87,8 @@ SELFTEST_S=$(selftest "$FROZEN" "$WORK/home-selftest")
 log "frozen selftest (offline, $ISOLATION): ok in ${SELFTEST_S} s"
 SELFTEST_AGAIN_S=$(selftest "$FROZEN" "$WORK/home-selftest")
 log "frozen selftest, second run (existing store): ok in ${SELFTEST_AGAIN_S} s"
-CHECKS=$("$PYBIN" -c "import json,sys; r=json.load(open(sys.argv[1])); print(', '.join(sorted(r.get('checks', {}))))" "$WORK/home-selftest.json")
+CHECKS=$("$PYBIN" -c "import json,sys; r=json.load(open(sys.argv[1])); print(', '.join(c['name'] for c in r['checks']))" "$WORK/home-selftest.json")
+case ",$CHECKS," in *map_page*) ;; *) fail "the frozen selftest did not check the map page (checks: $CHECKS)" ;; esac
 log "selftest checks: ${CHECKS:-?}"
 
 # --- 3. Relocated bundle (tufup #145) ----------------------------------------------------------
@@ -99,22 +100,25 @@ log "frozen selftest after moving the app directory: ok in ${RELOCATED_S} s"
 
 # --- 4. Cold start to a visible window under Xvfb ----------------------------------------------
 command -v xvfb-run >/dev/null && command -v xdotool >/dev/null || fail "xvfb-run and xdotool are needed (make installer installs them)"
-window_probe() {  # runs inside xvfb-run: start the app, wait for its first visible window
-  local t0 pid
-  t0=$(date +%s.%N)
-  QT_QPA_PLATFORM=xcb WORKSTATION_HOME=$1 "$2" >"$1.log" 2>&1 &
-  pid=$!
-  if timeout 60 xdotool search --sync --onlyvisible --pid "$pid" >/dev/null 2>&1; then
-    echo "window $(date +%s.%N) $t0"
-  else
-    echo "nowindow"
-  fi
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-export -f window_probe
+# The probe runs inside xvfb-run as its own script: xvfb-run is a POSIX sh script, and dash drops
+# exported bash functions from the environment.
+cat >"$WORK/window_probe.sh" <<'PROBE'
+#!/usr/bin/env bash
+# window_probe.sh HOME BINARY: start the app, wait for its first visible window, print the times.
+t0=$(date +%s.%N)
+QT_QPA_PLATFORM=xcb WORKSTATION_HOME=$1 "$2" >"$1.log" 2>&1 &
+pid=$!
+if timeout 60 xdotool search --sync --onlyvisible --pid "$pid" >/dev/null 2>&1; then
+  echo "window $(date +%s.%N) $t0"
+else
+  echo "nowindow"
+fi
+kill "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+PROBE
+chmod +x "$WORK/window_probe.sh"
 mkdir -p "$WORK/home-gui"
-read -r W_STATUS W_END W_START < <(offline xvfb-run -a -s "-screen 0 1600x1000x24" bash -c 'window_probe "$@"' _ "$WORK/home-gui" "$FROZEN")
+read -r W_STATUS W_END W_START < <(offline xvfb-run -a -s "-screen 0 1600x1000x24" "$WORK/window_probe.sh" "$WORK/home-gui" "$FROZEN")
 [ "$W_STATUS" = window ] || { cat "$WORK/home-gui.log" >&2; fail "the frozen app showed no window within 60 s"; }
 START_S=$(secs "$W_START" "$W_END")
 log "frozen start to visible window (Xvfb, first run, offline): ${START_S} s"
