@@ -131,6 +131,7 @@ def _run_gui(args: argparse.Namespace, demo) -> int:
     window = build_window(session)
     if args.screenshot:
         window.resize(*args.size)
+        window.reset_layout()
     window.show()
     window.start()
     # (security) idle lock / Ctrl+L / lock screen; unlock reopens the session and rebuilds the window

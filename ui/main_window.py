@@ -60,7 +60,7 @@ RELOAD_MIN_S = 5.0
 #: markers handed to the map per event-loop turn
 MAP_CHUNK = 250
 AGE_TICK_MS = 30_000
-TAB_RECORD, TAB_MAP, TAB_ROUTE = 0, 1, 2
+TAB_RECORD, TAB_ROUTE = 0, 1
 
 
 class _LiveBridge(QObject):
@@ -112,15 +112,23 @@ class MainWindow(QMainWindow):
         self.incidents = IncidentsPanel(self, clock=clock)
         self.route = RouteView(self)
         self.map = self._make_map() if with_map else None
+        # centre: the map stays in sight above the record / route tabs (an officer checks "where
+        # is this person" and "who is this person" together)
         self.centre = QTabWidget(self)
         self.centre.setAccessibleName("Centre views")
         self.centre.addTab(self.record, "Participant")
-        self.centre.addTab(self.map if self.map is not None else self._map_placeholder(), "Map")
         self.centre.addTab(self.route, "Today's route")
+        self.map_area = self.map if self.map is not None else self._map_placeholder()
+        self.centre_split = QSplitter(Qt.Orientation.Vertical, self)
+        self.centre_split.setObjectName("centreSplitter")
+        self.centre_split.addWidget(self.map_area)
+        self.centre_split.addWidget(self.centre)
+        self.centre_split.setStretchFactor(0, 2)
+        self.centre_split.setStretchFactor(1, 3)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("mainSplitter")
         self.splitter.addWidget(self.caseload)
-        self.splitter.addWidget(self.centre)
+        self.splitter.addWidget(self.centre_split)
         self.splitter.addWidget(self.incidents)
         self.splitter.setStretchFactor(0, 5)
         self.splitter.setStretchFactor(1, 5)
@@ -199,7 +207,7 @@ class MainWindow(QMainWindow):
             "focus_caseload": lambda: self.caseload.table.setFocus(Qt.FocusReason.ShortcutFocusReason),
             "search": self.caseload.focus_search,
             "focus_record": lambda: self._show_tab(TAB_RECORD),
-            "focus_map": lambda: self._show_tab(TAB_MAP),
+            "focus_map": lambda: self.map_area.setFocus(Qt.FocusReason.ShortcutFocusReason),
             "focus_route": lambda: self._show_tab(TAB_ROUTE),
             "focus_incidents": lambda: self.incidents.table.setFocus(Qt.FocusReason.ShortcutFocusReason),
             "acknowledge": lambda: self._incident_action(self.acknowledge_incident),
@@ -298,6 +306,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("main/geometry", self.saveGeometry())
         self.settings.setValue("main/state", self.saveState())
         self.settings.setValue("main/splitter", self.splitter.saveState())
+        self.settings.setValue("main/centreSplitter", self.centre_split.saveState())
         self.settings.setValue("main/caseloadHeader", self.caseload.table.horizontalHeader().saveState())
         self.settings.setValue("main/incidentHeader", self.incidents.table.horizontalHeader().saveState())
         self.settings.sync()
@@ -311,6 +320,7 @@ class MainWindow(QMainWindow):
             ("main/geometry", self.restoreGeometry),
             ("main/state", self.restoreState),
             ("main/splitter", self.splitter.restoreState),
+            ("main/centreSplitter", self.centre_split.restoreState),
             ("main/caseloadHeader", self.caseload.table.horizontalHeader().restoreState),
             ("main/incidentHeader", self.incidents.table.horizontalHeader().restoreState),
         ):
@@ -320,10 +330,16 @@ class MainWindow(QMainWindow):
         if not restored:
             self._default_sizes()
 
+    def reset_layout(self) -> None:
+        """Pane sizes for the current window size (used when no saved layout applies)."""
+        self._default_sizes()
+
     def _default_sizes(self) -> None:
         # caseload 42 %, centre 33 %, incidents 25 % of the width (looks right at 1366 and 1920)
         width = max(self.width(), 1200)
         self.splitter.setSizes([int(width * 0.42), int(width * 0.33), int(width * 0.25)])
+        height = max(self.height(), 700)
+        self.centre_split.setSizes([int(height * 0.45), int(height * 0.55)])
 
     # ------------------------------------------------------------------ snapshots
     def reload(self) -> None:
@@ -413,6 +429,12 @@ class MainWindow(QMainWindow):
         if participant_id != self._selected:
             return  # the officer moved on meanwhile
         self.record.show_record(record)
+        if record is not None and self.map is not None and hasattr(self.map, "show_zones"):
+            self.map.show_zones([
+                {"id": z.id, "name": z.name, "kind": z.kind, "shape": z.shape, "center_lat": z.center_lat,
+                 "center_lon": z.center_lon, "radius_m": z.radius_m, "polygon": z.polygon, "schedule": z.schedule}
+                for z in record.zones
+            ])
 
     def _load_route(self) -> None:
         store = self.store
@@ -613,7 +635,6 @@ class MainWindow(QMainWindow):
                  lambda results: self._queued(results[-1] if results else ""), self._action_failed, owner=self)
 
     def _show_track(self, participant_id: str, record) -> None:
-        self.centre.setCurrentIndex(TAB_MAP)
         if self.map is None or record is None or not hasattr(self.map, "show_track"):
             self.statusBar().showMessage("No track to show.", 3000)
             return
