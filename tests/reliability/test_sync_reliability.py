@@ -33,6 +33,7 @@ CAMPAIGN = os.environ.get("RELIABILITY_CAMPAIGN") == "1"
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(7200 if CAMPAIGN else 300)
 def test_kill_minus_nine_during_pull_and_push_converges(tmp_path):
     report = kill_campaign(kills=1000 if CAMPAIGN else 50, caseload=30 if CAMPAIGN else 8, tmp_dir=tmp_path)
     assert report["killed"] >= (1000 if CAMPAIGN else 50)
@@ -41,6 +42,7 @@ def test_kill_minus_nine_during_pull_and_push_converges(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600 if CAMPAIGN else 300)
 def test_network_faults_then_server_equals_the_oracle(tmp_path):
     report = fault_campaign(rounds=200 if CAMPAIGN else 8, tmp_dir=tmp_path)
     assert report["syncs_failed"] > 0  # the faults did bite
@@ -68,12 +70,13 @@ class SyncMachine(RuleBasedStateMachine):
         with self.session.store.read_session() as db:
             return sorted(db.scalars(select(Participant.case_number)))
 
-    @rule(data=st.data(), text=st.text(alphabet="abcdefgh ", min_size=1, max_size=20))
-    def write_note_offline(self, data, text) -> None:
+    # Draws never depend on the store or the server (which outlive one example): Hypothesis
+    # replays an example by its draws, so they must be the same however the caseload looks.
+    @rule(pick=st.integers(0, 999), text=st.text(alphabet="abcdefgh ", min_size=1, max_size=20))
+    def write_note_offline(self, pick, text) -> None:
         cases = self._cases()
         if cases:
-            case = data.draw(st.sampled_from(cases))
-            self.queued.append(actions.add_note(self.session.store, case, "hyp-" + text))
+            self.queued.append(actions.add_note(self.session.store, cases[pick % len(cases)], "hyp-" + text))
 
     @rule()
     def sync(self) -> None:
@@ -95,11 +98,10 @@ class SyncMachine(RuleBasedStateMachine):
         self.session.close()
         self.session = WorkstationSession.open(self.config, "officer1", "pw")
 
-    @rule(data=st.data(), back=st.booleans())
-    def reassign(self, data, back) -> None:
+    @rule(pick=st.integers(0, 2), back=st.booleans())
+    def reassign(self, pick, back) -> None:
         cases = self.server.seeded["officers"]["officer1"]["case_numbers"]
-        case = data.draw(st.sampled_from(cases))
-        self.server.reassign(case, "officer1" if back else "officer2")
+        self.server.reassign(cases[pick % len(cases)], "officer1" if back else "officer2")
 
     @invariant()
     def never_twice_on_the_server(self) -> None:
@@ -121,6 +123,7 @@ class SyncMachine(RuleBasedStateMachine):
             assert self.server.count_notes(action_id) == (1 if state == "done" else 0)
 
 
+@pytest.mark.timeout(3600 if CAMPAIGN else 300)
 def test_sync_state_machine(sync_server_factory, tmp_path):
     SyncMachine.server = sync_server_factory(officers=2, caseload=5)
     SyncMachine.config = make_config(tmp_path / "machine-home", SyncMachine.server.url)
