@@ -76,7 +76,8 @@ THIRD_PARTY_HIDDEN_IMPORTS = (
 
 # Qt bindings the app never imports. Excluding the Python module also skips its hook, so its QML
 # tree, plugins and translations stay out; C++ libraries that QtWebEngineCore links to (Qml,
-# Quick, Positioning) still arrive through binary dependency analysis, as they must.
+# Quick, OpenGL, Positioning) still arrive through binary dependency analysis, as they must. The
+# QtWebEngine bindings themselves import only QtCore/Gui/Widgets/Network/PrintSupport/WebChannel.
 EXCLUDED_QT_MODULES = tuple(
     f"PySide6.{name}"
     for name in (
@@ -84,7 +85,7 @@ EXCLUDED_QT_MODULES = tuple(
         "QtAxContainer", "QtBluetooth", "QtCanvasPainter", "QtCharts", "QtConcurrent", "QtDBus",
         "QtDataVisualization", "QtDesigner", "QtGraphs", "QtGraphsWidgets", "QtHelp", "QtHttpServer",
         "QtLabsStyleKit", "QtLocation", "QtMultimedia", "QtMultimediaWidgets", "QtNetworkAuth",
-        "QtNfc", "QtPdf", "QtPdfWidgets", "QtQml", "QtQmlFeatures", "QtQuick", "QtQuick3D",
+        "QtNfc", "QtOpenGL", "QtOpenGLWidgets", "QtPdf", "QtPdfWidgets", "QtPositioning", "QtQml", "QtQmlFeatures", "QtQuick", "QtQuick3D",
         "QtQuickControls2", "QtQuickTest", "QtQuickWidgets", "QtRemoteObjects", "QtScxml",
         "QtSensors", "QtSerialBus", "QtSerialPort", "QtSpatialAudio", "QtSql", "QtStateMachine",
         "QtTest", "QtTextToSpeech", "QtUiTools", "QtWebEngineQuick", "QtWebSockets", "QtWebView",

@@ -52,11 +52,12 @@ fi
 
 # --- 1. Dependencies and extraction ------------------------------------------------------------
 DEPENDS=$(dpkg-deb -f "$DEB" Depends)
-if ! apt-get satisfy -s -qq "$DEPENDS" 2>/dev/null | grep -q '^Inst' ; then
-  log "dependencies already satisfied"
-else
-  log "installing missing dependencies"
+PLAN=$(apt-get satisfy -s "$DEPENDS" 2>&1) || fail "the package's Depends cannot be resolved here: $PLAN"
+if grep -q '^Inst' <<<"$PLAN"; then
+  log "installing missing dependencies: $(grep '^Inst' <<<"$PLAN" | awk '{print $2}' | tr '\n' ' ')"
   DEBIAN_FRONTEND=noninteractive apt-get satisfy -y -qq "$DEPENDS" >/dev/null
+else
+  log "dependencies already satisfied"
 fi
 T=$(now)
 dpkg-deb -x "$DEB" "$WORK/root"
@@ -89,6 +90,8 @@ SELFTEST_AGAIN_S=$(selftest "$FROZEN" "$WORK/home-selftest")
 log "frozen selftest, second run (existing store): ok in ${SELFTEST_AGAIN_S} s"
 CHECKS=$("$PYBIN" -c "import json,sys; r=json.load(open(sys.argv[1])); print(', '.join(c['name'] for c in r['checks']))" "$WORK/home-selftest.json")
 case ",$CHECKS," in *map_page*) ;; *) fail "the frozen selftest did not check the map page (checks: $CHECKS)" ;; esac
+MAP_PAGE_S=$("$PYBIN" -c "import json,sys; r=json.load(open(sys.argv[1])); print(next(c for c in r['checks'] if c['name'] == 'map_page').get('data', {}).get('seconds', 'null'))" "$WORK/home-selftest.json")
+log "of which the map page (QtWebEngine, bundled Leaflet + basemap): ${MAP_PAGE_S} s"
 log "selftest checks: ${CHECKS:-?}"
 
 # --- 3. Relocated bundle (tufup #145) ----------------------------------------------------------
@@ -150,7 +153,7 @@ log "frozen --demo --screenshot: ok in ${DEMO_S} s (copy: build/installer/demo-s
 
 cat >build/installer/test_deb.json <<EOF
 {"deb": "$(basename "$DEB")", "deb_bytes": $DEB_BYTES, "installed_kib": $INSTALLED_KB,
- "selftest_s": $SELFTEST_S, "selftest_second_run_s": $SELFTEST_AGAIN_S, "selftest_relocated_s": $RELOCATED_S,
+ "selftest_s": $SELFTEST_S, "selftest_map_page_s": $MAP_PAGE_S, "selftest_second_run_s": $SELFTEST_AGAIN_S, "selftest_relocated_s": $RELOCATED_S,
  "start_to_window_s": $START_S, "demo_screenshot_s": $DEMO_S}
 EOF
 log "sizes: .deb $DEB_BYTES bytes, installed $INSTALLED_KB KiB"
