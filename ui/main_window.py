@@ -28,7 +28,9 @@ from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer, S
 from PySide6.QtGui import QAction, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QApplication,
+    QInputDialog,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMessageBox,
     QSplitter,
@@ -163,6 +165,7 @@ class MainWindow(QMainWindow):
         self.record.actionRequested.connect(self._record_action)
         self.route.participantActivated.connect(self.show_participant)
         self.status.cancel.clicked.connect(self.cancel_sync)
+        self.status.sign_in.clicked.connect(self.sign_in_again)
 
         self._gui = GuiInvoker(self)
         self._live_bridge = _LiveBridge(self)
@@ -258,6 +261,8 @@ class MainWindow(QMainWindow):
         self._live_timer.start()
         self._age_timer.start()
         self.services.add_connectivity_listener(self._connectivity_from_thread)
+        self.services.on_auth_required(lambda reason: self._gui.post(lambda: self._auth_required(reason)))
+        self.services.on_revoked(lambda reason: self._gui.post(lambda: self._revoked(reason)))
         self._connectivity_changed_gui()
         self.services.start_live(lambda changes: self._live_bridge.changed.emit(changes.device_ids, changes.alert_ids),
                                  self._live_state_from_thread)
@@ -499,6 +504,43 @@ class MainWindow(QMainWindow):
     def _connectivity_changed_gui(self) -> None:
         state, detail = self.services.connectivity()
         self.status.set_connection(state, detail)
+
+    # ------------------------------------------------------------------ server session
+    def _auth_required(self, reason: str) -> None:
+        """The server session ended (token refused) or was never opened (offline sign-in): say
+        so in the status bar and offer "Sign in…"; never a blocking modal prompt from a
+        background event. Work continues offline meanwhile; nothing queued is lost."""
+        if self._closing:
+            return
+        self.status.set_connection("degraded", f"sign-in needed: {reason}")
+        self.status.sign_in.show()
+
+    def sign_in_again(self) -> None:
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Sign in again")
+        dialog.setLabelText("The server asks you to sign in again.\nPassword:")
+        dialog.setTextEchoMode(QLineEdit.EchoMode.Password)
+        dialog.textValueSelected.connect(self._relogin)
+        dialog.open()
+        self._open_form = dialog
+
+    def _relogin(self, password: str) -> None:
+        if not password:
+            return
+
+        def done(_result) -> None:
+            self.status.sign_in.hide()
+            self.sync_now()
+
+        run_task(lambda: self.services.relogin(password), done,
+                 lambda exc: self.statusBar().showMessage(f"Sign-in failed: {exc}", 10_000), owner=self)
+
+    def _revoked(self, reason: str) -> None:
+        """The agency revoked this workstation: the session already wiped the local data."""
+        self.shutdown()
+        QMessageBox.critical(self, "Workstation revoked",
+                             f"This workstation was revoked by the agency and its local data was erased.\n\n{reason}")
+        self.close()
 
     # ------------------------------------------------------------------ sync
     def sync_now(self) -> None:

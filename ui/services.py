@@ -108,6 +108,18 @@ class GuiServices:
         self._push_thread = threading.Thread(target=run, name="action-push", daemon=True)
         self._push_thread.start()
 
+    def on_auth_required(self, listener: Callable[[str], None]) -> None:
+        """listener(reason) on a worker thread when the server wants the password again."""
+        self.session.on_auth_required(listener)
+
+    def on_revoked(self, listener: Callable[[str], None]) -> None:
+        """listener(reason) after the agency revoked this workstation and its data was wiped."""
+        self.session.on_revoked(listener)
+
+    def relogin(self, password: str) -> None:
+        """Blocking: log in to the server again after AuthRequired (the store stays open)."""
+        self.session.relogin(password)
+
     # ------------------------------------------------------------------ live feed
     def start_live(self, listener: Callable[[Any], None], state: Callable[[str, str], None]) -> None:
         if not self.online_capable:

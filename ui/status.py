@@ -41,8 +41,12 @@ class StatusBar(QStatusBar):
         self.cancel = QPushButton("Cancel sync", self)
         self.cancel.setAccessibleName("Cancel sync")
         self.cancel.hide()
+        self.sign_in = QPushButton("Sign in…", self)
+        self.sign_in.setAccessibleName("Sign in to the server again")
+        self.sign_in.hide()
         for w in (self.progress, self.cancel):
             self.addWidget(w)
+        self.addPermanentWidget(self.sign_in)
         for w in (self.live, self.pending, self.synced, self.connection):
             self.addPermanentWidget(w)
         self._last_sync: datetime | None = None

@@ -115,6 +115,8 @@ def test_login_full_sync_search_and_offline_note_applied(qtbot, tmp_path, sync_s
     assert state in ("queued", "sending")
     assert outbox.model.data(outbox.model.index(0, 4)) == {"queued": "pending", "sending": "sent"}[state]
     assert "1 pending action" in window.status.pending.text()
+    # the server could not be signed in to: offered, never forced with a blocking prompt
+    qtbot.waitUntil(lambda: not window.status.sign_in.isHidden(), timeout=10_000)
     outbox.close()
     window.shutdown()
     window.services.wait_stopped()
