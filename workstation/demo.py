@@ -46,6 +46,8 @@ class DemoServer:
     password: str = DEMO_PASSWORD
     random_seed: int = 7
     simulate: bool = True
+    #: simulated time runs this many times faster (1 = real time)
+    speed: float = 1.0
     port: int = 0
     url: str = ""
     home: Path | None = None
@@ -64,7 +66,7 @@ class DemoServer:
             "--caseload", str(self.caseload), "--password", self.password, "--random-seed", str(self.random_seed),
         ]
         if self.simulate:
-            args.append("--simulate")
+            args += ["--simulate", "--speed", str(self.speed)]
         log_file = open(self._tmp / "server.log", "wb")  # noqa: SIM115 - closed with the process
         try:
             self._proc = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, cwd=self._tmp)
