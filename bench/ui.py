@@ -127,7 +127,7 @@ def measure_filter(app, n: int, baseline: bool) -> dict[str, float]:
 
 
 def measure_sync_stall(app, home: Path, demo) -> dict[str, Any]:
-    from ui.app import open_tile_store
+    from ui.app import freeze_startup_objects, open_tile_store
     from ui.main_window import MainWindow
     from ui.services import GuiServices
     from ui.stall_probe import StallProbe
@@ -140,6 +140,7 @@ def measure_sync_stall(app, home: Path, demo) -> dict[str, Any]:
     window.resize(1366, 768)
     window.show()
     probe = StallProbe(interval_ms=5)
+    freeze_startup_objects()  # as ui.app does before entering the event loop
     done: dict[str, Any] = {}
     window.syncFinished.connect(lambda summary: done.setdefault("summary", summary))
     app.processEvents()
@@ -184,13 +185,13 @@ def measure_sync_stall(app, home: Path, demo) -> dict[str, Any]:
 _CHILD = r"""
 import sys, time
 t0 = float(sys.argv[1])
-sys.setswitchinterval(0.001)
 from maps.scheme import register_app_scheme
 register_app_scheme()
 from PySide6.QtWidgets import QApplication
 app = QApplication(sys.argv[:1])
 from pathlib import Path
-from ui.app import open_tile_store
+from ui.app import freeze_startup_objects, open_tile_store, tune_runtime
+tune_runtime()
 from ui.main_window import MainWindow
 from ui.services import GuiServices
 from workstation.config import load_config
@@ -206,6 +207,7 @@ def check():
     if window.caseload.model.rowCount() >= int(sys.argv[5]) and "t" not in shown:
         shown["t"] = time.time() - t0
 window.snapshotApplied.connect(check)
+freeze_startup_objects()
 window.start()
 while "t" not in shown and time.time() - t0 < 120:
     app.processEvents()
@@ -239,7 +241,7 @@ def run(quick: bool = False) -> dict[str, float | int]:
     register_app_scheme()
     from PySide6.QtWidgets import QApplication
 
-    from ui.app import tune_runtime  # importing ui also applies the PySide6 workaround
+    from ui.app import tune_runtime  # importing ui applies the PySide6 workaround
     from workstation.demo import DemoServer
 
     tune_runtime()

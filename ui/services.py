@@ -24,6 +24,9 @@ from workstation.sync.engine import SyncProgress, SyncSummary
 
 log = logging.getLogger(__name__)
 
+#: changes per pull page in a GUI session (the headless CLI keeps the engine's default of 1,000)
+GUI_PAGE_SIZE = 250
+
 ACTION_FUNCTIONS: dict[str, Callable[..., str]] = {
     "add_note": lambda store, target, f: actions.add_note(store, target, f["text"]),
     "record_contact": lambda store, target, f: actions.record_contact(store, target, **f),
@@ -37,8 +40,13 @@ ACTION_FUNCTIONS: dict[str, Callable[..., str]] = {
 
 
 class GuiServices:
-    def __init__(self, session: Any, officer_name: str = "", *, auto_sync: bool = True) -> None:
+    def __init__(self, session: Any, officer_name: str = "", *, auto_sync: bool = True,
+                 page_size: int | None = GUI_PAGE_SIZE) -> None:
         self.session = session  # workstation.session.WorkstationSession
+        if page_size is not None and getattr(session, "engine", None) is not None:
+            # pydantic validates a whole page in one call that holds the GIL; with the GUI in the
+            # same process a smaller page keeps each hold (and so each GUI stall) short
+            session.engine.page_size = page_size
         self.store: Store = session.store
         self.officer_name = officer_name
         self.auto_sync = auto_sync
