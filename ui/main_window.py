@@ -268,9 +268,10 @@ class MainWindow(QMainWindow):
                                  self._live_state_from_thread)
         self.reload()
         if self.services.online_capable:
-            # the first sync runs here, with the progress bar; automatic sync takes over after it
+            # the first sync runs with the progress bar once the stored caseload is on screen (so
+            # it does not compete with the first paint); automatic sync takes over after it
             self._start_auto_after_sync = True
-            self.sync_now()
+            self._sync_after_first_snapshot = True
 
     def _pushed_from_thread(self, _summary) -> None:  # push thread
         self._gui.post(lambda: (self._connectivity_changed_gui(), self.reload(), self._refresh_outbox()))
@@ -408,6 +409,9 @@ class MainWindow(QMainWindow):
         self._load_route()
         self._refresh_outbox()
         self.snapshotApplied.emit()
+        if getattr(self, "_sync_after_first_snapshot", False):
+            self._sync_after_first_snapshot = False
+            self.sync_now()
         if self._reload_again:
             self._reload_again = False
             self.reload()
