@@ -127,6 +127,8 @@ def measure_filter(app, n: int, baseline: bool) -> dict[str, float]:
 
 
 def measure_sync_stall(app, home: Path, demo) -> dict[str, Any]:
+    from PySide6.QtCore import QEvent
+
     from ui.app import freeze_startup_objects, open_tile_store
     from ui.main_window import MainWindow
     from ui.services import GuiServices
@@ -178,6 +180,9 @@ def measure_sync_stall(app, home: Path, demo) -> dict[str, Any]:
     window.close()
     window.deleteLater()
     session.close()
+    # deleteLater needs an event loop; without one the map's WebEngine page outlives its profile and
+    # QtWebEngine crashes at interpreter exit. Deliver the deferred deletes here, explicitly.
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     app.processEvents()
     return result
 
