@@ -76,6 +76,31 @@ NOTE_TEXTS = [
 ]
 CURFEWS = [("21:00", "06:00"), ("22:00", "06:00"), ("20:00", "07:00"), ("23:00", "05:00")]
 HISTORY_ALERTS = ["low_battery", "zone_exit", "no_gps", "curfew_violation", "no_communication"]
+ALERT_SEVERITY = {"low_battery": "low", "no_gps": "medium", "zone_exit": "medium"}
+
+
+def _alert_episode(rng: random.Random, start: datetime) -> list[tuple[str, datetime]]:
+    """The alert history of one past episode, shaped the way real ones unfold: a battery that runs down
+    ("low battery", hours later "no communication", then "no GPS" once it reconnects indoors), a
+    participant pacing the edge of a zone (several exits minutes apart), or a lone alert. One flat
+    list of raw alerts per episode is what the workstation's incident grouping exists to fold."""
+    shape = rng.choices(["single", "battery", "pacing", "curfew"], weights=[5, 2, 2, 1])[0]
+    if shape == "single":
+        return [(rng.choice(HISTORY_ALERTS), start)]
+    if shape == "battery":
+        kinds = ["low_battery", "no_communication"] + (["no_gps"] if rng.random() < 0.5 else [])
+        gaps = [0, rng.randrange(60, 300), rng.randrange(10, 90)]
+    elif shape == "pacing":
+        kinds = ["zone_exit"] * rng.randrange(2, 5)
+        gaps = [0] + [rng.randrange(3, 15) for _ in kinds[1:]]
+    else:
+        kinds = ["curfew_violation", "zone_exit"]
+        gaps = [0, rng.randrange(5, 20)]
+    at, episode = start, []
+    for kind, gap in zip(kinds, gaps, strict=False):
+        at += timedelta(minutes=gap)
+        episode.append((kind, at))
+    return episode
 
 
 def _weighted(table: Any) -> tuple[list[str], list[float]]:
@@ -201,17 +226,19 @@ def _participant_rows(k: int, i: int, officer_id: str, seed: int, now: datetime)
             place=place, lat=lat, lon=lon, status="scheduled",
         ))
     if rng.random() < 0.3:
-        alert_kind = rng.choice(HISTORY_ALERTS)
         opened = (now - timedelta(minutes=rng.randrange(5, 60 * 24 * 5))).replace(second=0, microsecond=0)
         is_open = rng.random() < 0.6
-        aid = f"al{tag}"
-        out["alert"].append(dict(
-            id=aid, version=1, participant_id=pid, device_id=f"d{tag}", kind=alert_kind,
-            severity={"low_battery": "low", "no_gps": "medium"}.get(alert_kind, "high"), opened_at=opened,
-            lat=home_lat, lon=home_lon, state="open" if is_open else "resolved", acknowledged_by=None,
-            acknowledged_at=None, resolved_by=None if is_open else "system",
-            resolved_at=None if is_open else opened + timedelta(minutes=40), incident_id=aid, detail="",
-        ))
+        episode = _alert_episode(rng, opened)
+        for n, (alert_kind, at) in enumerate(episode):
+            aid = f"al{tag}" if n == 0 else f"al{tag}-{n}"
+            out["alert"].append(dict(
+                id=aid, version=1, participant_id=pid, device_id=f"d{tag}", kind=alert_kind,
+                severity=ALERT_SEVERITY.get(alert_kind, "high"), opened_at=min(at, now),
+                lat=home_lat, lon=home_lon, state="open" if is_open else "resolved", acknowledged_by=None,
+                acknowledged_at=None, resolved_by=None if is_open else "system",
+                resolved_at=None if is_open else episode[-1][1] + timedelta(minutes=40), incident_id=f"al{tag}",
+                detail="",
+            ))
     if rng.random() < 0.25:
         out["note"].append(dict(
             id=f"n{tag}", version=1, participant_id=pid, kind="note", outcome=None, text=rng.choice(NOTE_TEXTS),

@@ -142,8 +142,13 @@ def build_incidents(alerts: Iterable[AlertFact], risk_by_participant: Mapping[st
         key = (alert.participant_id, alert.device_id or "", family)
         runs = chains[key]
         gap = FAMILY_GAP.get(family, timedelta(hours=1))
-        # A resolved chain is closed: a new alert after it starts a new incident even within the gap.
-        if runs and alert.opened_at - runs[-1][-1].opened_at <= gap and _incident_state(runs[-1]) != "resolved":
+        # A resolved chain is closed to live alerts: a new open alert after it starts a new incident even
+        # within the gap. Resolved alerts still chain with each other, so history reads as the episodes it was.
+        if (
+            runs
+            and alert.opened_at - runs[-1][-1].opened_at <= gap
+            and (_incident_state(runs[-1]) != "resolved" or alert.state == "resolved")
+        ):
             runs[-1].append(alert)
         else:
             runs.append([alert])
