@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import func, select
 
-from local_db.models import Participant, SyncJournal, SyncState
+from local_db.models import Device, Participant, SyncJournal, SyncState
 from workstation.sync.engine import SyncEngine
 from workstation.sync.errors import PageRejected
 from workstation.sync.http import ServerClient
@@ -141,3 +141,47 @@ def test_revocation_is_reported(stub, stub_client):
     stub.status, stub.body = 403, b'{"error": "workstation_revoked", "detail": "stolen laptop", "wipe": true}'
     summary = SyncEngine(session.store, client).sync()
     assert summary.revoked and not summary.ok and "stolen laptop" in summary.error
+
+
+def page(*changes, next_cursor: int) -> bytes:
+    return json.dumps({"changes": list(changes), "next_cursor": next_cursor, "has_more": False}).encode()
+
+
+def test_a_case_number_held_locally_by_another_id_is_taken_over_by_the_server_row(stub, stub_client):
+    """The server is the system of record for natural keys: a stale local holder of the case number (whose
+    tombstone this store never saw) is purged instead of the sync stalling on that page forever."""
+    session, client = stub_client
+    stub.body = page(GOOD, next_cursor=1)
+    pull(session.store, client)
+    renumbered = {**GOOD, "id": "p9", "data": {**GOOD["data"], "id": "p9"}}  # same case number C-1, new id
+    stub.body = page(renumbered, next_cursor=2)
+    result = pull(session.store, client)
+    assert result.purged_participants == 1
+    with session.store.read_session() as db:
+        assert [(r.id, r.case_number) for r in db.scalars(select(Participant))] == [("p9", "C-1")]
+    assert cursor_of(session.store) == 2
+
+
+def test_two_rows_of_one_page_claiming_one_case_number_reject_the_page(stub, stub_client):
+    session, client = stub_client
+    twin = {**GOOD, "id": "p9", "data": {**GOOD["data"], "id": "p9"}}
+    stub.body = page(GOOD, twin, next_cursor=1)
+    with pytest.raises(PageRejected, match="conflicts with stored rows"):
+        pull(session.store, client)
+    with session.store.read_session() as db:
+        assert db.scalar(select(func.count()).select_from(Participant)) == 0
+    assert cursor_of(session.store) == 0
+
+
+def test_a_device_serial_moved_to_a_new_device_id_replaces_the_stale_device(stub, stub_client):
+    session, client = stub_client
+    device = {"entity": "device", "id": "d1", "op": "upsert", "version": 1,
+              "data": {"id": "d1", "participant_id": "p1", "kind": "ankle", "serial": "SN-1"}}  # fmt: skip
+    stub.body = page(GOOD, device, next_cursor=1)
+    pull(session.store, client)
+    replacement = {**device, "id": "d2", "data": {**device["data"], "id": "d2"}}
+    stub.body = page(replacement, next_cursor=2)
+    pull(session.store, client)
+    with session.store.read_session() as db:
+        assert [(d.id, d.serial) for d in db.scalars(select(Device))] == [("d2", "SN-1")]
+        assert db.scalar(select(func.count()).select_from(Participant)) == 1

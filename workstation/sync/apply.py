@@ -20,6 +20,11 @@ Rules
   action can fall back to it (outbox.remember_server_row).
 - A pending note (created offline, id = action id) is replaced by the server's row of the same
   id when it arrives; until then pulls never touch it.
+- The server is the system of record for natural keys too: when an incoming participant's case
+  number or device's serial is held locally by another id (a tombstone this store never saw, for
+  example after a restore on the server), the stale local holder is evicted (purged like a
+  tombstone) before the upsert. Without this the page could never apply and sync would stall on
+  it forever. Two rows of one page claiming the same key is a server fault: the page is rejected.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from local_db.models import PARTICIPANT_CHILDREN, Alert, Participant, SyncState
+from local_db.models import PARTICIPANT_CHILDREN, Alert, Device, Participant, Position, SyncState
 from workstation import protocol as p
 from workstation.sync import outbox
 from workstation.sync.rows import ROW_BUILDERS, utcnow
@@ -110,6 +115,7 @@ def apply_page(session: Session, page: p.ChangesPage, expected_cursor: int) -> P
             outbox.remember_server_row(session, alert_id, data.model_dump(mode="json"), version)
     for entity in APPLY_ORDER:
         rows = upserts[entity]
+        effect.purged_participants += _evict_natural_key_holders(session, entity, rows)
         _upsert_grouped(session, entity, rows)
         effect.upserted[entity] = len(rows)
     for entity in APPLY_ORDER:
@@ -121,11 +127,41 @@ def apply_page(session: Session, page: p.ChangesPage, expected_cursor: int) -> P
             effect.deleted += len(ids)
     if purged:
         purge_participants(session, purged)
-        effect.purged_participants = len(purged)
+        effect.purged_participants += len(purged)
 
     state.cursor = page.next_cursor
     state.last_pull_at = utcnow()
     return effect
+
+
+#: entity -> its natural key column, unique locally as on the server.
+NATURAL_KEYS = {"participant": "case_number", "device": "serial"}
+
+
+def _evict_natural_key_holders(session: Session, entity: str, rows: list[dict[str, Any]]) -> int:
+    """Delete local rows that hold an incoming row's natural key under another id; returns purged participants."""
+    column = NATURAL_KEYS.get(entity)
+    if column is None or not rows:
+        return 0
+    model = Participant if entity == "participant" else Device
+    claimed = {row[column]: row["id"] for row in rows if row.get(column) is not None}
+    stale: list[str] = []
+    keys = list(claimed)
+    for start in range(0, len(keys), 500):
+        holders = session.execute(
+            select(model.id, getattr(model, column)).where(getattr(model, column).in_(keys[start : start + 500]))
+        ).all()
+        stale.extend(row_id for row_id, key in holders if claimed[key] != row_id)
+    if not stale:
+        return 0
+    if entity == "participant":
+        purge_participants(session, stale)
+        return len(stale)
+    for start in range(0, len(stale), 500):
+        chunk = stale[start : start + 500]
+        session.execute(delete(Position).where(Position.device_id.in_(chunk)))
+        session.execute(delete(Device).where(Device.id.in_(chunk)))
+    return 0
 
 
 def _upsert_grouped(session: Session, entity: str, rows: list[dict[str, Any]]) -> None:
