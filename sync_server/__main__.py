@@ -30,7 +30,16 @@ def openapi_text() -> str:
 
 
 def _serve_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sync-server", description="Field Workstation reference sync server")
+    p = argparse.ArgumentParser(
+        prog="sync-server",
+        description="Field Workstation reference sync server",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="administration (unlock, revoke-workstation and keys take --db URL):\n"
+        "  sync-server unlock USER                 release an account locked after failed logins\n"
+        "  sync-server revoke-workstation ID       the workstation is told to wipe at its next request\n"
+        "  sync-server keys                        print the gateway and admin keys as JSON\n"
+        "  sync-server openapi [--write]           print (or write sync_server/openapi.json)",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--db", default=None, help="SQLAlchemy URL (default: sqlite file ./sync_server.db)")
