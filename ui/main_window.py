@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 
 from local_db.timeutil import utc_now
 from ui import data as ui_data
-from ui import theme
+from ui import map_actions, theme
 from ui.action_forms import CheckinForm, ContactForm, NoteForm, ResolveForm, ScheduleChangeForm
 from ui.caseload import CaseloadPanel, LiveFix
 from ui.field_views import JournalDialog, RouteView
@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
         self.centre.setAccessibleName("Centre views")
         self.centre.addTab(self.record, "Participant")
         self.centre.addTab(self.route, "Today's route")
+        self.devices_list = map_actions.add_devices_tab(self)
         self.map_area = self.map if self.map is not None else self._map_placeholder()
         self.centre_split = QSplitter(Qt.Orientation.Vertical, self)
         self.centre_split.setObjectName("centreSplitter")
@@ -225,12 +226,16 @@ class MainWindow(QMainWindow):
             "journal": self.open_journal,
             "keyboard": self.show_keyboard,
             "quit": self.close,
+            "focus_devices": lambda: map_actions.show_devices(self),
+            "download_area": lambda: map_actions.download_area(self),
+            "import_tiles": lambda: map_actions.import_tiles(self),
         }
         menus = {
             "File": ("sync", "outbox", "journal", "quit"),
             "View": ("focus_caseload", "search", "focus_record", "focus_map", "focus_route", "focus_incidents"),
             "Participant": ("note", "contact", "checkin", "schedule", "track"),
             "Incident": ("acknowledge", "resolve"),
+            "Map": ("focus_devices", "download_area", "import_tiles"),
             "Help": ("keyboard",),
         }
         self.actions_by_id: dict[str, QAction] = {}

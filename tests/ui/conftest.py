@@ -4,7 +4,7 @@ Store.write, no server), torn down so that no timer or thread outlives the test.
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QThreadPool
+from PySide6.QtCore import QCoreApplication, QEvent, QThreadPool
 
 from tests.ui.populate import fill_store
 from ui.main_window import MainWindow
@@ -43,6 +43,8 @@ def make_window(qtbot):
         window.shutdown()
         window.services.wait_stopped()
     QThreadPool.globalInstance().waitForDone(10_000)
+    # the map's page is deleted with deleteLater; deliver that now so no page outlives its profile
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 @pytest.fixture
