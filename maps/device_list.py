@@ -7,6 +7,7 @@ click does) and pans the map to it.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
@@ -34,6 +35,12 @@ def fix_age_text(fix_time: str | None, now: datetime | None = None) -> str:
     if seconds < 2 * 86400:
         return f"{seconds / 3600:.1f} h ago"
     return f"{seconds / 86400:.0f} days ago"
+
+
+def sort_text(text: str) -> str:
+    """Accent- and case-insensitive key, so "Ávalos" sorts with the A's and not after "Zuniga"."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
 class DeviceListModel(QAbstractTableModel):
@@ -79,7 +86,7 @@ class DeviceListModel(QAbstractTableModel):
             if col == 5:
                 return f"{d['lon']:.5f}" if d.get("lon") is not None else ""
         if role == Qt.ItemDataRole.UserRole:  # sort keys
-            return (d["label"].lower(), d["state"], d.get("fix_time") or "", d.get("accuracy_m") or 0,
+            return (sort_text(d["label"]), d["state"], d.get("fix_time") or "", d.get("accuracy_m") or 0,
                     d.get("lat") or 0, d.get("lon") or 0)[col]
         return None
 
@@ -100,6 +107,7 @@ class DeviceListWidget(QWidget):
         self.table = QTableView(self)
         self.table.setModel(proxy)
         self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # Qt's default indicator is descending
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

@@ -67,3 +67,10 @@ def test_download_dialog_refuses_areas_over_the_cap(qapp, tmp_path, tile_server)
     assert "limit" in dialog.estimate.text()
     dialog.close()
     store.close()
+
+
+def test_device_list_sorts_names_ignoring_accents_and_case(qapp):
+    from maps.device_list import sort_text
+
+    names = ["Zúñiga, Ana", "Ávalos, Tomás", "abbott, Jeff", "Acosta, Flavio"]
+    assert sorted(names, key=sort_text) == ["abbott, Jeff", "Acosta, Flavio", "Ávalos, Tomás", "Zúñiga, Ana"]

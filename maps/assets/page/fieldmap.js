@@ -508,7 +508,7 @@
   // ------------------------------------------------------------------ legend
 
   var Legend = L.Control.extend({
-    options: { position: "bottomright" },
+    options: { position: "topright" },
     onAdd: function () {
       var box = L.DomUtil.create("div", "fm-legend");
       box.setAttribute("role", "note");
