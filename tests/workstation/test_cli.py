@@ -68,3 +68,18 @@ def test_failures_are_one_clear_line_and_non_zero(sync_server_factory, env, caps
     assert code == 0
     code, _, err = run(capsys, "note", "NO-SUCH-CASE", "text")
     assert code == 1 and "no participant NO-SUCH-CASE" in err
+
+
+def test_device_status_reads_like_an_officer_would_say_it():
+    from types import SimpleNamespace
+
+    from workstation.commands.caseload import device_status
+
+    def row(**kw):
+        return SimpleNamespace(**{"device_id": "d1", "device_kind": "ankle", "strap": "ok", "battery_pct": 40,
+                                  "charging": False, **kw})
+
+    assert device_status(row()) == "ankle, 40%"
+    assert device_status(row(device_kind="phone_app", strap="not_applicable", charging=True)) == "phone_app, 40% charging"
+    assert device_status(row(strap="tampered", battery_pct=None)) == "ankle tampered"
+    assert device_status(row(device_id=None)) == "no device"

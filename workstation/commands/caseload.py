@@ -29,7 +29,9 @@ def register(subparsers: Any) -> None:
 def device_status(row: Any) -> str:
     if row.device_id is None:
         return "no device"
-    parts = [row.strap or "ok"]
+    # a phone app has no strap: its strap state is "not_applicable", which reads as "ok" here
+    strap = row.strap if row.strap not in (None, "not_applicable") else "ok"
+    parts = [f"{row.device_kind or 'device'} {strap}" if strap != "ok" else (row.device_kind or "device")]
     if row.battery_pct is not None:
         parts.append(f"{row.battery_pct}%{' charging' if row.charging else ''}")
     return ", ".join(parts)
