@@ -8,7 +8,7 @@ never on the GUI thread.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -236,6 +236,9 @@ class ParticipantRecord:
     alerts: tuple[AlertFact, ...]
     notes: tuple[NoteInfo, ...]
     track: tuple[tuple[float, float, datetime], ...]
+    #: note / alert id -> the outbox state of its unfinished local action ("queued" | "sending" |
+    #: "conflict"), so pending markers can say how far the action got
+    outbox_states: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -268,6 +271,15 @@ def _read_participant(store: Store, participant_id: str, track_hours: int) -> Pa
         notes = s.scalars(
             select(Note).where(Note.participant_id == participant_id).order_by(Note.occurred_at.desc()).limit(200)
         ).all()
+        outbox_states: dict[str, str] = {}
+        for action_id, target, state in s.execute(
+            select(OutboxAction.id, OutboxAction.target, OutboxAction.state)
+            .where(OutboxAction.participant_id == participant_id,
+                   OutboxAction.state.in_(("queued", "sending", "conflict")))
+            .order_by(OutboxAction.seq)
+        ):
+            outbox_states[action_id] = state  # an offline note's id is its action's id
+            outbox_states[target] = state  # an alert's pending acknowledge/resolve
         track = s.execute(
             select(Position.lat, Position.lon, Position.fix_time)
             .where(Position.participant_id == participant_id, Position.fix_time >= since)
@@ -295,6 +307,7 @@ def _read_participant(store: Store, participant_id: str, track_hours: int) -> Pa
                 NoteInfo(n.id, n.kind, n.outcome, n.text, n.author, n.occurred_at, n.place, n.pending) for n in notes
             ),
             track=tuple((lat, lon, t) for lat, lon, t in track),
+            outbox_states=outbox_states,
         )
 
 

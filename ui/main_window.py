@@ -185,6 +185,8 @@ class MainWindow(QMainWindow):
         self._map_feeder.setInterval(0)
         self._map_feeder.timeout.connect(self._feed_map_chunk)
         self.outbox_dialog: OutboxDialog | None = None
+        self._outbox_reads = 0  # outbox reads started
+        self._outbox_shown = 0  # the newest read whose result is on screen
         self.resize(1366, 740)
         self._restore_layout()
 
@@ -401,7 +403,8 @@ class MainWindow(QMainWindow):
                 self.caseload.select_participant(selected)
         self.caseload.model.set_open_incidents(snap.open_incidents)
         self.incidents.set_incidents(snap.incidents, snap.names, snap.raw_alerts)
-        self.status.set_pending(snap.pending_actions, snap.outbox_problems)
+        # the pending count comes from the outbox reads only (each snapshot starts one below): two
+        # sources finishing in either order made the status bar flip between old and new counts
         self.status.set_last_sync(snap.last_sync_at)
         if self.map is not None and hasattr(self.map, "set_devices"):
             if first or snap.changed_markers is None:
@@ -708,15 +711,31 @@ class MainWindow(QMainWindow):
         return self.outbox_dialog
 
     def _refresh_outbox(self) -> None:
-        store = self.store
-        run_task(lambda: ui_data.load_outbox(store), self._outbox_loaded, owner=self)
+        # Reads run in parallel on the pool and may finish out of order: number them and never
+        # let an older read overwrite what a newer one already showed (a stale "queued" read
+        # landing after the push's "done" read would stay on screen until the next sync).
+        self._outbox_reads += 1
+        seq, store = self._outbox_reads, self.store
+        services = self.services
 
-    def _outbox_loaded(self, items) -> None:
+        def read():
+            # "sending" rows are in flight only while a push runs; otherwise they are unconfirmed
+            # (the request may never have left: crash, cable pulled)
+            in_flight = services.sending_now()
+            return ui_data.load_outbox(store), in_flight and services.sending_now()
+
+        run_task(read, lambda result: self._outbox_loaded(*result, seq=seq), owner=self)
+
+    def _outbox_loaded(self, items, in_flight: bool = False, seq: int | None = None) -> None:
+        if seq is not None:
+            if seq < self._outbox_shown:
+                return
+            self._outbox_shown = seq
         problems = sum(1 for i in items if i.state in ("conflict", "rejected"))
         pending = sum(1 for i in items if i.state in ("queued", "sending"))
         self.status.set_pending(pending, problems)
         if self.outbox_dialog is not None:
-            self.outbox_dialog.set_items(items, self._names)
+            self.outbox_dialog.set_items(items, self._names, in_flight)
 
     def _decide_conflict(self, action_id: str, keep_mine: bool) -> None:
         store = self.store

@@ -1,9 +1,12 @@
 """Outbox and conflicts inbox: every queued action with its state and error; retry; for a
 conflict, the officer's version beside the server's with "Keep mine" / "Use server's".
 
-Lifecycle words shown to the officer: queued -> "pending", sending -> "sent", done ->
-"applied", conflict, rejected (with the server's reason). Problems never block the rest of
-the outbox (the sync engine sends the other actions); they wait here for a decision.
+Lifecycle words shown to the officer: queued -> "pending", sending -> "sending…" while a push
+is in flight, "not confirmed" otherwise, done -> "applied", conflict, rejected (with the
+server's reason). "sending" only means the workstation tried: the request may never have left
+(crash, cable pulled) or its answer was lost, so it is never shown as "sent"; it is resent as is
+(same id, the server ignores a duplicate). Problems never block the rest of the outbox (the sync
+engine sends the other actions); they wait here for a decision.
 """
 
 from __future__ import annotations
@@ -29,8 +32,15 @@ from PySide6.QtWidgets import (
 from ui import theme
 from ui.data import OutboxItem
 
-STATE_WORDS = {"queued": "pending", "sending": "sent", "done": "applied", "conflict": "conflict",
-               "rejected": "rejected"}
+STATE_WORDS = {"queued": "pending", "sending": "not confirmed", "done": "applied", "conflict": "conflict",
+               "rejected": "rejected", "discarded": "server's kept"}
+IN_FLIGHT_WORD = "sending…"
+#: the longer explanation (detail pane, tooltips, the participant record's pending markers)
+STATE_EXPLAINED = {
+    "queued": "waiting to be sent",
+    "sending": "sent at least once, no answer from the server yet; it is sent again at the next sync",
+    "conflict": "changed on the server meanwhile; choose Keep mine or Use server's in the outbox",
+}
 KIND_WORDS = {"add_note": "Note", "record_contact": "Contact / visit", "acknowledge_alert": "Acknowledge alert",
               "resolve_alert": "Resolve alert", "record_checkin": "Check-in",
               "request_schedule_change": "Schedule change request"}
@@ -38,7 +48,18 @@ ItemRole = Qt.ItemDataRole.UserRole + 20
 COLUMNS = ("#", "Created", "Action", "Participant", "State", "Attempts", "Error")
 
 
-def state_word(state: str) -> str:
+def pending_phrase(state: str | None) -> str:
+    """How far a pending local change got, for the markers next to it (record, incidents)."""
+    return {
+        "sending": "sending, not confirmed by the server yet",
+        "conflict": "conflict, decide in the outbox",
+    }.get(state or "queued", "not sent yet")
+
+
+def state_word(state: str, in_flight: bool = False) -> str:
+    """The officer's word for an outbox state; `in_flight`: a push is running right now."""
+    if state == "sending" and in_flight:
+        return IN_FLIGHT_WORD
     return STATE_WORDS.get(state, state)
 
 
@@ -47,11 +68,13 @@ class OutboxModel(QAbstractTableModel):
         super().__init__(parent)
         self._items: list[OutboxItem] = []
         self._names: dict[str, str] = {}
+        self.in_flight = False
 
-    def set_items(self, items: Sequence[OutboxItem], names: dict[str, str]) -> None:
+    def set_items(self, items: Sequence[OutboxItem], names: dict[str, str], in_flight: bool = False) -> None:
         self.beginResetModel()
         self._items = list(items)
         self._names = names
+        self.in_flight = in_flight
         self.endResetModel()
 
     def items(self) -> list[OutboxItem]:
@@ -81,10 +104,12 @@ class OutboxModel(QAbstractTableModel):
                 f"{item.created_at:%d %b %H:%M}",
                 KIND_WORDS.get(item.kind, item.kind),
                 self._names.get(item.participant_id or "", item.participant_id or item.target),
-                state_word(item.state),
+                state_word(item.state, self.in_flight),
                 str(item.attempts),
                 item.last_error or "",
             )[col]
+        if role == Qt.ItemDataRole.ToolTipRole and col == 4:
+            return STATE_EXPLAINED.get(item.state)
         if role == Qt.ItemDataRole.ForegroundRole and col == 4:
             key = {"queued": "pending", "sending": "pending", "done": "ok"}.get(item.state, "danger")
             return theme.colour(key)
@@ -139,12 +164,13 @@ class OutboxDialog(QDialog):
         layout.addLayout(buttons)
         self._update_buttons(None)
 
-    def set_items(self, items: Sequence[OutboxItem], names: dict[str, str]) -> None:
+    def set_items(self, items: Sequence[OutboxItem], names: dict[str, str], in_flight: bool = False) -> None:
         current = self.current_item()
-        self.model.set_items(items, names)
+        self.model.set_items(items, names, in_flight)
         counts: dict[str, int] = {}
         for item in items:
-            counts[state_word(item.state)] = counts.get(state_word(item.state), 0) + 1
+            word = state_word(item.state, in_flight)
+            counts[word] = counts.get(word, 0) + 1
         self.summary.setText(" · ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "The outbox is empty.")
         if current is not None:
             for row, item in enumerate(items):
@@ -185,9 +211,10 @@ class OutboxDialog(QDialog):
         reason = server.get("reason") or item.last_error or ""
         theirs = json.dumps(server.get("current") or server.get("result") or {}, indent=2, ensure_ascii=False, default=str)
         self.detail.setHtml(
-            f"<p><b>{KIND_WORDS.get(item.kind, item.kind)}</b> · {state_word(item.state)}"
-            f"{' — ' + reason if reason else ''}</p>"
-            "<table width='100%'><tr><th align='left'>Mine</th><th align='left'>Server's</th></tr>"
+            f"<p><b>{KIND_WORDS.get(item.kind, item.kind)}</b> · {state_word(item.state, self.model.in_flight)}"
+            f"{' — ' + _esc(reason) if reason else ''}</p>"
+            + (f"<p>{_esc(STATE_EXPLAINED[item.state].capitalize())}.</p>" if item.state in STATE_EXPLAINED else "")
+            + "<table width='100%'><tr><th align='left'>Mine</th><th align='left'>Server's</th></tr>"
             f"<tr><td valign='top'><pre>{_esc(mine)}</pre></td><td valign='top'><pre>{_esc(theirs)}</pre></td></tr></table>"
         )
 

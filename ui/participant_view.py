@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QV
 from local_db.timeutil import utc_now
 from ui import theme
 from ui.data import ParticipantRecord
+from ui.outbox_view import pending_phrase
 from workstation.incidents import KIND_LABEL
 from workstation.route import format_age
 
@@ -140,7 +141,8 @@ def render_record(rec: ParticipantRecord, now: datetime) -> str:
         out.append(f"<p style='color:{s.muted}'>No alerts.</p>")
     for a in rec.alerts[:30]:
         colour = getattr(s, theme.SEVERITY_COLOUR_KEY.get(a.severity, "muted")) if a.state == "open" else s.muted
-        pending = f" <i style='color:{s.pending}'>(pending)</i>" if a.pending else ""
+        pending = (f" <i style='color:{s.pending}'>(pending — {_e(pending_phrase(rec.outbox_states.get(a.id)))})</i>"
+                   if a.pending else "")
         out.append(
             f"<div><span style='color:{colour}'>{a.opened_at:%d %b %H:%M}</span> "
             f"{_e(KIND_LABEL.get(a.kind, a.kind))} · {_e(a.severity)} · {_e(a.state)}{pending}"
@@ -151,7 +153,8 @@ def render_record(rec: ParticipantRecord, now: datetime) -> str:
     if not rec.notes:
         out.append(f"<p style='color:{s.muted}'>No notes yet.</p>")
     for n in rec.notes[:50]:
-        state = (f" <b style='color:{s.pending}'>PENDING — not yet sent</b>" if n.pending else "")
+        state = (f" <b style='color:{s.pending}'>PENDING — {_e(pending_phrase(rec.outbox_states.get(n.id)))}</b>"
+                 if n.pending else "")
         outcome = f" · {_e(n.outcome.replace('_', ' '))}" if n.outcome else ""
         place = f" · {_e(n.place)}" if n.place else ""
         out.append(

@@ -53,6 +53,10 @@ class GuiServices:
         self._stopped = False
         self._push_thread: threading.Thread | None = None
         self._push_again = threading.Event()
+        # a kick that arrives while the pusher is leaving its loop must not be lost: the flag is
+        # tested and the thread marked finished under one lock
+        self._push_lock = threading.Lock()
+        self._push_running = False
         self._stopper: threading.Thread | None = None
         self._push_listener: Callable[[Any], None] | None = None
 
@@ -97,14 +101,20 @@ class GuiServices:
             self._push_listener = on_done
         if not self.online_capable or self._stopped:
             return
-        self._push_again.set()
-        if self._push_thread is not None and self._push_thread.is_alive():
-            return
         engine = self.session.engine
+        with self._push_lock:
+            self._push_again.set()
+            if self._push_running:
+                return  # the running pusher sees the flag before it exits (checked under the lock)
+            self._push_running = True
 
         def run() -> None:
-            while self._push_again.is_set() and not self._stopped:
-                self._push_again.clear()
+            while True:
+                with self._push_lock:
+                    if not self._push_again.is_set() or self._stopped:
+                        self._push_running = False
+                        return
+                    self._push_again.clear()
                 try:
                     summary = engine.push_only()
                 except Exception as exc:  # noqa: BLE001 - the outbox keeps the action; it stays pending
@@ -115,6 +125,11 @@ class GuiServices:
 
         self._push_thread = threading.Thread(target=run, name="action-push", daemon=True)
         self._push_thread.start()
+
+    def sending_now(self) -> bool:
+        """A push (a sync or an automatic push) is running right now; never blocks."""
+        engine = getattr(self.session, "engine", None)
+        return bool(engine is not None and engine.busy)
 
     def on_auth_required(self, listener: Callable[[str], None]) -> None:
         """listener(reason) on a worker thread when the server wants the password again."""

@@ -61,7 +61,7 @@ def test_login_errors_are_clear(qtbot, tmp_path, sync_server_factory, sessions):
     assert dialog.session is None and "Cannot reach the server" in dialog.message.text()
 
 
-def test_login_full_sync_search_and_offline_note_applied(qtbot, tmp_path, sync_server_factory, make_window, sessions):
+def test_login_full_sync_search_and_offline_note_applied(qtbot, tmp_path, sync_server_factory, sessions, make_window):
     server = sync_server_factory(caseload=40, password="pw", heartbeat_s=0.5)
     home = tmp_path / "officer-home"
     config = config_for(home)
@@ -110,10 +110,12 @@ def test_login_full_sync_search_and_offline_note_applied(qtbot, tmp_path, sync_s
     action_id = queued.args[0]
     outbox = window.open_outbox()
     qtbot.waitUntil(lambda: outbox.model.rowCount() == 1, timeout=10_000)
-    # queued, or "sending" when an automatic push already tried the dead server
+    # queued, or "sending" when an automatic push already tried the dead server: never "sent",
+    # the server never had it
     state = outbox.model.items()[0].state
     assert state in ("queued", "sending")
-    assert outbox.model.data(outbox.model.index(0, 4)) == {"queued": "pending", "sending": "sent"}[state]
+    shown = outbox.model.data(outbox.model.index(0, 4))
+    assert shown == "pending" if state == "queued" else shown in ("not confirmed", "sending…")
     assert "1 pending action" in window.status.pending.text()
     # the server could not be signed in to: offered, never forced with a blocking prompt
     qtbot.waitUntil(lambda: not window.status.sign_in.isHidden(), timeout=10_000)
@@ -139,7 +141,9 @@ def test_login_full_sync_search_and_offline_note_applied(qtbot, tmp_path, sync_s
     outbox.close()
 
 
-def test_conflict_is_shown_and_resolved_with_keep_mine(qtbot, tmp_path, sync_server_factory, make_window, sessions):
+def test_conflict_is_shown_and_resolved_with_keep_mine(qtbot, tmp_path, sync_server_factory, sessions, make_window):
+    # `sessions` before `make_window`: fixtures are torn down in reverse, so the window (its
+    # scheduler, live feed, pusher and pool reads) stops before the sessions close the stores
     server = sync_server_factory(caseload=8, password="pw", heartbeat_s=0.5)
     mine = WorkstationSession.open(config_for(tmp_path / "mine"), "officer1", "pw", server_url=server.url)
     other = WorkstationSession.open(config_for(tmp_path / "other"), "officer1", "pw", server_url=server.url)
@@ -172,4 +176,32 @@ def test_conflict_is_shown_and_resolved_with_keep_mine(qtbot, tmp_path, sync_ser
     qtbot.waitUntil(lambda: server.query("select state from alert where id = :a", a=alert_id) == [("resolved",)],
                     timeout=30_000)
     qtbot.waitUntil(lambda: all(i.state == "done" for i in outbox.model.items()), timeout=15_000)
+    outbox.close()
+
+
+def test_an_older_outbox_read_never_overwrites_a_newer_one(qtbot, offline_window, monkeypatch):
+    """Pool reads finish in any order under load: the first (slow, from before the push) must not
+    replace what the second (after it) already showed."""
+    from ui import data as ui_data
+
+    w = offline_window
+    actions.add_note(w.store, "p004", "Door closed; card left.")
+    real = ui_data.load_outbox
+    calls = []
+
+    def load(store, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(0.5)  # the older read is slow and returns what the store held before
+            return []
+        return real(store, *args, **kwargs)
+
+    monkeypatch.setattr(ui_data, "load_outbox", load)
+    outbox = w.open_outbox()  # read 1 (slow)
+    w._refresh_outbox()  # read 2
+    qtbot.waitUntil(lambda: outbox.model.rowCount() == 1, timeout=10_000)
+    qtbot.wait(800)  # read 1 lands meanwhile
+    assert len(calls) >= 2
+    assert outbox.model.rowCount() == 1
+    assert "1 pending action" in w.status.pending.text()
     outbox.close()

@@ -67,6 +67,35 @@ def test_note_offline_is_pending_in_record_and_outbox(qtbot, offline_window):
     dialog.close()
 
 
+def test_an_unanswered_action_is_never_shown_as_sent(qtbot, offline_window):
+    """A crash or a cut after mark_sending leaves "sending" rows the server may never have seen:
+    the outbox and the record say "not confirmed" (or "sending…" while a push runs), never "sent"."""
+    from sqlalchemy import update
+
+    from local_db.models import OutboxAction
+    from workstation import actions
+
+    w = offline_window
+    action_id = actions.add_note(w.store, "p005", "Left a card at the door.")
+    w.store.write(lambda s: s.execute(update(OutboxAction).where(OutboxAction.id == action_id)
+                                      .values(state="sending", attempts=1)))
+    dialog = w.open_outbox()
+    qtbot.waitUntil(lambda: dialog.model.rowCount() == 1 and dialog.model.items()[0].state == "sending", timeout=5000)
+    shown = {dialog.model.data(dialog.model.index(0, 4))} | {dialog.summary.text()}
+    assert dialog.model.data(dialog.model.index(0, 4)) == "not confirmed"
+    assert not any("sent" in text.split() for text in shown)
+    assert "no answer from the server yet" in dialog.model.data(dialog.model.index(0, 4), Qt.ItemDataRole.ToolTipRole)
+    dialog.set_items(dialog.model.items(), {}, in_flight=True)  # while a push runs
+    assert dialog.model.data(dialog.model.index(0, 4)) == "sending…"
+    assert "1 pending action" in w.status.pending.text()
+    dialog.close()
+    w.show_participant("p005")
+    qtbot.waitUntil(lambda: w.record.record is not None and w.record.record.id == "p005", timeout=5000)
+    html = w.record.browser.toPlainText()
+    assert "PENDING — sending, not confirmed by the server yet" in html
+    assert "not yet sent" not in html
+
+
 def test_tamper_incident_cannot_be_resolved_without_note(qtbot, offline_window):
     w = offline_window
     tamper = next(i for i in w.incidents.model.incidents() if i.requires_note_to_resolve)
