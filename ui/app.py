@@ -164,6 +164,7 @@ def _run_gui(args: argparse.Namespace, demo) -> int:
     freeze_startup_objects()
     rc = app.exec()
     locker.shutdown()
+    lockable.wait_closed()  # a lock's session close still running on its worker
     window, session = lockable.window, lockable.session
     if not lockable.locked:
         window.shutdown()

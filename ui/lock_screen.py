@@ -326,6 +326,7 @@ class GuiSessionLock:
         self._reopen, self._build = reopen, build_window
         self._officer = officer_name
         self._pending: Any = None
+        self._closer: threading.Thread | None = None
         self.locked = False
 
     @property
@@ -333,17 +334,45 @@ class GuiSessionLock:
         return self._officer
 
     def lock(self, reason: str) -> None:
+        """GUI thread, must not block: the server tokens are dropped here (memory only); the
+        audit row, waiting for the window's threads and closing the session (store, key, client)
+        run on a worker, since the GUI thread never waits on disk or network."""
         if self.locked:
             return
         self.locked = True
-        try:
-            audit_log.audit(self.session.store, "lock", "workstation", "ok", reason)
-        except audit_log.AuditWriteFailed:
-            pass  # locking must never fail; the next audit row reports the failure
-        self.window.shutdown()
-        self.session.close()
+        session, window = self.session, self.window
+        window.shutdown()  # timers stop now; its threads stop on their own thread
+        auth = getattr(session, "auth", None)
+        if auth is not None:
+            auth.forget()
+
+        def close() -> None:
+            try:
+                audit_log.audit(session.store, "lock", "workstation", "ok", reason)
+            except Exception:  # noqa: BLE001 - locking must never fail; the next audit row reports it
+                pass
+            services = getattr(window, "services", None)
+            if services is not None:
+                services.wait_stopped()
+            session.close()
+
+        self._closer = threading.Thread(target=close, name="lock-close", daemon=True)
+        self._closer.start()
+
+    @property
+    def closed(self) -> bool:
+        """The locked session is fully closed (store closed, data key released)."""
+        return self.locked and self._closer is not None and not self._closer.is_alive()
+
+    def wait_closed(self, timeout: float | None = 30.0) -> bool:
+        """Off the GUI thread (unlock's worker, application exit): wait for lock's close."""
+        if self._closer is not None:
+            self._closer.join(timeout)
+            return not self._closer.is_alive()
+        return True
 
     def unlock(self, password: str) -> None:  # worker thread
+        self.wait_closed()  # the old session closes before the store is opened again
         self._pending = self._reopen(password)
 
     def resume_gui(self) -> None:  # GUI thread, after a successful unlock

@@ -70,6 +70,8 @@ def test_idle_lock_ends_the_session_and_unlock_rebuilds_the_window(qtbot, runnin
     assert controller.idle.check() and controller.is_locked
     assert first_window.windowTitle() == NEUTRAL_TITLE
     assert not first_session.auth.logged_in, "server tokens are dropped on lock"
+    # the store closes on a worker (the GUI thread never waits on disk or network)
+    qtbot.waitUntil(lambda: lockable.closed, timeout=15_000)
     with pytest.raises(StoreError):
         first_session.store.read_session().__enter__()  # the store is closed: the key is released
 

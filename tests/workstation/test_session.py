@@ -70,6 +70,21 @@ def test_live_feed_writes_fixes_publishes_changes_and_resumes(sync_server_factor
     assert pytest.approx(41.9001) in lats and pytest.approx(41.9002) in lats
 
 
+def test_live_feed_stops_at_once_while_its_read_is_blocked(sync_server_factory, open_session):
+    """The reader sits in a socket read between heartbeats (10 s here); stop() must wake it
+    instead of waiting for the next heartbeat (it took ~8 s and froze the GUI on lock/logout)."""
+    server = sync_server_factory(caseload=2, heartbeat_s=10.0)
+    session = open_session(server)
+    assert session.sync_now().ok
+    live = session.start_live()
+    wait_for(live.connected.is_set)
+    time.sleep(0.3)  # the first heartbeat is out: the reader is blocked until the next one
+    started = time.monotonic()
+    session.stop_live()
+    assert time.monotonic() - started < 1.0
+    assert not live.running
+
+
 def test_positions_older_than_the_retention_are_purged_at_start(sync_server_factory, open_session):
     server = sync_server_factory(caseload=2, heartbeat_s=0.3)
     session = open_session(server)

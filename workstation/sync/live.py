@@ -14,6 +14,7 @@ and then hourly.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -181,13 +182,11 @@ class LiveFeed:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the reader and wait for it; prompt (milliseconds), not a heartbeat interval."""
         self._stop.set()
         response = self._response
         if response is not None:
-            try:
-                response.close()  # unblocks the reader
-            except Exception:  # noqa: BLE001 - closing from another thread may race; the reader exits either way
-                pass
+            _wake_reader(response)
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -232,6 +231,9 @@ class LiveFeed:
         pending = _Pending()
         with self.client.stream(LIVE_PATH, params=params, timeout=_stream_timeout(self.read_timeout_s)) as response:
             self._response = response
+            if self._stop.is_set():  # stop() came while connecting: it could not wake this read
+                self._response = None
+                return
             self.connected.set()
             self.backoff.reset()
             data_lines: list[str] = []
@@ -286,6 +288,26 @@ class LiveFeed:
         removed = self.store.write(lambda s: purge_positions(s, self.retention_days))
         if removed:
             log.info("purged %d positions older than %d days", removed, self.retention_days)
+
+
+def _wake_reader(response: Any) -> None:
+    """Wake a thread blocked reading `response` now. Closing the response (or the socket) from
+    another thread does not interrupt a blocked recv() on Linux, so the reader slept until the
+    next heartbeat (up to 10 s); shutdown() of the socket does: the read returns at once."""
+    stream = (getattr(response, "extensions", None) or {}).get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is not None:
+        try:
+            # the plain socket's shutdown, also for a TLS socket: SSLSocket.shutdown would drop
+            # its SSL object under the reader's feet
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            return
+        except OSError:
+            pass  # already closed: the reader is leaving anyway
+    try:
+        response.close()
+    except Exception:  # noqa: BLE001 - closing from another thread may race; the reader exits either way
+        pass
 
 
 def _stream_timeout(read_timeout_s: float) -> httpx.Timeout:
