@@ -1,4 +1,5 @@
-"""What the main window needs from the application core, in one object it is given.
+"""What the main window needs from the application core, in one object it is given (the one
+GUI adapter of the session: the QtCore signal twin workstation/session_qt.py was folded in here).
 
 GuiServices adapts a logged-in workstation.session.WorkstationSession (store, server client,
 sync engine, scheduler, live feed, connectivity) plus the action functions of
@@ -68,8 +69,7 @@ class GuiServices:
     def connectivity(self) -> tuple[str, str | None]:
         if not self.online_capable:
             return "offline", f"working offline: {self.session.offline_reason or 'no server'}"
-        status = self.session.connectivity_status()
-        return status.state, status.last_error
+        return _state_and_detail(self.session.connectivity_status())
 
     def add_connectivity_listener(self, listener: Callable[..., None]) -> None:
         self.session.connectivity.add_listener(listener)
@@ -86,11 +86,13 @@ class GuiServices:
 
         return self.session.sync_now(report, cancel)
 
-    def start_auto_sync(self, on_result: Callable[[SyncSummary], None] | None = None) -> None:
+    def start_auto_sync(self, on_result: Callable[[SyncSummary], None] | None = None,
+                        interval_s: float | None = None) -> None:
         """Automatic sync (at start, every interval, when the network comes back); `on_result`
         is called on the scheduler's thread after each automatic sync."""
         if self.online_capable and self.auto_sync:
-            scheduler = self.session.start_auto_sync()
+            scheduler = (self.session.start_auto_sync() if interval_s is None
+                         else self.session.start_auto_sync(interval_s))
             if on_result is not None:
                 scheduler.add_listener(on_result)
 
@@ -200,3 +202,12 @@ class GuiServices:
             return True
         self._stopper.join(timeout)
         return not self._stopper.is_alive()
+
+
+def _state_and_detail(status: Any) -> tuple[str, str | None]:
+    """(state, detail for the status bar's tooltip): the last error and, when not online, the
+    last successful contact, so "offline" still says how old the officer's data is."""
+    parts = [status.last_error] if status.last_error else []
+    if status.state != "online" and status.last_contact_at is not None:
+        parts.append(f"last contact with the server {status.last_contact_at:%d %b %H:%M} UTC")
+    return status.state, " · ".join(parts) or None
