@@ -182,26 +182,38 @@ def test_conflict_is_shown_and_resolved_with_keep_mine(qtbot, tmp_path, sync_ser
 def test_an_older_outbox_read_never_overwrites_a_newer_one(qtbot, offline_window, monkeypatch):
     """Pool reads finish in any order under load: the first (slow, from before the push) must not
     replace what the second (after it) already showed."""
+    import threading
+
+    from PySide6.QtCore import QThreadPool
+
     from ui import data as ui_data
 
     w = offline_window
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=10_000)
     actions.add_note(w.store, "p004", "Door closed; card left.")
     real = ui_data.load_outbox
     calls = []
+    newer_read_done = threading.Event()
 
     def load(store, *args, **kwargs):
         calls.append(1)
         if len(calls) == 1:
-            time.sleep(0.5)  # the older read is slow and returns what the store held before
-            return []
-        return real(store, *args, **kwargs)
+            newer_read_done.wait(10)  # the older read ends after the newer one...
+            time.sleep(0.2)
+            return []  # ...with what the store held before
+        try:
+            return real(store, *args, **kwargs)
+        finally:
+            newer_read_done.set()
 
     monkeypatch.setattr(ui_data, "load_outbox", load)
-    outbox = w.open_outbox()  # read 1 (slow)
-    w._refresh_outbox()  # read 2
+    outbox = w.open_outbox()  # read 1 (older, slow)
+    qtbot.waitUntil(lambda: len(calls) == 1, timeout=10_000)
+    w._refresh_outbox()  # read 2 (newer)
     qtbot.waitUntil(lambda: outbox.model.rowCount() == 1, timeout=10_000)
-    qtbot.wait(800)  # read 1 lands meanwhile
-    assert len(calls) >= 2
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=10_000)
+    qtbot.wait(100)  # read 1's result is delivered meanwhile
+    assert len(calls) == 2
     assert outbox.model.rowCount() == 1
     assert "1 pending action" in w.status.pending.text()
     outbox.close()
