@@ -595,8 +595,9 @@ class CaseloadPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setHighlightSections(False)
         header.setStretchLastSection(True)
-        for col, width in {Col.NAME: 150, Col.CASE: 122, Col.RISK: 58, Col.LAST_FIX: 78, Col.BATTERY: 64,
-                           Col.INCIDENTS: 70, Col.DEVICE: 64}.items():
+        # name to incidents fit the 1366 px layout's caseload pane (the rest scrolls in)
+        for col, width in {Col.NAME: 130, Col.CASE: 124, Col.RISK: 56, Col.LAST_FIX: 66, Col.BATTERY: 60,
+                           Col.INCIDENTS: 64, Col.DEVICE: 64}.items():
             header.resizeSection(col, width)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
 

@@ -32,7 +32,15 @@ from workstation.incidents import KIND_LABEL, Incident
 from workstation.route import format_age
 
 IncidentRole = Qt.ItemDataRole.UserRole + 10
-COLUMNS = ("Severity", "Participant · incident", "Last")
+COLUMNS = ("Severity", "Participant · incident")
+STATE_MARK = {"open": "", "acknowledged": "acknowledged", "resolved": "resolved"}
+
+
+def incident_line(incident: Incident) -> str:
+    """"Low battery → No communication · 2 alerts": what happened, in order, and how many raw
+    alerts were grouped (the raw alerts themselves are listed under the table)."""
+    n = len(incident.alerts)
+    return incident.summary + (f" · {n} alerts" if n > 1 else "")
 
 
 class IncidentTableModel(QAbstractTableModel):
@@ -72,16 +80,17 @@ class IncidentTableModel(QAbstractTableModel):
         if role == IncidentRole:
             return inc
         if role == Qt.ItemDataRole.DisplayRole:
+            # two lines a row, so a narrow pane still shows what happened (one line elided it to
+            # "Rebecca Nelson · Low batter…"): severity / how long ago, who / what
             if col == 0:
-                mark = {"open": "", "acknowledged": " · ack", "resolved": " · done"}[inc.state]
-                return inc.severity.capitalize() + mark + (" · pending" if inc.pending else "")
-            if col == 1:
-                name = self._names.get(inc.participant_id, inc.participant_id)
-                count = f" ({len(inc.alerts)} alerts)" if len(inc.alerts) > 1 else ""
-                return f"{name} · {inc.summary}{count}"
-            return format_age(self._now - inc.last_at)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col == 2:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                return f"{inc.severity.capitalize()}\n{format_age(self._now - inc.last_at)}"
+            mark = "pending" if inc.pending else STATE_MARK[inc.state]
+            name = self._names.get(inc.participant_id, inc.participant_id)
+            return f"{name}{' · ' + mark if mark else ''}\n{incident_line(inc)}"
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return self.data(index).replace("\n", ", ")
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole:
             if inc.state == "resolved":
                 return theme.colour("muted")
@@ -119,15 +128,16 @@ class IncidentsPanel(QWidget):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(24)
-        for col, width in {0: 64, 2: 52}.items():
-            header.resizeSection(col, width)
+        header.resizeSection(0, 68)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().lineSpacing() * 2 + 10)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
         self.table.doubleClicked.connect(self._activate)
         self.alerts = QListWidget(self)
         self.alerts.setAccessibleName("Raw alerts of the selected incident")
+        self.alerts_title = QLabel("Select an incident to see its alerts", self)
         self.ack = QPushButton("Acknowledge", self)
         self.ack.setToolTip("Acknowledge the selected incident (Ctrl+K)")
         self.ack.setAccessibleName("Acknowledge incident")
@@ -151,7 +161,13 @@ class IncidentsPanel(QWidget):
             buttons.addWidget(b)
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.table)
-        split.addWidget(self.alerts)
+        raw = QWidget(self)
+        raw_layout = QVBoxLayout(raw)
+        raw_layout.setContentsMargins(0, 4, 0, 0)
+        raw_layout.setSpacing(2)
+        raw_layout.addWidget(self.alerts_title)
+        raw_layout.addWidget(self.alerts, 1)
+        split.addWidget(raw)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
@@ -170,7 +186,7 @@ class IncidentsPanel(QWidget):
         if keep is not None:
             self.select_incident(keep.id)
         open_count = sum(1 for i in incidents if i.state != "resolved")
-        self.title.setText(f"<b>Incidents</b> ({open_count} open)")
+        self.title.setText(f"<b>Incidents</b> ({open_count:,} open)")
         n = len(incidents)
         self.ratio.setText(
             f"{raw_alerts:,} alerts grouped into {n:,} incidents ({raw_alerts / n:.1f} per incident)" if n else "No alerts."
@@ -205,6 +221,9 @@ class IncidentsPanel(QWidget):
     def _current_changed(self, current: QModelIndex, _prev: QModelIndex) -> None:
         self.alerts.clear()
         incident = self.model.data(current, IncidentRole) if current.isValid() else None
+        n = len(incident.alerts) if incident is not None else 0
+        self.alerts_title.setText(f"{n} alert{'s' if n != 1 else ''} in this incident" if incident is not None
+                                  else "Select an incident to see its alerts")
         if incident is not None:
             for a in incident.alerts:
                 pending = " (pending)" if a.pending else ""

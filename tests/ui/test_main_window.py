@@ -31,6 +31,21 @@ def test_caseload_record_and_incidents_are_shown(qtbot, offline_window):
     assert "STAY OF REMOVAL" in html and "Court hearing" in html and "Home (curfew)" in html
 
 
+def test_grouped_incidents_say_what_happened_and_raw_alerts_stay_reachable(qtbot, offline_window):
+    w = offline_window
+    model = w.incidents.model
+    row = next(r for r, i in enumerate(model.incidents()) if len(i.alerts) == 3)
+    incident = model.incidents()[row]
+    who, what = model.data(model.index(row, 1)).split("\n")
+    assert who.startswith(w._names[incident.participant_id])
+    assert what == f"{incident.summary} · 3 alerts"  # e.g. "Low battery → No communication · 2 alerts"
+    severity, age = model.data(model.index(row, 0)).split("\n")
+    assert severity == incident.severity.capitalize() and age
+    w.incidents.table.selectRow(row)
+    assert w.incidents.alerts.count() == 3  # every raw alert of the incident is listed
+    assert w.incidents.alerts_title.text() == "3 alerts in this incident"
+
+
 def test_search_and_filters(qtbot, offline_window):
     w = offline_window
     qtbot.keyClicks(w.caseload.search, "nguyen")
