@@ -1,7 +1,7 @@
 """Colours that carry meaning (risk, stale, pending, severity), chosen per palette.
 
 The app follows the system palette (light or dark); the semantic colours below come in a light
-and a dark variant, each checked (tests/ui/test_theme.py) to keep a WCAG contrast ratio of at
+and a dark variant, each checked (tests/ui/test_main_window.py) to keep a WCAG contrast ratio of at
 least 4.5:1 against the base and window backgrounds they are drawn on.
 """
 
@@ -71,7 +71,19 @@ def relative_luminance(c: QColor) -> float:
     return 0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF()) + 0.0722 * channel(c.blueF())
 
 
+def composite(fg: QColor, bg: QColor) -> QColor:
+    """`fg` as drawn over an opaque `bg` (a translucent colour, e.g. Qt's default placeholder text
+    black at alpha 128, is judged by what reaches the screen)."""
+    a = fg.alphaF()
+    if a >= 1.0:
+        return fg
+    return QColor.fromRgbF(fg.redF() * a + bg.redF() * (1 - a), fg.greenF() * a + bg.greenF() * (1 - a),
+                           fg.blueF() * a + bg.blueF() * (1 - a))
+
+
 def contrast_ratio(a: QColor, b: QColor) -> float:
+    """WCAG contrast of foreground `a` over background `b` (a's alpha blended over b)."""
+    a = composite(a, b)
     la, lb = relative_luminance(a), relative_luminance(b)
     hi, lo = max(la, lb), min(la, lb)
     return (hi + 0.05) / (lo + 0.05)
@@ -102,8 +114,13 @@ def dark_palette() -> QPalette:
 
 def accessible_palette(palette: QPalette) -> QPalette:
     """The system palette with the selection colours fixed where they fall below 4.5:1 (Fusion's
-    light highlight #308cc6 with white text is 3.7:1); everything else is left as the system set it."""
+    light highlight #308cc6 with white text is 3.7:1), and the placeholder text (Qt's light default
+    is black at alpha 128: #808080 on white, 4.0:1); everything else is left as the system set it."""
     p = QPalette(palette)
+    for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+        placeholder = p.color(group, QPalette.ColorRole.PlaceholderText)
+        if contrast_ratio(placeholder, p.color(group, QPalette.ColorRole.Base)) < 4.5:
+            p.setColor(group, QPalette.ColorRole.PlaceholderText, QColor(DARK.muted if is_dark(p) else LIGHT.muted))
     text = p.color(QPalette.ColorRole.HighlightedText)
     if contrast_ratio(text, p.color(QPalette.ColorRole.Highlight)) < 4.5:
         replacement = QColor(DARK.accent if is_dark(p) else LIGHT.accent)

@@ -213,8 +213,15 @@ def _roles_contrast(palette: QPalette) -> dict[str, float]:
         "windowtext/window": (QPalette.ColorRole.WindowText, QPalette.ColorRole.Window),
         "buttontext/button": (QPalette.ColorRole.ButtonText, QPalette.ColorRole.Button),
         "highlighted": (QPalette.ColorRole.HighlightedText, QPalette.ColorRole.Highlight),
+        "tooltip": (QPalette.ColorRole.ToolTipText, QPalette.ColorRole.ToolTipBase),
+        "link/base": (QPalette.ColorRole.Link, QPalette.ColorRole.Base),
+        "placeholder/base": (QPalette.ColorRole.PlaceholderText, QPalette.ColorRole.Base),
     }
-    out = {k: theme.contrast_ratio(palette.color(a), palette.color(b)) for k, (a, b) in pairs.items()}
+    out = {}
+    # Active: the focused window; Inactive: a selection in an unfocused table or window
+    for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+        for k, (a, b) in pairs.items():
+            out[f"{group.name}:{k}"] = theme.contrast_ratio(palette.color(group, a), palette.color(group, b))
     sem = theme.semantic(palette)
     from PySide6.QtGui import QColor
 
@@ -224,14 +231,154 @@ def _roles_contrast(palette: QPalette) -> dict[str, float]:
     return out
 
 
-def test_text_contrast_in_light_and_dark_palettes(qtbot):
+def _palettes():
     QApplication.instance().setStyle("Fusion")
     light = theme.accessible_palette(QApplication.style().standardPalette())
     dark = theme.accessible_palette(theme.dark_palette())
     assert not theme.is_dark(light) and theme.is_dark(dark)
-    for palette in (light, dark):
+    return {"light": light, "dark": dark}
+
+
+def test_text_contrast_in_light_and_dark_palettes(qtbot):
+    for name, palette in _palettes().items():
         low = {k: round(v, 2) for k, v in _roles_contrast(palette).items() if v < 4.5}
-        assert not low, low
+        assert not low, (name, low)
+
+
+def _ink_and_background(image, rect) -> tuple:
+    """The most common colour in `rect` (the background) and the most common colour that differs
+    from it clearly (the glyphs' ink; anti-aliased edge pixels are rarer than the solid strokes)."""
+    from collections import Counter
+
+    from PySide6.QtGui import QColor
+
+    counts = Counter()
+    for y in range(rect.top(), rect.bottom()):
+        for x in range(rect.left(), rect.right()):
+            counts[image.pixel(x, y)] += 1
+    (bg_rgb, _), *rest = counts.most_common()
+    bg = QColor.fromRgb(bg_rgb)
+    inks = [QColor.fromRgb(rgb) for rgb, _n in rest if theme.contrast_ratio(QColor.fromRgb(rgb), bg) > 1.5]
+    assert inks, "no text drawn"
+    return inks[0], bg
+
+
+def test_selected_and_coloured_rows_keep_contrast_as_drawn(qtbot):
+    """Measured on the pixels Fusion paints: cells with a semantic colour (risk, stale, incident
+    severity, pending), unselected, selected in a focused table and selected in an unfocused one
+    (the style draws selected text in HighlightedText, whatever the cell's own colour)."""
+    from PySide6.QtGui import QBrush, QFont, QStandardItem, QStandardItemModel
+    from PySide6.QtWidgets import QLineEdit, QTableView
+
+    app = QApplication.instance()
+    old = app.palette()
+    try:
+        for name, palette in _palettes().items():
+            app.setPalette(palette)
+            theme.refresh()
+            keys = ("danger", "warning", "ok", "muted", "pending", "accent")
+            model = QStandardItemModel(len(keys), 1)
+            font = QFont()
+            font.setPointSize(18)
+            font.setBold(True)
+            for row, key in enumerate(keys):
+                item = QStandardItem("HIGH RISK stale")
+                item.setForeground(QBrush(theme.colour(key)))
+                item.setFont(font)
+                model.setItem(row, 0, item)
+            view = QTableView()
+            qtbot.addWidget(view)
+            view.setModel(model)
+            view.setAlternatingRowColors(True)
+            view.resize(420, 320)
+            view.setColumnWidth(0, 380)
+            other = QLineEdit()
+            qtbot.addWidget(other)
+            view.show()
+            other.show()
+            ratios = {}
+            for focused in (True, False):
+                for row, key in enumerate(keys):
+                    view.clearSelection()
+                    img = view.viewport().grab().toImage()
+                    rect = view.visualRect(model.index(row, 0)).adjusted(2, 2, -2, -2)
+                    ink, bg = _ink_and_background(img, rect)
+                    ratios[f"{key}"] = theme.contrast_ratio(ink, bg)
+                    view.selectRow(row)
+                    (view if focused else other).setFocus()
+                    img = view.viewport().grab().toImage()
+                    ink, bg = _ink_and_background(img, rect)
+                    ratios[f"{key} selected{'' if focused else ' (unfocused)'}"] = theme.contrast_ratio(ink, bg)
+            low = {k: round(v, 2) for k, v in ratios.items() if v < 4.5}
+            assert not low, (name, low)
+    finally:
+        app.setPalette(old)
+        theme.refresh()
+
+
+def test_placeholder_text_keeps_contrast_as_drawn(qtbot):
+    """Qt's light default placeholder is black at alpha 128 (4.0:1 on white): measured on the
+    pixels of the caseload's search field."""
+    from PySide6.QtGui import QFont
+
+    app = QApplication.instance()
+    old = app.palette()
+    try:
+        for name, palette in _palettes().items():
+            app.setPalette(palette)
+            edit = QLineEdit()
+            qtbot.addWidget(edit)
+            font = QFont()
+            font.setPointSize(18)
+            font.setBold(True)
+            edit.setFont(font)
+            edit.setPlaceholderText("Search name, case number")
+            edit.resize(420, 44)
+            edit.show()
+            img = edit.grab().toImage()
+            ink, bg = _ink_and_background(img, edit.rect().adjusted(6, 6, -6, -6))
+            assert theme.contrast_ratio(ink, bg) >= 4.5, (name, ink.name(), bg.name())
+    finally:
+        app.setPalette(old)
+
+
+def test_status_bar_badges_keep_contrast(qtbot):
+    """The status bar's coloured words (Online/Degraded/Offline, '1 need attention', live feed)
+    against the status bar's own background, in both palettes."""
+    import re
+
+    from PySide6.QtGui import QColor
+
+    from ui.status import StatusBar
+
+    app = QApplication.instance()
+    old = app.palette()
+    try:
+        for name, palette in _palettes().items():
+            app.setPalette(palette)
+            theme.refresh()
+            bar = StatusBar()
+            qtbot.addWidget(bar)
+            texts = []
+            for state in ("online", "degraded", "offline"):
+                bar.set_connection(state, None)
+                texts.append(bar.connection.text())
+            bar.set_pending(2, 1)
+            texts.append(bar.pending.text())
+            for state in ("on", "connecting", "off", "error"):
+                bar.set_live(state)
+                texts.append(bar.live.text())
+            background = bar.palette().color(bar.backgroundRole())
+            low = {}
+            for text in texts:
+                for colour in re.findall(r"color:\s*(#[0-9a-fA-F]{6})", text):
+                    ratio = theme.contrast_ratio(QColor(colour), background)
+                    if ratio < 4.5:
+                        low[text] = round(ratio, 2)
+            assert not low, (name, low)
+    finally:
+        app.setPalette(old)
+        theme.refresh()
 
 
 def test_layout_is_saved_as_bytes_and_restored(qtbot, tmp_path, offline_session, make_window):
