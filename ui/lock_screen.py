@@ -21,6 +21,7 @@ and the GUI thread never waits on it.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -234,9 +235,10 @@ class LockController(QObject):
         self.locked_changed.emit(True)
 
     def _cover(self, window: QWidget) -> None:
-        from PySide6.QtWebEngineWidgets import QWebEngineView  # only windows that have maps
-
-        hidden = [view for view in window.findChildren(QWebEngineView) if view.isVisible()]
+        # web views (the map) exist only if their module was loaded; importing it here just to
+        # look cost 75 ms of GUI-thread time on lock in a session without a map
+        web = sys.modules.get("PySide6.QtWebEngineWidgets")
+        hidden = [view for view in window.findChildren(web.QWebEngineView) if view.isVisible()] if web else []
         for view in hidden:
             view.hide()
         cover = _Cover(window)

@@ -302,7 +302,9 @@ class MainWindow(QMainWindow):
             self.map.shutdown()
         self.services.stop()
         if self._tile_store is not None:
-            self._tile_store.close()
+            # on the pool: closing waits for the store's lock, which a tile download may hold
+            # (the application waits for the pool before it exits)
+            run_task(self._tile_store.close)
 
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if event.type() == QEvent.Type.PaletteChange:
