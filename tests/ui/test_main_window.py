@@ -3,6 +3,7 @@ keyboard, accessibility and contrast."""
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLineEdit, QPlainTextEdit, QWidget
@@ -239,6 +240,33 @@ def _palettes():
     return {"light": light, "dark": dark}
 
 
+@pytest.fixture
+def restore_app_palette():
+    app = QApplication.instance()
+    old = app.palette()
+    yield
+    app.setPalette(old)
+    theme.refresh()
+
+
+def _each_palette():
+    """Yield (name, palette) with each palette applied to the application (the tests using it
+    take the restore_app_palette fixture, which puts the original back even after a failure)."""
+    for name, palette in _palettes().items():
+        QApplication.instance().setPalette(palette)
+        theme.refresh()
+        yield name, palette
+
+
+def _big_bold_font():
+    from PySide6.QtGui import QFont
+
+    font = QFont()
+    font.setPointSize(18)  # solid strokes: the ink colour is the most common non-background pixel
+    font.setBold(True)
+    return font
+
+
 def test_text_contrast_in_light_and_dark_palettes(qtbot):
     for name, palette in _palettes().items():
         low = {k: round(v, 2) for k, v in _roles_contrast(palette).items() if v < 4.5}
@@ -263,86 +291,65 @@ def _ink_and_background(image, rect) -> tuple:
     return inks[0], bg
 
 
-def test_selected_and_coloured_rows_keep_contrast_as_drawn(qtbot):
+def test_selected_and_coloured_rows_keep_contrast_as_drawn(qtbot, restore_app_palette):
     """Measured on the pixels Fusion paints: cells with a semantic colour (risk, stale, incident
     severity, pending), unselected, selected in a focused table and selected in an unfocused one
     (the style draws selected text in HighlightedText, whatever the cell's own colour)."""
-    from PySide6.QtGui import QBrush, QFont, QStandardItem, QStandardItemModel
+    from PySide6.QtGui import QBrush, QStandardItem, QStandardItemModel
     from PySide6.QtWidgets import QLineEdit, QTableView
 
-    app = QApplication.instance()
-    old = app.palette()
-    try:
-        for name, palette in _palettes().items():
-            app.setPalette(palette)
-            theme.refresh()
-            keys = ("danger", "warning", "ok", "muted", "pending", "accent")
-            model = QStandardItemModel(len(keys), 1)
-            font = QFont()
-            font.setPointSize(18)
-            font.setBold(True)
+    for name, _palette in _each_palette():
+        keys = ("danger", "warning", "ok", "muted", "pending", "accent")
+        model = QStandardItemModel(len(keys), 1)
+        font = _big_bold_font()
+        for row, key in enumerate(keys):
+            item = QStandardItem("HIGH RISK stale")
+            item.setForeground(QBrush(theme.colour(key)))
+            item.setFont(font)
+            model.setItem(row, 0, item)
+        view = QTableView()
+        qtbot.addWidget(view)
+        view.setModel(model)
+        view.setAlternatingRowColors(True)
+        view.resize(420, 320)
+        view.setColumnWidth(0, 380)
+        other = QLineEdit()
+        qtbot.addWidget(other)
+        view.show()
+        other.show()
+        ratios = {}
+        for focused in (True, False):
             for row, key in enumerate(keys):
-                item = QStandardItem("HIGH RISK stale")
-                item.setForeground(QBrush(theme.colour(key)))
-                item.setFont(font)
-                model.setItem(row, 0, item)
-            view = QTableView()
-            qtbot.addWidget(view)
-            view.setModel(model)
-            view.setAlternatingRowColors(True)
-            view.resize(420, 320)
-            view.setColumnWidth(0, 380)
-            other = QLineEdit()
-            qtbot.addWidget(other)
-            view.show()
-            other.show()
-            ratios = {}
-            for focused in (True, False):
-                for row, key in enumerate(keys):
-                    view.clearSelection()
-                    img = view.viewport().grab().toImage()
-                    rect = view.visualRect(model.index(row, 0)).adjusted(2, 2, -2, -2)
-                    ink, bg = _ink_and_background(img, rect)
-                    ratios[f"{key}"] = theme.contrast_ratio(ink, bg)
-                    view.selectRow(row)
-                    (view if focused else other).setFocus()
-                    img = view.viewport().grab().toImage()
-                    ink, bg = _ink_and_background(img, rect)
-                    ratios[f"{key} selected{'' if focused else ' (unfocused)'}"] = theme.contrast_ratio(ink, bg)
-            low = {k: round(v, 2) for k, v in ratios.items() if v < 4.5}
-            assert not low, (name, low)
-    finally:
-        app.setPalette(old)
-        theme.refresh()
+                view.clearSelection()
+                img = view.viewport().grab().toImage()
+                rect = view.visualRect(model.index(row, 0)).adjusted(2, 2, -2, -2)
+                ink, bg = _ink_and_background(img, rect)
+                ratios[f"{key}"] = theme.contrast_ratio(ink, bg)
+                view.selectRow(row)
+                (view if focused else other).setFocus()
+                img = view.viewport().grab().toImage()
+                ink, bg = _ink_and_background(img, rect)
+                ratios[f"{key} selected{'' if focused else ' (unfocused)'}"] = theme.contrast_ratio(ink, bg)
+        low = {k: round(v, 2) for k, v in ratios.items() if v < 4.5}
+        assert not low, (name, low)
 
 
-def test_placeholder_text_keeps_contrast_as_drawn(qtbot):
+def test_placeholder_text_keeps_contrast_as_drawn(qtbot, restore_app_palette):
     """Qt's light default placeholder is black at alpha 128 (4.0:1 on white): measured on the
     pixels of the caseload's search field."""
-    from PySide6.QtGui import QFont
-
-    app = QApplication.instance()
-    old = app.palette()
-    try:
-        for name, palette in _palettes().items():
-            app.setPalette(palette)
-            edit = QLineEdit()
-            qtbot.addWidget(edit)
-            font = QFont()
-            font.setPointSize(18)
-            font.setBold(True)
-            edit.setFont(font)
-            edit.setPlaceholderText("Search name, case number")
-            edit.resize(420, 44)
-            edit.show()
-            img = edit.grab().toImage()
-            ink, bg = _ink_and_background(img, edit.rect().adjusted(6, 6, -6, -6))
-            assert theme.contrast_ratio(ink, bg) >= 4.5, (name, ink.name(), bg.name())
-    finally:
-        app.setPalette(old)
+    for name, _palette in _each_palette():
+        edit = QLineEdit()
+        qtbot.addWidget(edit)
+        edit.setFont(_big_bold_font())
+        edit.setPlaceholderText("Search name, case number")
+        edit.resize(420, 44)
+        edit.show()
+        img = edit.grab().toImage()
+        ink, bg = _ink_and_background(img, edit.rect().adjusted(6, 6, -6, -6))
+        assert theme.contrast_ratio(ink, bg) >= 4.5, (name, ink.name(), bg.name())
 
 
-def test_status_bar_badges_keep_contrast(qtbot):
+def test_status_bar_badges_keep_contrast(qtbot, restore_app_palette):
     """The status bar's coloured words (Online/Degraded/Offline, '1 need attention', live feed)
     against the status bar's own background, in both palettes."""
     import re
@@ -351,34 +358,26 @@ def test_status_bar_badges_keep_contrast(qtbot):
 
     from ui.status import StatusBar
 
-    app = QApplication.instance()
-    old = app.palette()
-    try:
-        for name, palette in _palettes().items():
-            app.setPalette(palette)
-            theme.refresh()
-            bar = StatusBar()
-            qtbot.addWidget(bar)
-            texts = []
-            for state in ("online", "degraded", "offline"):
-                bar.set_connection(state, None)
-                texts.append(bar.connection.text())
-            bar.set_pending(2, 1)
-            texts.append(bar.pending.text())
-            for state in ("on", "connecting", "off", "error"):
-                bar.set_live(state)
-                texts.append(bar.live.text())
-            background = bar.palette().color(bar.backgroundRole())
-            low = {}
-            for text in texts:
-                for colour in re.findall(r"color:\s*(#[0-9a-fA-F]{6})", text):
-                    ratio = theme.contrast_ratio(QColor(colour), background)
-                    if ratio < 4.5:
-                        low[text] = round(ratio, 2)
-            assert not low, (name, low)
-    finally:
-        app.setPalette(old)
-        theme.refresh()
+    for name, _palette in _each_palette():
+        bar = StatusBar()
+        qtbot.addWidget(bar)
+        texts = []
+        for state in ("online", "degraded", "offline"):
+            bar.set_connection(state, None)
+            texts.append(bar.connection.text())
+        bar.set_pending(2, 1)
+        texts.append(bar.pending.text())
+        for state in ("on", "connecting", "off", "error"):
+            bar.set_live(state)
+            texts.append(bar.live.text())
+        background = bar.palette().color(bar.backgroundRole())
+        low = {}
+        for text in texts:
+            for colour in re.findall(r"color:\s*(#[0-9a-fA-F]{6})", text):
+                ratio = theme.contrast_ratio(QColor(colour), background)
+                if ratio < 4.5:
+                    low[text] = round(ratio, 2)
+        assert not low, (name, low)
 
 
 def test_layout_is_saved_as_bytes_and_restored(qtbot, tmp_path, offline_session, make_window):
