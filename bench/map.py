@@ -89,7 +89,7 @@ def run(quick: bool = False) -> dict[str, float | int]:
     from PySide6.QtCore import QCoreApplication, QEvent, QUrl
     from PySide6.QtWidgets import QApplication
 
-    from maps.build_assets import basemap_path
+    from maps.asset_paths import basemap_path
     from maps.page import BASE_URL
     from maps.tiles import TileStore
     from maps.view import MapView

@@ -483,3 +483,16 @@ def build_basemap(node_modules: Path, target: Path, workers: int | None = None) 
     conn.close()
     partial.replace(target)
     return count
+
+
+def render_no_tiles_png() -> bytes:
+    """The tile the app shows where nothing is cached or imported: a calm hatched grey with a short note."""
+    img = Image.new("RGB", (256, 256), (229, 229, 229))
+    draw = ImageDraw.Draw(img)
+    for k in range(-256, 256, 24):
+        draw.line([(k, 0), (k + 256, 256)], fill=(218, 218, 218), width=2)
+    draw.rectangle([58, 116, 198, 140], fill=(245, 245, 245))
+    draw.text((128, 128), "no map tiles here", fill=(110, 110, 110), anchor="mm")
+    buf = io.BytesIO()
+    img.save(buf, "PNG", optimize=True)
+    return buf.getvalue()

@@ -1,8 +1,9 @@
 """`python -m maps.build_assets`: bundle the map's third-party files and build the demo basemap.
 
 Copies Leaflet and leaflet.markercluster from node_modules (installed by `npm ci` from the committed
-lockfile) into maps/assets/vendor/, and renders maps/assets/basemap/chicago.mbtiles from the
-@mapbox/mvt-fixtures Chicago tiles. Both outputs are generated (git-ignored). A stamp holding a hash of
+lockfile) into maps/assets/vendor/, renders maps/assets/basemap/chicago.mbtiles from the
+@mapbox/mvt-fixtures Chicago tiles, and renders the folium page template and the "no map tiles
+here" tile into maps/assets/generated/. All outputs are generated (git-ignored). A stamp holding a hash of
 the inputs makes a second run a no-op that takes milliseconds.
 """
 
@@ -18,6 +19,8 @@ import time
 from pathlib import Path
 
 from maps import basemap
+from maps.asset_paths import basemap_path, no_tiles_png_path, page_template_path, vendor_dir
+from maps.page import render_page_template
 from workstation.resources import resource_path
 
 log = logging.getLogger(__name__)
@@ -39,12 +42,7 @@ VENDOR_FILES = {
 }
 
 
-def vendor_dir() -> Path:
-    return resource_path("maps", "assets", "vendor")
-
-
-def basemap_path() -> Path:
-    return resource_path("maps", "assets", "basemap", "chicago.mbtiles")
+__all__ = ["basemap_path", "build_demo_basemap", "copy_vendor", "vendor_dir", "write_generated"]
 
 
 def _digest(paths: list[Path]) -> str:
@@ -97,6 +95,21 @@ def build_demo_basemap(node_modules: Path) -> int | None:
     return count
 
 
+def write_generated() -> bool:
+    """Render the folium page template and the "no map tiles here" tile; True when a file changed."""
+    changed = False
+    for path, content in ((page_template_path(), render_page_template().encode("utf-8")),
+                          (no_tiles_png_path(), basemap.render_no_tiles_png())):
+        if path.exists() and path.read_bytes() == content:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(content)
+        tmp.replace(path)
+        changed = True
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--node-modules", type=Path, default=resource_path("node_modules"))
@@ -106,12 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         copied = copy_vendor(args.node_modules)
         tiles = build_demo_basemap(args.node_modules)
+        generated = write_generated()
     except FileNotFoundError as exc:
         print(f"build_assets: {exc}", file=sys.stderr)
         return 1
     west, south, east, north = basemap.coverage_bounds(basemap.source_tiles(args.node_modules))
     print(
-        f"map assets: vendor {'copied' if copied else 'up to date'}; basemap "
+        f"map assets: vendor {'copied' if copied else 'up to date'}; "
+        f"page template {'written' if generated else 'up to date'}; basemap "
         f"{f'built ({tiles} tiles)' if tiles else 'up to date'}; covers lat {south:.4f}..{north:.4f}, "
         f"lon {west:.4f}..{east:.4f}; {time.perf_counter() - started:.1f} s"
     )

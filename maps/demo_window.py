@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMainWindow, QSplitter
 
-    from maps.build_assets import basemap_path
+    from maps.asset_paths import basemap_path
     from maps.device_list import DeviceListWidget
     from maps.tiles import TileStore
     from maps.view import MapView

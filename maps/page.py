@@ -3,15 +3,24 @@
 folium's Map and Figure would link 11 third-party URLs (jsDelivr, cdnjs, jQuery, Bootstrap, Font Awesome
 and OpenStreetMap tiles). Here the page gets Leaflet from maps/assets/vendor (copied from node_modules by
 build_assets), our own fieldmap.js/.css, Qt's qwebchannel.js, and tiles from fieldmap://app/tiles/ only.
+
+folium renders the page once, at build time (`python -m maps.build_assets` writes
+maps/assets/generated/map.template.html); at run time the centre, zoom range and attribution are
+filled in. The app therefore never imports folium, and the frozen bundle carries neither folium nor
+the NumPy it imports (about 40 MiB).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+from functools import lru_cache
+from html import escape as html_escape
 
-import folium
-from branca.element import Element, MacroElement
-from jinja2 import Template
+from maps.asset_paths import page_template_path
+
+log = logging.getLogger(__name__)
 
 SCHEME = "fieldmap"
 HOST = "app"
@@ -36,17 +45,89 @@ BUNDLED_CSS = [
 _EXTERNAL_URL = re.compile(r"""(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}""", re.IGNORECASE)
 
 
-class _BundledMap(folium.Map):
-    default_js = BUNDLED_JS
-    default_css = BUNDLED_CSS
+#: Stand-ins rendered into the template. folium validates the centre as numbers, so it gets an
+#: improbable coordinate pair; the rest go through folium as JSON strings and come out quoted.
+_CENTER_STANDIN = (-11.1234567, -22.7654321)
+_STANDINS = {
+    "zoom": '"@@ZOOM@@"',
+    "min_zoom": '"@@MIN_ZOOM@@"',
+    "max_zoom": '"@@MAX_ZOOM@@"',
+    "max_native_zoom": '"@@MAX_NATIVE_ZOOM@@"',
+    "attribution": '"@@ATTRIBUTION@@"',
+}
 
 
-class _StartFieldMap(MacroElement):
-    """Hands the folium-created Leaflet map to fieldmap.js, which adds the live layers and the bridge."""
+def render_page_template() -> str:
+    """The page as folium renders it, with stand-ins for the run-time values (build time: needs folium).
 
-    _template = Template(
-        "{% macro script(this, kwargs) %}FieldMap.init({{ this._parent.get_name() }});{% endmacro %}"
+    `python -m maps.build_assets` writes it to maps/assets/generated/, so the app (and the frozen
+    bundle, which leaves folium and NumPy out) only fills in the values.
+    """
+    import folium
+    from branca.element import Element, MacroElement
+    from jinja2 import Template
+
+    class BundledMap(folium.Map):
+        default_js = BUNDLED_JS
+        default_css = BUNDLED_CSS
+
+    class StartFieldMap(MacroElement):
+        """Hands the folium-created Leaflet map to fieldmap.js, which adds the live layers and the bridge."""
+
+        _template = Template(
+            "{% macro script(this, kwargs) %}FieldMap.init({{ this._parent.get_name() }});{% endmacro %}"
+        )
+
+    standin = {key: value.strip('"') for key, value in _STANDINS.items()}
+    fmap = BundledMap(
+        location=list(_CENTER_STANDIN),
+        zoom_start=standin["zoom"],
+        tiles=None,
+        min_zoom=standin["min_zoom"],
+        max_zoom=standin["max_zoom"],
+        prefer_canvas=True,
+        control_scale=True,
+        # Tiles appear at once: the fade relies on animation frames, which Chromium throttles when the
+        # machine is busy, leaving half-transparent tiles on screen.
+        fade_animation=False,
     )
+    fmap._id = "fieldmap"  # stable variable name (map_fieldmap) for fieldmap.js and the self-test
+    layer = folium.TileLayer(
+        tiles=TILE_URL,
+        attr=standin["attribution"],
+        name="Basemap",
+        min_zoom=standin["min_zoom"],
+        max_zoom=standin["max_zoom"],
+        max_native_zoom=standin["max_native_zoom"],
+        # the tile store answers every address (a "no map tiles here" tile when it has nothing)
+        no_wrap=True,
+    )
+    layer._id = "basemap"  # folium names elements randomly; stable names keep the template reproducible
+    layer.add_to(fmap)
+    start = StartFieldMap()
+    start._id = "start"
+    start.add_to(fmap)
+    root = fmap.get_root()
+    root.header.add_child(Element('<meta name="referrer" content="no-referrer">'))
+    html = root.render()
+    leaks = external_urls(html)
+    if leaks:
+        raise ValueError(f"map page would load external resources: {leaks}")
+    missing = [token for token in _STANDINS.values() if token not in html]
+    if missing or _center_text(_CENTER_STANDIN) not in html:
+        raise ValueError(f"folium's output no longer carries the stand-ins {missing}: update maps/page.py")
+    return html
+
+
+@lru_cache(maxsize=1)
+def page_template() -> str:
+    path = page_template_path()
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        # A source checkout where build_assets has not run yet: render it now (folium is installed there).
+        log.warning("map: %s missing (run `python -m maps.build_assets`); rendering the page with folium", path)
+        return render_page_template()
 
 
 def build_page_html(
@@ -57,40 +138,40 @@ def build_page_html(
     max_zoom: int = 19,
     max_native_zoom: int = 19,
     attribution: str = "",
-    tile_url: str = TILE_URL,
 ) -> str:
     """The whole page as HTML text. Raises ValueError if anything would be fetched from outside the app."""
-    fmap = _BundledMap(
-        location=list(center),
-        zoom_start=zoom,
-        tiles=None,
-        min_zoom=min_zoom,
-        max_zoom=max_zoom,
-        prefer_canvas=True,
-        control_scale=True,
-        # Tiles appear at once: the fade relies on animation frames, which Chromium throttles when the
-        # machine is busy, leaving half-transparent tiles on screen.
-        fade_animation=False,
-    )
-    fmap._id = "fieldmap"  # stable variable name (map_fieldmap) for fieldmap.js and the self-test
-    folium.TileLayer(
-        tiles=tile_url,
-        attr=attribution or "Map tiles",
-        name="Basemap",
-        min_zoom=min_zoom,
-        max_zoom=max_zoom,
-        max_native_zoom=max_native_zoom,
-        # the tile store answers every address (a "no map tiles here" tile when it has nothing)
-        no_wrap=True,
-    ).add_to(fmap)
-    _StartFieldMap().add_to(fmap)
-    root = fmap.get_root()
-    root.header.add_child(Element('<meta name="referrer" content="no-referrer">'))
-    html = root.render()
+    lat, lon = (float(v) for v in center)
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise ValueError(f"map centre out of range: {center!r}")
+    values = {
+        "zoom": int(zoom),
+        "min_zoom": int(min_zoom),
+        "max_zoom": int(max_zoom),
+        "max_native_zoom": int(max_native_zoom),
+        # Leaflet puts the attribution in the page as HTML, and it comes from an imported MBTiles file's
+        # metadata: escape it, so such a file cannot add markup or script to a page that has the bridge.
+        "attribution": html_escape(attribution or "Map tiles", quote=False),
+    }
+    html = page_template().replace(_center_text(_CENTER_STANDIN), _center_text((lat, lon)))
+    for key, token in _STANDINS.items():
+        html = html.replace(token, _script_json(values[key]))
     leaks = external_urls(html)
     if leaks:
         raise ValueError(f"map page would load external resources: {leaks}")
     return html
+
+
+def _center_text(center: tuple[float, float]) -> str:
+    return f"[{center[0]!r}, {center[1]!r}]"
+
+
+def _script_json(value: object) -> str:
+    """JSON safe inside a <script> element, as Jinja's tojson (which folium uses) writes it: the
+    attribution comes from an MBTiles file's metadata and must not be able to close the script."""
+    text = json.dumps(value)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027")):
+        text = text.replace(char, escaped)
+    return text
 
 
 def external_urls(html: str) -> list[str]:

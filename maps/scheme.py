@@ -8,7 +8,6 @@ stack, and counts what it blocked (the demo's "zero requests leave the machine" 
 
 from __future__ import annotations
 
-import io
 import logging
 import mimetypes
 import queue
@@ -26,6 +25,7 @@ from PySide6.QtWebEngineCore import (
     QWebEngineUrlSchemeHandler,
 )
 
+from maps.asset_paths import no_tiles_png_path
 from maps.page import HOST, PAGE_PATH, SCHEME
 from maps.tiles import TileStore, image_kind
 from workstation.resources import resource_path
@@ -57,18 +57,16 @@ def register_app_scheme() -> None:
 
 @lru_cache(maxsize=1)
 def no_tiles_png() -> bytes:
-    """The tile shown where nothing is cached or imported: a calm hatched grey with a short note."""
-    from PIL import Image, ImageDraw  # Pillow is only needed the first time a tile is missing
+    """The tile shown where nothing is cached or imported: a calm hatched grey with a short note.
 
-    img = Image.new("RGB", (256, 256), (229, 229, 229))
-    draw = ImageDraw.Draw(img)
-    for k in range(-256, 256, 24):
-        draw.line([(k, 0), (k + 256, 256)], fill=(218, 218, 218), width=2)
-    draw.rectangle([58, 116, 198, 140], fill=(245, 245, 245))
-    draw.text((128, 128), "no map tiles here", fill=(110, 110, 110), anchor="mm")
-    buf = io.BytesIO()
-    img.save(buf, "PNG", optimize=True)
-    return buf.getvalue()
+    build_assets renders it once (render_no_tiles_png) so that the app, and the frozen bundle without
+    Pillow, only read the file; a source checkout without it renders it here."""
+    try:
+        return no_tiles_png_path().read_bytes()
+    except FileNotFoundError:
+        from maps.basemap import render_no_tiles_png  # build-time renderer (Pillow)
+
+        return render_no_tiles_png()
 
 
 class RequestGuard(QWebEngineUrlRequestInterceptor):

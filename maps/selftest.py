@@ -46,7 +46,7 @@ def check_map_page(timeout_s: float = 20) -> dict:
             result["error"] = str(exc)
             return result
 
-    from maps.build_assets import basemap_path
+    from maps.asset_paths import basemap_path
     from maps.tiles import TileStore, TileStoreError
     from maps.view import MapView
 

@@ -129,7 +129,8 @@ def test_the_real_tree_bundles_the_migrations_and_the_server_schema():
 def test_the_spec_applies_the_manifest():
     spec = (REPO / "installer" / "field-workstation.spec").read_text(encoding="utf-8")
     for step in ("manifest.project_data_files", "manifest.REQUIRED_QT_MODULES", "manifest.EXCLUDED_QT_MODULES",
-                 "manifest.trim_toc(a.datas)", "manifest.trim_toc(a.binaries)", "frozen_entry.py"):
+                 "manifest.trim_toc(a.datas)", "manifest.trim_toc(a.binaries)", "frozen_entry.py",
+                 "manifest.trim_python_modules(a.pure)", "manifest.BUILD_TIME_MODULES"):
         assert step in spec, f"field-workstation.spec no longer uses {step}"
 
 
@@ -139,3 +140,48 @@ def test_shell_scripts_parse(script):
 
     subprocess.run(["bash", "-n", str(REPO / "installer" / script)], check=True)
 
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    """Modules a file imports when it is imported (module level only; lazy imports inside functions
+    are the source-checkout fall-backs the bundle does without)."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_the_app_imports_nothing_the_bundle_leaves_out():
+    left_out = manifest.BUILD_TIME_MODULES + manifest.BUILD_TIME_PYTHON_MODULES
+    offenders = []
+    for package in manifest.PROJECT_PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            module = ".".join(path.relative_to(REPO).with_suffix("").parts)
+            if module in manifest.BUILD_TIME_MODULES or "migrations" in path.parts:
+                continue
+            for name in _module_level_imports(path):
+                if any(name == out or name.startswith(out + ".") for out in left_out):
+                    offenders.append(f"{module} imports {name}")
+    assert not offenders, offenders
+
+
+def test_faker_keeps_the_seeders_name_tables_and_drops_other_locales():
+    keep = manifest.keep_faker_module
+    assert keep("faker.providers.person") and keep("faker.providers.person.en_US")
+    assert keep("faker.providers.person.es_MX") and keep("faker.providers.person.es")  # es_MX's parent
+    assert keep("faker.providers.color.color") and keep("faker.providers.sbn.rules")  # not locales
+    assert not keep("faker.providers.person.de_DE") and not keep("faker.providers.address.zh_TW")
+    assert not keep("faker.providers.person.sr_Latn_RS".rsplit("_", 1)[0])  # sr_Latn
+    assert manifest.keep_in_bundle("faker/providers/person/en_US/__init__.py")
+    assert not manifest.keep_in_bundle("faker/providers/person/fr_FR/__init__.py")
+    toc = [("faker.providers.person.fr_FR", "x", "PYMODULE"), ("faker.providers.person.en_US", "y", "PYMODULE")]
+    assert manifest.trim_python_modules(toc) == toc[1:]
+
+
+def test_the_seeders_faker_imports_are_kept():
+    seeder = (REPO / "sync_server" / "seeder.py").read_text(encoding="utf-8")
+    for module in re.findall(r"^from (faker\.[\w.]+) import", seeder, flags=re.MULTILINE):
+        assert manifest.keep_faker_module(module), module

@@ -50,3 +50,33 @@ def test_demo_basemap_covers_the_chicago_fixtures():
     assert info.bounds == tuple(round(v, 6) for v in (west, south, east, north))
     # z16 covers every z13 source tile 8x8
     assert info.tile_count == sum(30 * 4 ** (z - 13) for z in (13, 14, 15, 16)) + 4 + 9
+
+
+def test_page_is_folium_rendered_at_build_time_and_filled_at_run_time():
+    """The app fills the build-time template; the result equals what folium renders for the same values
+    (apart from the values), and an attribution from an imported file cannot add markup to the page."""
+    import subprocess
+    import sys
+
+    from maps import page
+    from maps.asset_paths import page_template_path
+
+    assert page_template_path().read_text(encoding="utf-8") == page.render_page_template()
+    html = build_page_html(center=(41.9, -87.7), zoom=14, min_zoom=11, max_zoom=18, max_native_zoom=16,
+                           attribution='© OSM </script><img src=x onerror="bridge()">')
+    assert "@@" not in html and "-11.1234567" not in html
+    assert "center: [41.9, -87.7]" in html
+    assert '"minZoom": 11' in html and '"maxZoom": 18' in html and '"maxNativeZoom": 16' in html
+    assert "</script><img" not in html and "<img" not in html
+    # filling needs neither folium nor NumPy (the frozen app carries neither)
+    probe = ("import sys; from maps.page import build_page_html; build_page_html(); "
+             "print(sorted(m for m in ('folium', 'numpy', 'branca', 'PIL') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_page_refuses_an_out_of_range_centre():
+    import pytest
+
+    with pytest.raises(ValueError, match="centre"):
+        build_page_html(center=(95.0, 0.0))
