@@ -23,3 +23,9 @@ from hypothesis import settings as _hypothesis_settings  # noqa: E402
 _hypothesis_settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
 _hypothesis_settings.register_profile("explore", derandomize=False)
 _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
+
+# QtWebEngine only honours a custom scheme registered before the QApplication exists (the app does
+# it first thing in ui.launcher); register it here so any test module may open a map page.
+from maps.scheme import register_app_scheme  # noqa: E402
+
+register_app_scheme()

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from local_db import audit as audit_log
 from local_db.timeutil import utc_now
 from ui import data as ui_data
 from ui import map_actions, theme
@@ -49,6 +50,7 @@ from ui.incidents_view import IncidentsPanel
 from ui.keyboard import SHORTCUTS, KeyboardDialog
 from ui.outbox_view import OutboxDialog
 from ui.participant_view import ParticipantView
+from ui.search_audit import SearchAuditor
 from ui.services import GuiServices
 from ui.tasks import GuiInvoker, run_task
 from workstation.incidents import Incident, resolution_problem
@@ -159,6 +161,10 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
 
         self._build_menus()
+        # AU-2: a settled search is audited (on a worker); if it cannot be, the search is cleared
+        self._search_audit = SearchAuditor(self.store, self.caseload.proxy.rowCount, self)
+        self.caseload.search.textChanged.connect(self._search_audit.text_changed)
+        self._search_audit.refused.connect(self._search_refused)
         self.caseload.participantSelected.connect(self._participant_selected)
         self.incidents.participantActivated.connect(self.show_participant)
         self.incidents.acknowledgeRequested.connect(self.acknowledge_incident)
@@ -294,6 +300,7 @@ class MainWindow(QMainWindow):
         self._save_layout()
         self._live_timer.stop()
         self._age_timer.stop()
+        self._search_audit.stop()
         self._map_feeder.stop()
         self.status.stop()
         if self._sync_cancel is not None:
@@ -698,7 +705,22 @@ class MainWindow(QMainWindow):
         positions = [{"lat": lat, "lon": lon, "fix_time": t.isoformat() + "Z"} for lat, lon, t in record.track]
         alerts = [{"lat": a.lat, "lon": a.lon, "kind": a.kind, "opened_at": a.opened_at.isoformat() + "Z"}
                   for a in record.alerts if a.lat is not None]
-        self.map.show_track(positions, alerts)
+        store, mapped = self.store, self.map
+
+        def show(_seq) -> None:
+            if not self._closing:
+                mapped.show_track(positions, alerts)
+
+        def refuse(exc: BaseException) -> None:
+            self.statusBar().showMessage(f"Track not shown: the audit trail cannot be written ({exc}).", 8000)
+
+        # AU-2: a participant's location history on the map is a view of its own, audited before it is shown
+        run_task(lambda: audit_log.audit(store, "map_view", f"participant:{participant_id}", "ok",
+                                         f"track of {len(positions)} fixes"), show, refuse, owner=self)
+
+    def _search_refused(self, why: str) -> None:
+        self.caseload.search.clear()
+        QMessageBox.warning(self, "Search refused", why)
 
     # ------------------------------------------------------------------ outbox / journal / help
     def open_outbox(self) -> OutboxDialog:

@@ -15,6 +15,9 @@ import os
 import sys
 from types import ModuleType
 
+from sqlalchemy.exc import DBAPIError
+
+from local_db.audit import AccessRefused, AuditWriteFailed
 from local_db.errors import StoreError
 from workstation.commands import COMMANDS
 
@@ -81,8 +84,14 @@ def run_command(module: ModuleType, args: argparse.Namespace, **extra: object) -
     """Run a command module, turning expected failures into one clear line and an exit code."""
     try:
         return int(module.run(args, **extra))
-    except (StoreError, PasswordUnavailable) as exc:
+    except (StoreError, PasswordUnavailable, AccessRefused, AuditWriteFailed) as exc:
         print(f"workstation {module.NAME}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (OSError, DBAPIError) as exc:
+        # A full or read-only disk, a yanked USB drive, an I/O error under SQLite: one line that says
+        # what failed, not a traceback. Every write is one transaction, so nothing is half-written.
+        reason = getattr(exc, "orig", None) or exc
+        print(f"workstation {module.NAME}: disk or database error: {reason} (nothing is half-written)", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print(f"workstation {module.NAME}: interrupted", file=sys.stderr)

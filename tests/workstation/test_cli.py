@@ -56,6 +56,10 @@ def test_sync_note_outbox_caseload(sync_server_factory, env, capsys):
     assert code == 0 and case in out and "1 participant(s)" in out
     with open_store(env, "pw") as store, store.read_session() as db:  # the offline note's audit row
         assert set(db.scalars(select(AuditEvent.officer).where(AuditEvent.event == "action"))) == {"officer1"}
+        # AU-2: the listing and the search were audited as what they are
+        searches = db.scalars(select(AuditEvent.object).where(AuditEvent.event == "search")).all()
+        assert searches == [f"query:{case}"]
+        assert "caseload" in db.scalars(select(AuditEvent.object).where(AuditEvent.event == "view_participant")).all()
 
 
 def test_failures_are_one_clear_line_and_non_zero(sync_server_factory, env, capsys):
@@ -83,3 +87,28 @@ def test_device_status_reads_like_an_officer_would_say_it():
     assert device_status(row(device_kind="phone_app", strap="not_applicable", charging=True)) == "phone_app, 40% charging"
     assert device_status(row(strap="tampered", battery_pct=None)) == "ankle tampered"
     assert device_status(row(device_id=None)) == "no device"
+
+
+def test_disk_errors_are_one_clear_line_not_a_traceback(capsys):
+    """A disk that fills up or fails under SQLite surfaces as a DBAPI OperationalError or an OSError."""
+    import errno
+    import sqlite3
+    from types import SimpleNamespace
+
+    from sqlalchemy.exc import OperationalError
+
+    from workstation.cli import EXIT_FAILED, run_command
+
+    failures = [
+        OperationalError("COMMIT", {}, sqlite3.OperationalError("disk I/O error")),
+        OSError(errno.ENOSPC, "No space left on device"),
+    ]
+    for failure in failures:
+        def run(_args, failure=failure):
+            raise failure
+
+        assert run_command(SimpleNamespace(NAME="sync", run=run), SimpleNamespace()) == EXIT_FAILED
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("workstation sync: disk or database error")
+        assert "Traceback" not in err[0]
+    assert "disk I/O error" in str(failures[0].orig)

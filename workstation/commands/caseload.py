@@ -51,6 +51,7 @@ def human_age(seconds: int | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from local_db import audit as audit_log
     from local_db.queries import caseload_rows
     from local_db.timeutil import utc_now
     from workstation import config as config_mod
@@ -59,8 +60,16 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_mod.load_config(home=config_mod.ensure_data_dir())
     with WorkstationSession.open_offline(config, read_password(), args.user) as session:
-        with session.store.read_session() as db:
-            rows = caseload_rows(db, args.search, args.limit)
+        store = session.store
+
+        def read():
+            with store.read_session() as db:
+                return caseload_rows(db, args.search, args.limit)
+
+        # AU-2: the whole-caseload listing and a search are both accesses to participant data; each is
+        # audited first, and nothing is read if the audit row cannot be written (AccessRefused).
+        event, target = ("search", f"query:{args.search}") if args.search else ("view_participant", "caseload")
+        rows = audit_log.audited_access(store, event, target, read, detail="cli caseload")
     now = utc_now()
     out = [
         {

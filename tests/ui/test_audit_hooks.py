@@ -1,0 +1,72 @@
+"""AU-2 in the window: a settled caseload search and a participant's track on the map are audited;
+when the audit row cannot be written the search is cleared and the track is not shown."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from local_db import audit as audit_log
+from local_db.models import AuditEvent
+from ui import main_window as main_window_module
+from ui import search_audit
+
+
+def audit_rows(store, event: str) -> list[str]:
+    with store.read_session() as db:
+        return list(db.scalars(select(AuditEvent.object).where(AuditEvent.event == event).order_by(AuditEvent.seq)))
+
+
+@pytest.fixture
+def quick_settle(monkeypatch):
+    monkeypatch.setattr(search_audit, "SETTLE_MS", 50)
+
+
+def test_a_settled_search_is_audited_once_not_per_keystroke(qtbot, quick_settle, offline_session, make_window):
+    window = make_window(offline_session)
+    window.show()
+    with qtbot.waitSignal(window.snapshotApplied, timeout=10_000):
+        window.start()
+    with qtbot.waitSignal(window._search_audit.audited, timeout=10_000) as audited:
+        qtbot.keyClicks(window.caseload.search, "nguyen")
+    assert audited.args == ["nguyen"]
+    assert audit_rows(offline_session.store, "search") == ["query:nguyen"]
+    # the same text again is not a new search; a different one is
+    window.caseload.search.setText("nguyen ")
+    with qtbot.waitSignal(window._search_audit.audited, timeout=10_000):
+        window.caseload.search.setText("CHI-")
+    assert audit_rows(offline_session.store, "search") == ["query:nguyen", "query:CHI-"]
+
+
+def test_a_search_that_cannot_be_audited_is_cleared(qtbot, quick_settle, offline_session, make_window, monkeypatch):
+    warnings: list[str] = []
+    monkeypatch.setattr(main_window_module.QMessageBox, "warning", lambda _p, _t, text: warnings.append(text))
+
+    def broken_audit(*_args, **_kwargs):
+        raise audit_log.AuditWriteFailed("audit write failed: disk I/O error")
+
+    monkeypatch.setattr(search_audit.audit_log, "audit", broken_audit)
+    window = make_window(offline_session)
+    window.show()
+    with qtbot.waitSignal(window.snapshotApplied, timeout=10_000):
+        window.start()
+    qtbot.keyClicks(window.caseload.search, "nguyen")
+    qtbot.waitUntil(lambda: bool(warnings), timeout=10_000)
+    assert "Search refused" in warnings[0] and "disk I/O error" in warnings[0]
+    assert window.caseload.search.text() == ""
+    assert window.caseload.proxy.rowCount() == window.caseload.model.rowCount()
+
+
+@pytest.mark.webengine
+def test_showing_a_track_on_the_map_is_audited_first(qtbot, offline_session, make_window, tmp_path):
+    from maps.tiles import TileStore
+
+    window = make_window(offline_session, with_map=True, tile_store=TileStore(tmp_path / "cache.mbtiles"))
+    window.show()
+    with qtbot.waitSignal(window.snapshotApplied, timeout=15_000):
+        window.start()
+    qtbot.waitUntil(lambda: window.map.is_ready, timeout=20_000)
+    window.caseload.select_participant("p001")
+    qtbot.waitUntil(lambda: window.record.record is not None and window.record.record.id == "p001", timeout=5000)
+    window.actions_by_id["track"].trigger()
+    qtbot.waitUntil(lambda: audit_rows(offline_session.store, "map_view") == ["participant:p001"], timeout=10_000)
