@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -53,7 +54,28 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--watchdog", type=float, default=None,
                    help="check for silent devices and missed check-ins every N seconds (on with --simulate)")
     p.add_argument("--heartbeat", type=float, default=10.0, help="seconds between /v1/live heartbeats")
+    p.add_argument("--parent-pid", type=int, default=None,
+                   help="stop when this process (the demo's GUI) is gone, even if it was killed")
     return p
+
+
+def watch_parent(parent_pid: int, stop: threading.Event, interval_s: float = 1.0) -> threading.Thread:
+    """Set `stop` once `parent_pid` is no longer our parent (it exited or was killed: we were reparented).
+
+    A kill -9 of the demo's GUI runs none of its clean-up, and a server left running would keep a
+    port, a seeded database and the simulator's CPU. Polling getppid works on Linux and macOS without
+    preexec_fn, which is unsafe in a parent that has threads (Qt's).
+    """
+
+    def watch() -> None:
+        while not stop.wait(interval_s):
+            if os.getppid() != parent_pid:
+                print(json.dumps({"stopping": f"parent process {parent_pid} is gone"}), flush=True)
+                stop.set()
+
+    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def _db(url: str | None) -> Database:
@@ -95,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if args.parent_pid is not None:
+        watch_parent(args.parent_pid, stop)
     stop.wait()
     server.stop()
     return 0

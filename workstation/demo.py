@@ -64,6 +64,7 @@ class DemoServer:
             *server_command(), "--host", "127.0.0.1", "--port", str(self.port),
             "--db", f"sqlite:///{self._tmp / 'server.db'}", "--seed", "--officers", "1",
             "--caseload", str(self.caseload), "--password", self.password, "--random-seed", str(self.random_seed),
+            "--parent-pid", str(os.getpid()),  # the server stops by itself if this process is killed
         ]
         if self.simulate:
             args += ["--simulate", "--speed", str(self.speed)]
