@@ -50,6 +50,7 @@ from ui.incidents_view import IncidentsPanel
 from ui.keyboard import SHORTCUTS, KeyboardDialog
 from ui.outbox_view import OutboxDialog
 from ui.participant_view import ParticipantView
+from ui.password_dialog import ChangePasswordDialog
 from ui.search_audit import SearchAuditor
 from ui.services import GuiServices
 from ui.tasks import GuiInvoker, run_task
@@ -258,6 +259,11 @@ class MainWindow(QMainWindow):
                 action.triggered.connect(lambda _=False, h=handlers[aid]: h())
                 menu.addAction(action)
                 self.actions_by_id[aid] = action
+            if menu_name == "File":
+                change = QAction("Change password…", self)
+                change.triggered.connect(self.change_password)
+                menu.insertAction(self.actions_by_id["quit"], change)
+                menu.insertSeparator(self.actions_by_id["quit"])
             if menu_name == "Help":
                 about = QAction("About Field Workstation", self)
                 about.triggered.connect(self.show_about)
@@ -775,6 +781,13 @@ class MainWindow(QMainWindow):
 
     def show_keyboard(self) -> KeyboardDialog:
         dialog = KeyboardDialog(self)
+        dialog.open()
+        return dialog
+
+    def change_password(self) -> ChangePasswordDialog:
+        dialog = ChangePasswordDialog(self.store, self.services.session.home, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.statusBar().showMessage("Password changed.", 6000))
         dialog.open()
         return dialog
 

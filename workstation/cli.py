@@ -36,7 +36,7 @@ def subcommand_names() -> tuple[str, ...]:
 
 
 def command_module(name: str) -> ModuleType:
-    return importlib.import_module(f"workstation.commands.{name}")
+    return importlib.import_module(f"workstation.commands.{name.replace('-', '_')}")
 
 
 def read_password(prompt: str = "Workstation password: ") -> str:

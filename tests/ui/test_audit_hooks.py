@@ -70,3 +70,28 @@ def test_showing_a_track_on_the_map_is_audited_first(qtbot, offline_session, mak
     qtbot.waitUntil(lambda: window.record.record is not None and window.record.record.id == "p001", timeout=5000)
     window.actions_by_id["track"].trigger()
     qtbot.waitUntil(lambda: audit_rows(offline_session.store, "map_view") == ["participant:p001"], timeout=10_000)
+
+
+def test_change_password_dialog_rewraps_the_key_and_is_audited(qtbot, offline_window, store_home, store_password):
+    from local_db.keys import unwrap_data_key
+
+    window = offline_window
+    dialog = window.change_password()
+    dialog.current.setText("not the password")
+    dialog.new.setText("a-new-passphrase")
+    dialog.again.setText("a-new-passphrase-typo")
+    dialog.accept()
+    assert "differ" in dialog.message.text() and dialog.isVisible()
+    dialog.again.setText("a-new-passphrase")
+    dialog.accept()
+    qtbot.waitUntil(lambda: "wrong" in dialog.message.text(), timeout=10_000)
+    assert dialog.isVisible()
+    unwrap_data_key(store_home, store_password)  # nothing changed
+    dialog.current.setText(store_password)
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        dialog.accept()
+    unwrap_data_key(store_home, "a-new-passphrase")
+    assert audit_rows(window.store, "key_change") == ["keys.json"] * 4  # attempt+failed, attempt+ok
+    with window.store.read_session() as db:
+        outcomes = db.scalars(select(AuditEvent.outcome).where(AuditEvent.event == "key_change")).all()
+    assert outcomes == ["attempt", "failed", "attempt", "ok"]

@@ -112,3 +112,29 @@ def test_disk_errors_are_one_clear_line_not_a_traceback(capsys):
         assert len(err) == 1 and err[0].startswith("workstation sync: disk or database error")
         assert "Traceback" not in err[0]
     assert "disk I/O error" in str(failures[0].orig)
+
+
+def test_change_password_rewraps_the_key_and_is_audited(sync_server_factory, env, capsys, monkeypatch):
+    server = sync_server_factory(caseload=2)
+    code, _, err = run(capsys, "sync", "--server", server.url, "--user", "officer1", "--json")
+    assert code == 0, err
+    store_bytes = (env / "store.db").read_bytes()
+
+    monkeypatch.setenv("WORKSTATION_NEW_PASSWORD", "short")
+    code, _, err = run(capsys, "change-password")
+    assert code == 1 and "at least 8 characters" in err and "Nothing was changed" in err
+
+    monkeypatch.setenv("WORKSTATION_NEW_PASSWORD", "a-longer-passphrase")
+    code, out, err = run(capsys, "change-password")
+    assert code == 0, err
+    assert "now unlocks with the new password" in out
+    assert (env / "store.db").read_bytes()[:4096] == store_bytes[:4096]  # the database was not re-encrypted
+
+    code, _, err = run(capsys, "caseload")  # WORKSTATION_PASSWORD is still the old one
+    assert code == 1 and "Wrong password" in err
+    monkeypatch.setenv("WORKSTATION_PASSWORD", "a-longer-passphrase")
+    code, out, err = run(capsys, "caseload")
+    assert code == 0 and "2 participant(s)" in out
+    with open_store(env, "a-longer-passphrase") as store, store.read_session() as db:
+        outcomes = db.scalars(select(AuditEvent.outcome).where(AuditEvent.event == "key_change")).all()
+    assert outcomes == ["attempt", "ok"]

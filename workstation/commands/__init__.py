@@ -14,4 +14,5 @@ COMMANDS: tuple[str, ...] = (
     "caseload",
     "note",
     "outbox",
+    "change-password",
 )

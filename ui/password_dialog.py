@@ -1,0 +1,82 @@
+"""File → Change password…: re-wrap the data key under a new password (audited as key_change).
+
+The re-wrap runs PBKDF2 twice (about half a second) and writes keys.json, so it runs on a worker;
+the dialog stays responsive and shows the outcome in place. Same rules as the CLI command
+(workstation/commands/change_password.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout
+
+from local_db.errors import WrongPassword
+from ui.tasks import run_task
+from workstation.commands.change_password import password_problem
+from workstation.security.key_change import change_store_password
+
+
+class ChangePasswordDialog(QDialog):
+    def __init__(self, store, data_dir: Path, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Change password")
+        self._store = store
+        self._data_dir = Path(data_dir)
+        self.changed = False
+        self.current = self._password_field("Current password")
+        self.new = self._password_field("New password")
+        self.again = self._password_field("New password again")
+        self.message = QLabel(
+            "The new password unlocks this workstation from now on, also offline. "
+            "Use the password your agency account has.", self)
+        self.message.setWordWrap(True)
+        self.message.setAccessibleName("Change password message")
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        form = QFormLayout()
+        form.addRow("Current password", self.current)
+        form.addRow("New password", self.new)
+        form.addRow("New password again", self.again)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+
+    def _password_field(self, name: str) -> QLineEdit:
+        field = QLineEdit(self)
+        field.setEchoMode(QLineEdit.EchoMode.Password)
+        field.setAccessibleName(name)
+        return field
+
+    def accept(self) -> None:  # validate, then change on a worker; close only when it worked
+        old, new = self.current.text(), self.new.text()
+        if new != self.again.text():
+            self.message.setText("The two new passwords differ.")
+            return
+        problem = password_problem(old, new)
+        if problem:
+            self.message.setText(problem[0].upper() + problem[1:] + ".")
+            return
+        self.buttons.setEnabled(False)
+        self.message.setText("Changing the password…")
+        store, data_dir = self._store, self._data_dir
+        run_task(lambda: change_store_password(store, data_dir, old, new), self._done, self._failed, owner=self)
+
+    def _done(self, _result) -> None:
+        self.changed = True
+        for field in (self.current, self.new, self.again):
+            field.clear()
+        super().accept()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.buttons.setEnabled(True)
+        if isinstance(exc, WrongPassword):
+            self.message.setText("The current password is wrong. Nothing was changed.")
+            self.current.selectAll()
+            self.current.setFocus()
+        else:
+            self.message.setText(f"The password was not changed: {exc}")
