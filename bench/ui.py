@@ -138,7 +138,7 @@ def measure_sync_stall(app, home: Path, demo) -> dict[str, Any]:
 
     config = load_config(home=home)
     session = WorkstationSession.open(config, "officer1", demo.password, server_url=demo.url)
-    window = MainWindow(GuiServices(session), tile_store=open_tile_store(home, config))
+    window = MainWindow(GuiServices(session), tile_store=open_tile_store(home, config, session.store.cache_key))
     window.resize(1366, 768)
     window.show()
     probe = StallProbe(interval_ms=5)
@@ -204,7 +204,7 @@ from workstation.session import WorkstationSession
 home = Path(sys.argv[2])
 config = load_config(home=home)
 session = WorkstationSession.open(config, "officer1", sys.argv[4], server_url=sys.argv[3])
-window = MainWindow(GuiServices(session, auto_sync=False), tile_store=open_tile_store(home, config))
+window = MainWindow(GuiServices(session, auto_sync=False), tile_store=open_tile_store(home, config, session.store.cache_key))
 window.resize(1366, 768)
 window.show()
 shown = {}

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import hashlib
+import hmac
 import os
 import queue
 import stat
@@ -75,10 +77,13 @@ STORE_FILE_NAME = "store.db"
 class Store:
     """An open store. Create with open_store()/open_store_with_key(); close() when done."""
 
-    def __init__(self, home: Path, path: Path, engine: Engine) -> None:
+    def __init__(self, home: Path, path: Path, engine: Engine, cache_key: bytes | None = None) -> None:
         self.home = home
         self.path = path
         self.engine = engine
+        #: key for the caches kept beside the store (the map tile cache), derived from the data key so
+        #: they are unreadable without the officer's password too; None once the store is closed
+        self.cache_key = cache_key
         self.backup_made: str | None = None  # name of the pre-migration backup made by this open, if any
         self._queue: queue.SimpleQueue[
             tuple[Callable[[Session], Any], bool, concurrent.futures.Future[Any]] | None
@@ -182,6 +187,7 @@ class Store:
             if self._closed:
                 return
             self._closed = True
+            self.cache_key = None
             self._queue.put(None)
         self._writer.join()
         self.engine.dispose()
@@ -224,6 +230,12 @@ def open_store(home: Path, password: str, *, create: bool = False) -> Store:
         raise
 
 
+def derive_cache_key(data_key: bytes) -> bytes:
+    """A separate 256-bit key for caches (HMAC-SHA256 of the data key with a fixed label): a cache
+    file never shares the database's key, and the key follows the data key through password changes."""
+    return hmac.new(data_key, b"field-workstation cache key v1", hashlib.sha256).digest()
+
+
 def open_store_with_key(home: Path, data_key: bytes) -> Store:
     """Open the store in `home` with an already unwrapped data key (creates the file if absent)."""
     home = Path(home)
@@ -239,7 +251,7 @@ def open_store_with_key(home: Path, data_key: bytes) -> Store:
     try:
         verify_key_and_file(engine, db_path)
         backup = upgrade_to_head(engine, db_path, home)
-        store = Store(home, db_path, engine)
+        store = Store(home, db_path, engine, cache_key=derive_cache_key(data_key))
     except BaseException as exc:
         engine.dispose()
         if not existed:  # an existing file's -wal/-shm are SQLite's to clean up on close

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import mercantile
+import sqlcipher3.dbapi2 as sqlcipher
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +223,38 @@ def count_tiles(bounds: tuple[float, float, float, float], min_zoom: int, max_zo
     return total
 
 
+# --------------------------------------------------------------------------- the cache file
+
+
+def open_cache(path: Path, key: bytes | None):
+    """The cache database. With `key` (the app always passes one: Store.cache_key) it is a SQLCipher
+    file, because the areas an officer looked at are location metadata about the caseload; without
+    it (tests, the map demo) plain SQLite. A cache that does not open with the key (plaintext from an
+    older version, or damaged) is discarded and started afresh: it only ever holds copies."""
+    if key is None:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(_SCHEMA)
+        return conn
+    for attempt in (1, 2):
+        conn = sqlcipher.connect(str(path), check_same_thread=False, isolation_level=None)
+        try:
+            conn.execute("PRAGMA cipher_log_level = NONE")
+            conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            return conn
+        except sqlcipher.DatabaseError as exc:
+            conn.close()
+            if attempt == 2:
+                raise TileStoreError(f"the tile cache {path} cannot be created: {exc}") from exc
+            log.warning("map tiles: cache %s is unreadable with this workstation's key (%s); starting afresh",
+                        path.name, exc)
+            for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+    raise AssertionError("unreachable")
+
+
 # --------------------------------------------------------------------------- the store
 
 
@@ -237,6 +270,7 @@ class TileStore:
         max_cache_bytes: int = DEFAULT_CACHE_BYTES,
         client: httpx.Client | None = None,
         attribution: str = "",
+        cache_key: bytes | None = None,
     ) -> None:
         if tile_url is not None and not all(k in tile_url for k in ("{z}", "{x}", "{y}")):
             raise TileStoreError(f"tile URL must contain {{z}}, {{x}} and {{y}}: {tile_url!r}")
@@ -248,9 +282,7 @@ class TileStore:
         self.max_cache_bytes = max_cache_bytes
         self._attribution = attribution
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.cache_path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.executescript(_SCHEMA)
+        self._conn = open_cache(self.cache_path, cache_key)
         self._cache_bytes, self._cache_tiles = self._conn.execute(
             "SELECT coalesce(sum(length(tile_data)), 0), count(*) FROM tiles WHERE pinned=0"
         ).fetchone()

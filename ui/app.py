@@ -142,7 +142,7 @@ def _run_gui(args: argparse.Namespace, demo) -> int:
 
     def build_window(session):
         return MainWindow(GuiServices(session), settings=None if args.screenshot else settings, banner=banner,
-                          tile_store=open_tile_store(home, config))
+                          tile_store=open_tile_store(home, config, session.store.cache_key))
 
     window = build_window(session)
     if args.screenshot:
@@ -177,9 +177,11 @@ def _run_gui(args: argparse.Namespace, demo) -> int:
     return rc
 
 
-def open_tile_store(home: Path, config):
+def open_tile_store(home: Path, config, cache_key: bytes | None):
     """The map's tile store: the agency tile server (if configured) through a local cache, plus
-    the bundled Chicago demo basemap package when it was built (`make assets`)."""
+    the bundled Chicago demo basemap package when it was built (`make assets`). The cache is
+    encrypted with the session's cache key (Store.cache_key): the areas an officer viewed are
+    location metadata about the caseload (CJIS SC-28)."""
     try:
         from maps.tiles import TileStore
     except ImportError:
@@ -188,7 +190,7 @@ def open_tile_store(home: Path, config):
 
     basemap = resource_path("maps", "assets", "basemap", "chicago.mbtiles")
     packages = [basemap] if basemap.exists() else []
-    return TileStore(home / "tile-cache.mbtiles", tile_url=config.tile_url, packages=packages)
+    return TileStore(home / "tile-cache.mbtiles", tile_url=config.tile_url, packages=packages, cache_key=cache_key)
 
 
 class ScreenshotWhenReady:

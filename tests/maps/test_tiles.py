@@ -189,3 +189,27 @@ def test_store_for_data_dir_uses_imported_packages_and_skips_broken_ones(tmp_pat
     assert "package skipped" in caplog.text
     assert store.get_tile(13, 2100, 3045) is not None  # the bundled demo basemap (built by make assets)
     store.close()
+
+
+def test_cache_with_a_key_is_encrypted_and_a_plain_or_foreign_one_is_replaced(tmp_path, tile_server):
+    key = bytes(range(32))
+    cache = tmp_path / "cache.mbtiles"
+    plain = TileStore(cache, tile_url=tile_server.url("png"))  # an older version's plaintext cache
+    assert plain.get_tile(12, 1050, 1522) == tile_server.png
+    plain.close()
+    assert cache.read_bytes()[:16] == b"SQLite format 3\x00"
+
+    store = TileStore(cache, tile_url=tile_server.url("png"), cache_key=key)
+    assert store.get_tile(12, 1050, 1523) == tile_server.png
+    store.close()
+    for path in tmp_path.glob("cache.mbtiles*"):
+        assert not path.read_bytes().startswith(b"SQLite format 3"), path
+
+    tile_server.requests.clear()
+    again = TileStore(cache, tile_url=tile_server.url("png"), cache_key=key)
+    assert again.get_tile(12, 1050, 1523) == tile_server.png and tile_server.requests == []  # from the cache
+    again.close()
+
+    foreign = TileStore(cache, tile_url=tile_server.url("png"), cache_key=bytes(32))  # another key: afresh
+    assert foreign.get_tile(12, 1050, 1523) == tile_server.png and len(tile_server.requests) == 1
+    foreign.close()

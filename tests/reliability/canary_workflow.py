@@ -51,7 +51,7 @@ def main() -> int:
         pid = s.scalar(select(Participant.id).where(Participant.case_number == case_number))
     done["canary_synced"] = pid is not None
 
-    window = MainWindow(GuiServices(session, auto_sync=False), tile_store=open_tile_store(home, config))
+    window = MainWindow(GuiServices(session, auto_sync=False), tile_store=open_tile_store(home, config, session.store.cache_key))
     window.resize(1280, 800)
     window.show()
     window.start()
