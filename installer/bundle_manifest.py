@@ -158,6 +158,19 @@ DROPPED_BUNDLE_PATTERNS = (
     "PySide6/Qt/lib/libQt6VirtualKeyboard*.so.6",
     # zstandard's CFFI backend duplicates its C extension, which is the one it loads.
     "zstandard/_cffi.*",
+    # Image formats Qt widgets never meet here (map tiles are decoded by Chromium, not by Qt;
+    # photos and icons are PNG, JPEG, GIF, SVG or ICO).
+    "PySide6/Qt/plugins/imageformats/libqtiff.so",
+    "PySide6/Qt/plugins/imageformats/libqwebp.so",
+    "PySide6/Qt/plugins/imageformats/libqtga.so",
+    "PySide6/Qt/plugins/imageformats/libqwbmp.so",
+    "PySide6/Qt/plugins/imageformats/libqicns.so",
+    # Qt's TLS backends serve QSslSocket/QNetworkAccessManager, which the app does not use: the sync
+    # client is httpx (Python's ssl) and QtWebEngine has Chromium's own TLS stack.
+    "PySide6/Qt/plugins/tls/*",
+    # East Asian legacy codecs (Shift-JIS, Big5, GB2312, EUC-KR, ISO-2022): every payload here is
+    # UTF-8 JSON, HTML or PNG.
+    "python3.11/lib-dynload/_codecs_*",
 )
 
 # When building the .deb, libraries PyInstaller picked up from the distribution itself (NSS,

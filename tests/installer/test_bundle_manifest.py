@@ -185,3 +185,12 @@ def test_the_seeders_faker_imports_are_kept():
     seeder = (REPO / "sync_server" / "seeder.py").read_text(encoding="utf-8")
     for module in re.findall(r"^from (faker\.[\w.]+) import", seeder, flags=re.MULTILINE):
         assert manifest.keep_faker_module(module), module
+
+
+def test_the_app_does_not_use_qt_networking_whose_tls_plugins_are_dropped():
+    assert not manifest.keep_in_bundle("PySide6/Qt/plugins/tls/libqopensslbackend.so")
+    for package in manifest.PROJECT_PACKAGES:
+        for path in (REPO / package).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            assert "QtNetwork" not in text and "QSslSocket" not in text, path
+    assert manifest.keep_in_bundle("PySide6/Qt/plugins/imageformats/libqjpeg.so")
