@@ -389,7 +389,11 @@ def report_break(store: _Store, report: ChainReport) -> bool:
     """
     if report.ok:
         return False
-    where = f"audit_event:{report.broken_at}"
+    return record_break(store, f"audit_event:{report.broken_at}", report.as_dict())
+
+
+def record_break(store: _Store, where: str, detail: dict[str, Any]) -> bool:
+    """Append an `audit_chain_break` row about `where` unless one is already there."""
 
     def already(session: Session) -> bool:
         found = session.execute(
@@ -402,7 +406,7 @@ def report_break(store: _Store, report: ChainReport) -> bool:
     with store.read_session() as session:
         if already(session):
             return False
-    audit(store, "audit_chain_break", where, "error", json.dumps(report.as_dict()))
+    audit(store, "audit_chain_break", where, "error", json.dumps(detail))
     return True
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sync_server import auth
+from sync_server import audit_chain, auth
 from sync_server.actions import apply_batch
 from sync_server.caseload import CHILD_MODELS
 from sync_server.changes import read_page
@@ -34,7 +34,7 @@ from sync_server.db import Database, utcnow
 from sync_server.ingest import IngestError, check_silence, ingest_fixes
 from sync_server.ingest_queue import IngestQueue
 from sync_server.live import LiveHub
-from sync_server.models import AuditUpload, Participant, Position
+from sync_server.models import AuditChainBreak, AuditUpload, Participant, Position
 from sync_server.osmand import parse_osmand
 from sync_server.wire import TO_WIRE, officer_data, position_data
 from workstation.protocol import (
@@ -330,23 +330,29 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
 
     @app.post("/v1/audit", response_model=AuditAck, responses=ERRORS)
     def audit(batch: AuditBatch, who: CurrentCaller) -> AuditAck:
+        records = batch.records
         with db.write() as session:
-            have = set(
-                session.scalars(
-                    select(AuditUpload.seq).where(
-                        AuditUpload.workstation_id == who.workstation_id,
-                        AuditUpload.seq.in_([r.seq for r in batch.records]),
-                    )
-                )
+            held = audit_chain.held_hashes(session, who.workstation_id, records[0].seq, max(r.seq for r in records))
+            check = audit_chain.check_batch(
+                records, held, audit_chain.last_held_before(session, who.workstation_id, records[0].seq)
             )
-            for record in batch.records:
-                if record.seq not in have:
-                    have.add(record.seq)
+            if not check.ok and session.get(AuditChainBreak, (who.workstation_id, check.broken_at)) is None:
+                log.warning("audit chain of workstation %s: %s", who.workstation_id, check.reason)
+                session.add(AuditChainBreak(
+                    workstation_id=who.workstation_id, seq=check.broken_at, reason=check.reason, detected_at=utcnow(),
+                ))
+            for record in records:
+                # the server's copy of a row is never overwritten (a differing one is the break above)
+                if record.seq not in held:
+                    held[record.seq] = record.hash
                     session.add(AuditUpload(
                         workstation_id=who.workstation_id, seq=record.seq, officer_id=who.officer_id,
                         record=record.model_dump_json(), received_at=utcnow(),
                     ))
-        return AuditAck(acknowledged_through=max(r.seq for r in batch.records))
+        return AuditAck(
+            acknowledged_through=max(r.seq for r in records),
+            chain_ok=check.ok, broken_at=check.broken_at, reason=check.reason,
+        )
 
     @app.post("/v1/admin/revoke-workstation", response_model=RevokeResult, responses=ERRORS)
     def revoke(body: RevokeRequest, x_admin_key: Annotated[str | None, Header()] = None) -> RevokeResult:

@@ -258,6 +258,16 @@ class AuditUpload(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class AuditChainBreak(Base):
+    """Where a workstation's uploaded audit chain stopped continuing the server's copy (sync_server.audit_chain)."""
+
+    __tablename__ = "audit_chain_break"
+    workstation_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    reason: Mapped[str] = mapped_column(Text)
+    detected_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class Counter(Base):
     """Named sequences allocated in blocks (sync_server.rawsql.allocate): change-feed seq, position id."""
 

@@ -493,6 +493,12 @@ class AuditBatch(WireModel):
 
 class AuditAck(WireModel):
     acknowledged_through: int
+    #: False when the batch does not continue the chain the server already holds from this
+    #: workstation (a gap, a link that does not hold, a row that differs from the server's copy)
+    chain_ok: bool = True
+    #: the first seq at which it does not (None when chain_ok)
+    broken_at: int | None = None
+    reason: ShortText = ""
 
 
 ChangeAdapter: TypeAdapter[Any] = TypeAdapter(Change)

@@ -163,12 +163,14 @@ def test_audit_upload_is_stored_once_per_workstation_and_seq(sync_server, client
 
     def record(seq: int) -> dict:
         return {"seq": seq, "at": now_iso(), "officer": "officer1", "workstation_id": "ws-audit",
-                "event": "login", "prev_hash": f"h{seq - 1}", "hash": f"h{seq}"}
+                "event": "login", "prev_hash": "0" * 64 if seq == 1 else f"h{seq - 1}", "hash": f"h{seq}"}
+
+    intact = {"chain_ok": True, "broken_at": None, "reason": ""}
 
     first = client.post("/v1/audit", json={"records": [record(1), record(2)]})
-    assert first.status_code == 200 and first.json() == {"acknowledged_through": 2}
+    assert first.status_code == 200 and first.json() == {"acknowledged_through": 2, **intact}
     again = client.post("/v1/audit", json={"records": [record(2), record(3)]})  # a lost ack: resent row 2
-    assert again.json() == {"acknowledged_through": 3}
+    assert again.json() == {"acknowledged_through": 3, **intact}
     assert sync_server.query("select seq from audit_upload where workstation_id = 'ws-audit' order by seq") == [
         (1,), (2,), (3,)]
     assert client.post("/v1/audit", json={"records": [{**record(4), "seq": 0}]}).status_code == 422

@@ -64,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
             f"{summary.actions_rejected} rejected); {summary.bytes_down} bytes down, {summary.bytes_up} up, "
             f"{summary.seconds:.1f} s"
         )
+    if summary.audit_chain_break:
+        # AU-9: a break is reported, never hidden (the sync itself went through)
+        print(f"workstation sync: audit trail: {summary.audit_chain_break}", file=sys.stderr)
     if not summary.ok:
         print(f"workstation sync: stopped: {summary.error}", file=sys.stderr)
         return 1

@@ -6,6 +6,12 @@ the last acknowledged seq go up in order, in batches, to `POST /v1/audit` (proto
 the server's AuditAck says how far it stored them, and that seq is kept in
 SyncState.audit_acked_seq so a lost acknowledgement only means the next sync sends a few rows
 again (the server stores each (workstation, seq) once).
+
+The server also checks that each batch continues the copy it already holds (a local history that was
+rewritten and re-hashed verifies locally, but not against rows uploaded before the rewrite). When its
+acknowledgement says the chain does not continue, the break is recorded here too, once, as an
+`audit_chain_break` row with object `server:audit_event:<seq>`, uploaded with the next batch, and
+returned in AuditUploadResult (the sync summary reports it).
 """
 
 from __future__ import annotations
@@ -38,6 +44,18 @@ class AuditUploadResult:
     acknowledged_through: int
     chain_ok: bool
     broken_at: int | None
+    #: where and why the server found the uploaded chain not continuing its copy (None: it does)
+    server_broken_at: int | None = None
+    server_reason: str = ""
+
+    def problem(self) -> str | None:
+        """One line for the officer and the log, or None when both checks passed."""
+        found = []
+        if not self.chain_ok:
+            found.append(f"the local audit chain is broken at row {self.broken_at}")
+        if self.server_broken_at is not None:
+            found.append(f"the server reports a break at row {self.server_broken_at}: {self.server_reason}")
+        return "; ".join(found) or None
 
 
 def acked_seq(session: Session) -> int:
@@ -73,6 +91,7 @@ def upload_audit(store: Store, client: _Poster, batch_size: int = BATCH_SIZE) ->
         report = audit_log.verify_chain(session)
     audit_log.report_break(store, report)
     sent = 0
+    server_break: AuditAck | None = None
     while True:
         with store.read_session() as session:
             after = acked_seq(session)
@@ -84,6 +103,13 @@ def upload_audit(store: Store, client: _Poster, batch_size: int = BATCH_SIZE) ->
             ack = AuditAck.model_validate_json(client.post_json(AUDIT_PATH, body).content)
         except ValidationError:
             raise ServerFailed("the server's answer to the audit upload is not an acknowledgement", 200) from None
+        if not ack.chain_ok:
+            server_break = server_break or ack
+            audit_log.record_break(
+                store,
+                f"server:audit_event:{ack.broken_at}",
+                {"reported_by": "server", "broken_at": ack.broken_at, "reason": ack.reason},
+            )
         through = min(ack.acknowledged_through, records[-1].seq)
         if through <= after:
             raise ServerFailed(f"the server acknowledged no audit rows after {after}", 200)
@@ -91,4 +117,8 @@ def upload_audit(store: Store, client: _Poster, batch_size: int = BATCH_SIZE) ->
         sent += len(records)
     with store.read_session() as session:
         through = acked_seq(session)
-    return AuditUploadResult(sent, through, report.ok, report.broken_at)
+    return AuditUploadResult(
+        sent, through, report.ok, report.broken_at,
+        server_broken_at=server_break.broken_at if server_break else None,
+        server_reason=server_break.reason if server_break else "",
+    )

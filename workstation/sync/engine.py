@@ -61,6 +61,8 @@ class SyncSummary:
     error_kind: str | None = None
     #: (security) why the audit chain upload failed this time (its rows go with the next sync)
     audit_error: str | None = None
+    #: (security) the audit chain is broken, locally or against the server's copy (AU-9); None: intact
+    audit_chain_break: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,7 +135,9 @@ class SyncEngine:
             # (security) AU-9: the audit chain goes to the server with every sync. Unacknowledged
             # rows simply go again next time, so only revocation/re-login stop the sync here.
             try:
-                upload_audit(self.store, self.client)
+                summary.audit_chain_break = upload_audit(self.store, self.client).problem()
+                if summary.audit_chain_break:
+                    log.warning("audit chain: %s", summary.audit_chain_break)
             except (WorkstationRevoked, AuthRequired):
                 raise
             except SyncError as exc:
