@@ -2,6 +2,7 @@
 
     sync-server [--host H] [--port N] [--db URL] [--seed --officers N --caseload M --password P
                 [--random-seed S]] [--simulate] [--speed X] [--watchdog SECONDS]
+                [--parent-pid PID] [--die-with-parent]
     sync-server unlock USER [--db URL]
     sync-server revoke-workstation WORKSTATION_ID [--db URL]
     sync-server keys [--db URL]              prints {"gateway_key": ..., "admin_key": ...}
@@ -16,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from sync_server.db import Database, default_db_url
@@ -55,27 +57,42 @@ def _serve_parser() -> argparse.ArgumentParser:
                    help="check for silent devices and missed check-ins every N seconds (on with --simulate)")
     p.add_argument("--heartbeat", type=float, default=10.0, help="seconds between /v1/live heartbeats")
     p.add_argument("--parent-pid", type=int, default=None,
-                   help="stop when this process (the demo's GUI) is gone, even if it was killed")
+                   help="stop when this process (the demo's GUI) is gone, even if it was killed (polled)")
+    p.add_argument("--die-with-parent", action="store_true",
+                   help="Linux: the kernel stops us when the thread that started us exits (PR_SET_PDEATHSIG)")
     return p
 
 
-def watch_parent(parent_pid: int, stop: threading.Event, interval_s: float = 1.0) -> threading.Thread:
-    """Set `stop` once `parent_pid` is no longer our parent (it exited or was killed: we were reparented).
+def die_with_parent(parent_pid: int | None, death_signal: bool, interval_s: float = 1.0) -> None:
+    """SIGTERM ourselves once the process that started us is gone, even if it was killed (kill -9).
 
     A kill -9 of the demo's GUI runs none of its clean-up, and a server left running would keep a
-    port, a seeded database and the simulator's CPU. Polling getppid works on Linux and macOS without
-    preexec_fn, which is unsafe in a parent that has threads (Qt's).
+    port, a seeded database and the simulator's CPU. Two ways, both ending in SIGTERM, whose handler
+    (installed once serving) stops the server cleanly; before that the default action ends the process:
+
+    - `death_signal` (Linux): prctl(PR_SET_PDEATHSIG) asks the kernel to send SIGTERM the moment the
+      parent dies. Set here in the child rather than in a preexec_fn, which is unsafe in a parent that
+      has threads (Qt's). The kernel sends it when the *thread* that spawned us exits, so the parent
+      asks for it only from its main thread (workstation.demo.DemoServer.start).
+    - `parent_pid` (everywhere): poll getppid() every `interval_s`; once we have been reparented the
+      parent is gone. Also covers a parent that died before the prctl took effect.
     """
+    if death_signal and sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0) != 0:
+            print(json.dumps({"warning": f"prctl(PR_SET_PDEATHSIG) failed: errno {ctypes.get_errno()}"}), flush=True)
+    if parent_pid is None:
+        return
 
     def watch() -> None:
-        while not stop.wait(interval_s):
-            if os.getppid() != parent_pid:
-                print(json.dumps({"stopping": f"parent process {parent_pid} is gone"}), flush=True)
-                stop.set()
+        while os.getppid() == parent_pid:
+            time.sleep(interval_s)
+        print(json.dumps({"stopping": f"parent process {parent_pid} is gone"}), flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
 
-    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _db(url: str | None) -> Database:
@@ -99,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     from sync_server.app import ServerOptions
     from sync_server.embedded import EmbeddedServer
 
+    # before seeding, which can take a while: a parent killed meanwhile must not leave us running
+    die_with_parent(args.parent_pid, args.die_with_parent)
+
     watchdog = args.watchdog if args.watchdog is not None else (30.0 if args.simulate else None)
     server = EmbeddedServer(
         args.db or default_db_url(),
@@ -117,8 +137,6 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    if args.parent_pid is not None:
-        watch_parent(args.parent_pid, stop)
     stop.wait()
     server.stop()
     return 0

@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,10 @@ class DemoServer:
             "--caseload", str(self.caseload), "--password", self.password, "--random-seed", str(self.random_seed),
             "--parent-pid", str(os.getpid()),  # the server stops by itself if this process is killed
         ]
+        if threading.current_thread() is threading.main_thread():
+            # PR_SET_PDEATHSIG fires when the spawning *thread* exits: only the main thread lives as
+            # long as the process (from a worker thread the --parent-pid poll alone stops it)
+            args.append("--die-with-parent")
         if self.simulate:
             args += ["--simulate", "--speed", str(self.speed)]
         log_file = open(self._tmp / "server.log", "wb")  # noqa: SIM115 - closed with the process
