@@ -217,6 +217,8 @@ def faker_locale(module_or_path: str) -> str | None:
     if parts[:2] != ["faker", "providers"] or len(parts) < 4:
         return None
     candidate = parts[3]
+    if candidate == parts[2]:  # faker.providers.sbn.sbn: a provider's own module, not a locale
+        return None
     return candidate if _LOCALE.fullmatch(candidate) else None
 
 

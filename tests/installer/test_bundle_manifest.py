@@ -173,6 +173,7 @@ def test_faker_keeps_the_seeders_name_tables_and_drops_other_locales():
     assert keep("faker.providers.person") and keep("faker.providers.person.en_US")
     assert keep("faker.providers.person.es_MX") and keep("faker.providers.person.es")  # es_MX's parent
     assert keep("faker.providers.color.color") and keep("faker.providers.sbn.rules")  # not locales
+    assert keep("faker.providers.sbn.sbn")  # three lower-case letters, but the provider's own module
     assert not keep("faker.providers.person.de_DE") and not keep("faker.providers.address.zh_TW")
     assert not keep("faker.providers.person.sr_Latn_RS".rsplit("_", 1)[0])  # sr_Latn
     assert manifest.keep_in_bundle("faker/providers/person/en_US/__init__.py")
@@ -194,3 +195,18 @@ def test_the_app_does_not_use_qt_networking_whose_tls_plugins_are_dropped():
             text = path.read_text(encoding="utf-8")
             assert "QtNetwork" not in text and "QSslSocket" not in text, path
     assert manifest.keep_in_bundle("PySide6/Qt/plugins/imageformats/libqjpeg.so")
+
+
+def test_every_faker_module_that_faker_imports_itself_is_kept():
+    """faker imports each provider package, which imports its own non-locale modules (sbn.sbn,
+    isbn.isbn, color.color): all of them must survive the locale trimming (the frozen demo crashed
+    on faker.providers.sbn.sbn once)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from faker.providers.person.en_US import Provider; "
+             "from faker.providers.person.es_MX import Provider; "
+             "print('\\n'.join(m for m in sys.modules if m.startswith('faker.providers.')))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    dropped = [name for name in out.split() if not manifest.keep_faker_module(name)]
+    assert not dropped, dropped
