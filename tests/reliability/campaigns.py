@@ -61,7 +61,7 @@ BOUNDED: dict[str, dict[str, int]] = {
 }
 #: the figures that must be zero in every campaign that reports them
 MUST_BE_ZERO = ("lost", "duplicated", "integrity_failures", "state_mismatches", "crashes", "partial_writes",
-                "canary_hits", "partial_saves", "silent_failures", "outbox_not_done")  # fmt: skip
+                "canary_hits", "plaintext_databases", "partial_saves", "silent_failures", "outbox_not_done")  # fmt: skip
 
 
 # =========================================================================== shared harness
@@ -811,18 +811,24 @@ def canary(seed: int = 1) -> dict[str, Any]:
         finally:
             server.stop()
         hits, files = _scan(scanned, [name, case_number])
+        # SC-28: no unencrypted SQLite database anywhere (the tile cache was one until it got the cache key);
+        # positive control: the server's database beside the scanned directory is one
+        plaintext = _plaintext_databases(scanned)
+        plaintext_control = len(_plaintext_databases(workdir)) - len(plaintext)
         # positive control: the scanner must find the canary where it legitimately is (the server)
         control_hits, _ = _scan(workdir, [name])
     result = {
         "campaign": "canary",
         "canary_hits": len(hits),
+        "plaintext_databases": len(plaintext),
         "positive_control_files": len(control_hits) - len(hits),
         "files_scanned": files,
         "hit_files": hits[:20],
+        "plaintext_database_files": plaintext[:20],
         "workflow": workflow,
         "seconds": round(time.monotonic() - started, 1),
     }
-    if proc.returncode != 0 or not workflow.get("canary_synced") or result["positive_control_files"] < 1:
+    if proc.returncode != 0 or not workflow.get("canary_synced") or min(result["positive_control_files"], plaintext_control) < 1:
         result["error"] = "the workflow did not complete, so a zero would mean nothing"
     return result
 
@@ -840,6 +846,13 @@ def _plant_canary(server: ServerProcess, name: str, case_number: str) -> None:
             record(s, "participant", row)
     finally:
         db.dispose()
+
+
+def _plaintext_databases(root: Path) -> list[str]:
+    return [
+        str(path.relative_to(root)) for path in root.rglob("*")
+        if path.is_file() and not path.is_symlink() and path.read_bytes()[:16] == b"SQLite format 3\x00"
+    ]
 
 
 def _scan(root: Path, needles: list[str]) -> tuple[list[str], int]:
