@@ -256,6 +256,13 @@ def open_store_with_key(home: Path, data_key: bytes) -> Store:
         engine.dispose()
         if not existed:  # an existing file's -wal/-shm are SQLite's to clean up on close
             _remove_created(_db_files(db_path), preexisting)
+        failure = _disk_failure(exc)
+        if failure is not None:
+            raise DataDirError(
+                f"The database {db_path} could not be read or written ({failure}): the disk is full, "
+                "read-only, failing or was removed; the file is not damaged. Nothing was changed; "
+                "free space or check the disk, then try again."
+            ) from None
         if isinstance(exc, SADatabaseError | sqlcipher.DatabaseError):
             raise StoreCorrupt(
                 f"The database {db_path} is damaged ({_sqlite_reason(exc)}). Nothing was changed; "
@@ -315,6 +322,21 @@ def _check_file_header(db_path: Path) -> None:
         )
     if len(head) == 0:
         raise StoreCorrupt(f"The database {db_path} is empty (0 bytes). Nothing was changed.")
+
+
+# SQLite primary result codes that say the disk failed, not that the file is damaged:
+# SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN
+_DISK_FAILURE_CODES = frozenset({8, 10, 13, 14})
+
+
+def _disk_failure(exc: BaseException) -> str | None:
+    """SQLite's message when `exc` is a disk failure (a transient EIO or a full disk must not be
+    reported as a damaged database to restore from backup), else None."""
+    orig = getattr(exc, "orig", None) or exc
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF in _DISK_FAILURE_CODES:
+        return str(orig)
+    return None
 
 
 def _sqlite_reason(exc: BaseException) -> str:
