@@ -39,7 +39,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from local_db import audit as audit_log
 from local_db.timeutil import utc_now
 from ui import data as ui_data
 from ui import map_actions, theme
@@ -54,6 +53,7 @@ from ui.password_dialog import ChangePasswordDialog
 from ui.search_audit import SearchAuditor
 from ui.services import GuiServices
 from ui.tasks import GuiInvoker, run_task
+from workstation.access_audit import audit_map_view
 from workstation.incidents import Incident, resolution_problem
 from workstation.route import plan_route
 
@@ -721,8 +721,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Track not shown: the audit trail cannot be written ({exc}).", 8000)
 
         # AU-2: a participant's location history on the map is a view of its own, audited before it is shown
-        run_task(lambda: audit_log.audit(store, "map_view", f"participant:{participant_id}", "ok",
-                                         f"track of {len(positions)} fixes"), show, refuse, owner=self)
+        run_task(lambda: audit_map_view(store, participant_id, len(positions)), show, refuse, owner=self)
 
     def _search_refused(self, why: str) -> None:
         self.caseload.search.clear()

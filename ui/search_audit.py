@@ -8,13 +8,12 @@ trail is refused (local_db.audit.AuditWriteFailed).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from local_db import audit as audit_log
 from ui.tasks import run_task
+from workstation.access_audit import audit_search
 
 SETTLE_MS = 1000
 
@@ -49,9 +48,9 @@ class SearchAuditor(QObject):
         if not query or query == self._last_audited:
             return
         self._last_audited = query
-        store, detail = self._store, json.dumps({"rows_shown": self._shown_rows()})
+        store, rows_shown = self._store, self._shown_rows()
         run_task(
-            lambda: audit_log.audit(store, "search", f"query:{query}", "ok", detail),
+            lambda: audit_search(store, query, via="gui", rows_shown=rows_shown),
             lambda _seq: self.audited.emit(query),
             lambda exc: self._failed(query, exc),
             owner=self,

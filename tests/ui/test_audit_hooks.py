@@ -45,7 +45,7 @@ def test_a_search_that_cannot_be_audited_is_cleared(qtbot, quick_settle, offline
     def broken_audit(*_args, **_kwargs):
         raise audit_log.AuditWriteFailed("audit write failed: disk I/O error")
 
-    monkeypatch.setattr(search_audit.audit_log, "audit", broken_audit)
+    monkeypatch.setattr(audit_log, "audit", broken_audit)
     window = make_window(offline_session)
     window.show()
     with qtbot.waitSignal(window.snapshotApplied, timeout=10_000):

@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from local_db.queries import caseload_rows
     from local_db.timeutil import utc_now
     from workstation import config as config_mod
+    from workstation.access_audit import search_target
     from workstation.cli import read_password
     from workstation.session import WorkstationSession
 
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
         # AU-2: the whole-caseload listing and a search are both accesses to participant data; each is
         # audited first, and nothing is read if the audit row cannot be written (AccessRefused).
-        event, target = ("search", f"query:{args.search}") if args.search else ("view_participant", "caseload")
+        event, target = ("search", search_target(args.search)) if args.search else ("view_participant", "caseload")
         rows = audit_log.audited_access(store, event, target, read, detail="cli caseload")
     now = utc_now()
     out = [
