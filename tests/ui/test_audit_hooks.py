@@ -74,7 +74,9 @@ def test_showing_a_track_on_the_map_is_audited_first(qtbot, offline_session, mak
 
 def test_change_password_dialog_rewraps_the_key_and_is_audited(qtbot, offline_window, store_home, store_password):
     from local_db.keys import unwrap_data_key
+    from workstation.security import lockout
 
+    lockout.initialise(store_home)  # as enrolment does: the current password is checked under the lockout
     window = offline_window
     dialog = window.change_password()
     dialog.current.setText("not the password")

@@ -3,6 +3,12 @@
 One function so both paths audit the same way: the re-wrap (local_db.keys.change_password, which keeps
 the failed-unlock counter in keys.json) and a key_change audit row with its outcome. The audit row of
 the attempt is written first; if it cannot be, nothing is changed (AU-5: no unaudited key change).
+
+The current password is checked under the failed-unlock policy (workstation.security.lockout, AC-7)
+before anything else: otherwise the dialog, in an unlocked session left unattended, would let anyone
+guess the officer's password with no counter. A wrong one counts like a failed unlock (5 in 15 minutes
+lock the workstation, the agency's wipe threshold applies), and a locked workstation refuses before
+the key derivation runs (AccountLocked).
 """
 
 from __future__ import annotations
@@ -11,12 +17,15 @@ from pathlib import Path
 
 from local_db import audit as audit_log
 from local_db.keys import change_password
+from workstation.security import lockout
 
 
 def change_store_password(store, data_dir: Path | str, old: str, new: str) -> None:
-    """Re-wrap the data key of the open `store` under `new`; raises WrongPassword (nothing changed)."""
+    """Re-wrap the data key of the open `store` under `new`; raises WrongPassword or AccountLocked
+    (nothing changed)."""
     audit_log.audit(store, "key_change", "keys.json", "attempt")
     try:
+        lockout.guarded_unlock(Path(data_dir), old)
         change_password(Path(data_dir), old, new)
     except Exception as exc:
         audit_log.audit(store, "key_change", "keys.json", "failed", type(exc).__name__)
