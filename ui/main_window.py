@@ -787,6 +787,7 @@ class MainWindow(QMainWindow):
         dialog = ChangePasswordDialog(self.store, self.services.session.home, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self.statusBar().showMessage("Password changed.", 6000))
+        dialog.lockedOut.connect(self.lock_requested)
         dialog.open()
         return dialog
 

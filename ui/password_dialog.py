@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout
 
 from local_db.errors import WrongPassword
 from ui.tasks import run_task
 from workstation.commands.change_password import password_problem
 from workstation.security.key_change import change_store_password
+from workstation.security.lockout import AccountLocked
 
 
 class ChangePasswordDialog(QDialog):
+    lockedOut = Signal()  # wrong current passwords locked the workstation (workstation.security.lockout)
+
     def __init__(self, store, data_dir: Path, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Change password")
@@ -73,6 +77,12 @@ class ChangePasswordDialog(QDialog):
         super().accept()
 
     def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, AccountLocked):
+            # AC-7: too many wrong current passwords; the window is locked at once (the lock screen
+            # then refuses every password until the server or an admin code releases it)
+            self.lockedOut.emit()
+            self.reject()
+            return
         self.buttons.setEnabled(True)
         if isinstance(exc, WrongPassword):
             self.message.setText("The current password is wrong. Nothing was changed.")

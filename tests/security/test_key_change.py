@@ -22,9 +22,12 @@ def test_wrong_current_passwords_count_and_lock_the_workstation(tmp_path) -> Non
     store = open_store(home, PASSWORD, create=True)
     lockout.initialise(home)
     try:
-        for i in range(lockout.MAX_FAILURES):
+        for i in range(lockout.MAX_FAILURES - 1):
             with pytest.raises(WrongPassword):
                 change_store_password(store, home, f"guess {i}", "a-new-passphrase")
+        assert not lockout.status(home).locked
+        with pytest.raises(lockout.AccountLocked):  # the failure that reaches the threshold says so
+            change_store_password(store, home, "one more guess", "a-new-passphrase")
         assert lockout.status(home).locked
 
         attempts = lockout.status(home).attempts
@@ -38,6 +41,7 @@ def test_wrong_current_passwords_count_and_lock_the_workstation(tmp_path) -> Non
                 select(AuditEvent.outcome, AuditEvent.detail).where(AuditEvent.event == "key_change")
             ).all()
         assert rows[-2:] == [("attempt", ""), ("failed", "AccountLocked")]
-        assert rows.count(("failed", "WrongPassword")) == lockout.MAX_FAILURES
+        assert rows.count(("failed", "WrongPassword")) == lockout.MAX_FAILURES - 1
+        assert rows.count(("failed", "AccountLocked")) == 2
     finally:
         store.close()

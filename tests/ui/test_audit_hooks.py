@@ -97,3 +97,21 @@ def test_change_password_dialog_rewraps_the_key_and_is_audited(qtbot, offline_wi
     with window.store.read_session() as db:
         outcomes = db.scalars(select(AuditEvent.outcome).where(AuditEvent.event == "key_change")).all()
     assert outcomes == ["attempt", "failed", "attempt", "ok"]
+
+
+def test_wrong_current_passwords_in_the_dialog_lock_the_window(qtbot, offline_window, store_home):
+    from workstation.security import lockout
+
+    lockout.initialise(store_home)
+    window = offline_window
+    dialog = window.change_password()
+    for i in range(lockout.MAX_FAILURES - 1):
+        dialog.current.setText(f"guess {i}")
+        dialog.new.setText("a-new-passphrase")
+        dialog.again.setText("a-new-passphrase")
+        dialog.accept()
+        qtbot.waitUntil(lambda: dialog.buttons.isEnabled() and "wrong" in dialog.message.text(), timeout=10_000)
+    dialog.current.setText("one more guess")
+    with qtbot.waitSignal(window.lock_requested, timeout=10_000):
+        dialog.accept()
+    assert lockout.status(store_home).locked and not dialog.isVisible()

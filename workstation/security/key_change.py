@@ -16,17 +16,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from local_db import audit as audit_log
+from local_db.errors import WrongPassword
 from local_db.keys import change_password
 from workstation.security import lockout
 
 
 def change_store_password(store, data_dir: Path | str, old: str, new: str) -> None:
-    """Re-wrap the data key of the open `store` under `new`; raises WrongPassword or AccountLocked
-    (nothing changed)."""
+    """Re-wrap the data key of the open `store` under `new`; raises WrongPassword, or AccountLocked
+    when the workstation is locked (also by this very attempt); nothing is changed then."""
+    home = Path(data_dir)
     audit_log.audit(store, "key_change", "keys.json", "attempt")
     try:
-        lockout.guarded_unlock(Path(data_dir), old)
-        change_password(Path(data_dir), old, new)
+        try:
+            lockout.guarded_unlock(home, old)
+        except WrongPassword as exc:
+            state = lockout.status(home)
+            if state.locked:  # this failure reached the threshold: the caller locks the session now
+                raise lockout.AccountLocked(state.reason) from exc
+            raise
+        change_password(home, old, new)
     except Exception as exc:
         audit_log.audit(store, "key_change", "keys.json", "failed", type(exc).__name__)
         raise
