@@ -2,7 +2,7 @@
 
     sync-server [--host H] [--port N] [--db URL] [--seed --officers N --caseload M --password P
                 [--random-seed S]] [--simulate] [--speed X] [--watchdog SECONDS]
-                [--parent-pid PID] [--die-with-parent]
+                [--parent-pid PID] [--die-with-parent] [--remove-when-orphaned DIR]
     sync-server unlock USER [--db URL]
     sync-server revoke-workstation WORKSTATION_ID [--db URL]
     sync-server keys [--db URL]              prints {"gateway_key": ..., "admin_key": ...}
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -60,6 +61,8 @@ def _serve_parser() -> argparse.ArgumentParser:
                    help="stop when this process (the demo's GUI) is gone, even if it was killed (polled)")
     p.add_argument("--die-with-parent", action="store_true",
                    help="Linux: the kernel stops us when the thread that started us exits (PR_SET_PDEATHSIG)")
+    p.add_argument("--remove-when-orphaned", default=None, metavar="DIR",
+                   help="with --parent-pid: delete DIR when stopping because the parent is gone (the demo's temp dir)")
     return p
 
 
@@ -113,11 +116,29 @@ def main(argv: list[str] | None = None) -> int:
         print("sync-server: --speed must be positive", file=sys.stderr)
         return 2
 
-    from sync_server.app import ServerOptions
-    from sync_server.embedded import EmbeddedServer
+    stop, serving = threading.Event(), threading.Event()
 
+    def on_signal(*_: object) -> None:
+        if not serving.is_set():
+            raise SystemExit(1)  # still seeding: unwind now, through the clean-up below
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
     # before seeding, which can take a while: a parent killed meanwhile must not leave us running
     die_with_parent(args.parent_pid, args.die_with_parent)
+    try:
+        return _serve(args, stop, serving)
+    finally:
+        if args.remove_when_orphaned and args.parent_pid is not None and os.getppid() != args.parent_pid:
+            # the demo's GUI was killed and cannot remove its temporary directory (this server's
+            # database and log, the demo's workstation home) as it does when it stops normally
+            shutil.rmtree(args.remove_when_orphaned, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace, stop: threading.Event, serving: threading.Event) -> int:
+    from sync_server.app import ServerOptions
+    from sync_server.embedded import EmbeddedServer
 
     watchdog = args.watchdog if args.watchdog is not None else (30.0 if args.simulate else None)
     server = EmbeddedServer(
@@ -133,10 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = server.seed(args.officers, args.caseload, args.password, args.random_seed)
         print(json.dumps({"seeded": summary}), flush=True)
     server.start()
+    serving.set()
     print(json.dumps({"listening": server.url, "simulate": args.simulate}), flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     server.stop()
     return 0

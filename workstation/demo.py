@@ -65,7 +65,8 @@ class DemoServer:
             *server_command(), "--host", "127.0.0.1", "--port", str(self.port),
             "--db", f"sqlite:///{self._tmp / 'server.db'}", "--seed", "--officers", "1",
             "--caseload", str(self.caseload), "--password", self.password, "--random-seed", str(self.random_seed),
-            "--parent-pid", str(os.getpid()),  # the server stops by itself if this process is killed
+            # the server stops by itself if this process is killed, and removes what it would have
+            "--parent-pid", str(os.getpid()), "--remove-when-orphaned", str(self._tmp),
         ]
         if threading.current_thread() is threading.main_thread():
             # PR_SET_PDEATHSIG fires when the spawning *thread* exits: only the main thread lives as

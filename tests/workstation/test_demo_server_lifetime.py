@@ -28,7 +28,7 @@ if mode == "death-signal-only":
     import subprocess, tempfile
     db = f"sqlite:///{tempfile.mkdtemp()}/server.db"
     proc = subprocess.Popen([*server_command(), "--port", "0", "--db", db, "--die-with-parent"])
-    pid = proc.pid
+    pid, tmp = proc.pid, ""
 else:
     demo = DemoServer(caseload=5, simulate=False)
     if mode == "main-thread":
@@ -37,8 +37,8 @@ else:
         thread = threading.Thread(target=demo.start)
         thread.start()
         thread.join()
-    pid = demo._proc.pid
-print(pid, flush=True)
+    pid, tmp = demo._proc.pid, demo._tmp
+print(pid, tmp, flush=True)
 time.sleep(600)
 """
 
@@ -76,7 +76,8 @@ def test_demo_server_stops_when_its_parent_is_killed(tmp_path, mode, flags):
         [sys.executable, "-c", _PARENT, mode], stdout=subprocess.PIPE, text=True, cwd=REPO, env=env
     )
     try:
-        server_pid = int(parent.stdout.readline())
+        pid_text, _, demo_dir = parent.stdout.readline().strip().partition(" ")
+        server_pid = int(pid_text)
         if mode == "death-signal-only":
             # alone, the death signal covers only a parent that dies after the prctl (DemoServer
             # passes --parent-pid too, whose first check covers the moments before)
@@ -85,12 +86,15 @@ def test_demo_server_stops_when_its_parent_is_killed(tmp_path, mode, flags):
         assert _alive(server_pid)
         if Path("/proc").is_dir():
             assert {f for f in _cmdline(server_pid) if f.startswith("--") and "parent" in f} == flags
+            assert ("--remove-when-orphaned" in _cmdline(server_pid)) == (mode != "death-signal-only")
         parent.send_signal(signal.SIGKILL)  # no clean-up runs in the parent
         parent.wait(10)
         deadline = time.monotonic() + 15
         while _alive(server_pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not _alive(server_pid), "the demo server outlived its killed parent"
+        if demo_dir:  # its database and the demo's workstation home go with it
+            assert not Path(demo_dir).exists()
     finally:
         parent.kill()
         parent.stdout.close()
