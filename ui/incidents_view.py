@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from local_db.timeutil import utc_now
 from ui import theme
+from ui.snapshot_model import SnapshotTableModel
 from workstation.incidents import KIND_LABEL, Incident
 from workstation.route import format_age
 
@@ -43,34 +44,24 @@ def incident_line(incident: Incident) -> str:
     return incident.summary + (f" · {n} alerts" if n > 1 else "")
 
 
-class IncidentTableModel(QAbstractTableModel):
+class IncidentTableModel(SnapshotTableModel):
+    COLUMNS = COLUMNS
+
     def __init__(self, parent=None, clock: Callable[[], datetime] = utc_now) -> None:
         super().__init__(parent)
-        self._items: list[Incident] = []
         self._names: dict[str, str] = {}
         self.clock = clock
         self._now = clock()
 
     def set_incidents(self, incidents: Sequence[Incident], names: dict[str, str]) -> None:
-        self.beginResetModel()
-        self._items = list(incidents)
         self._names = dict(names)
-        self._now = self.clock()
-        self.endResetModel()
+        self.set_rows(incidents)
+
+    def _rows_replaced(self) -> None:
+        self._now = self.clock()  # ages are shown relative to the moment the list arrived
 
     def incidents(self) -> list[Incident]:
         return self._items
-
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt signature
-        return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt signature
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from ui import theme
 from ui.data import OutboxItem
+from ui.snapshot_model import SnapshotTableModel
 
 STATE_WORDS = {"queued": "pending", "sending": "not confirmed", "done": "applied", "conflict": "conflict",
                "rejected": "rejected", "discarded": "server's kept"}
@@ -63,33 +64,21 @@ def state_word(state: str, in_flight: bool = False) -> str:
     return STATE_WORDS.get(state, state)
 
 
-class OutboxModel(QAbstractTableModel):
+class OutboxModel(SnapshotTableModel):
+    COLUMNS = COLUMNS
+
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._items: list[OutboxItem] = []
         self._names: dict[str, str] = {}
         self.in_flight = False
 
     def set_items(self, items: Sequence[OutboxItem], names: dict[str, str], in_flight: bool = False) -> None:
-        self.beginResetModel()
-        self._items = list(items)
         self._names = names
         self.in_flight = in_flight
-        self.endResetModel()
+        self.set_rows(items)
 
     def items(self) -> list[OutboxItem]:
         return self._items
-
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt signature
-        return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt signature
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
