@@ -158,7 +158,8 @@ def test_concurrent_duplicates_apply_once(sync_server_factory, client_for, db_ur
     assert sync_server.count_notes(note["id"]) == 1
 
 
-def test_audit_upload_is_stored_once_per_workstation_and_seq(sync_server, client_for):
+def test_audit_upload_is_stored_once_per_workstation_and_seq(sync_server_factory, client_for, db_url):
+    sync_server = sync_server_factory(caseload=1, db_url=db_url)
     client = client_for(sync_server, workstation_id="ws-audit")
 
     def record(seq: int) -> dict:
@@ -173,4 +174,12 @@ def test_audit_upload_is_stored_once_per_workstation_and_seq(sync_server, client
     assert again.json() == {"acknowledged_through": 3, **intact}
     assert sync_server.query("select seq from audit_upload where workstation_id = 'ws-audit' order by seq") == [
         (1,), (2,), (3,)]
+    # a gap, and a row that differs from the server's copy: reported, and kept in audit_chain_break
+    gap = client.post("/v1/audit", json={"records": [record(5)]}).json()
+    assert gap == {"acknowledged_through": 5, "chain_ok": False, "broken_at": 5,
+                   "reason": "gap: rows 4..4 never reached the server"}
+    differs = client.post("/v1/audit", json={"records": [{**record(2), "hash": "other"}]}).json()
+    assert (differs["chain_ok"], differs["broken_at"]) == (False, 2)
+    assert sync_server.query("select seq from audit_chain_break where workstation_id = 'ws-audit' order by seq") == [
+        (2,), (5,)]
     assert client.post("/v1/audit", json={"records": [{**record(4), "seq": 0}]}).status_code == 422
