@@ -71,7 +71,7 @@ def die_with_parent(parent_pid: int | None, death_signal: bool, interval_s: floa
 
     A kill -9 of the demo's GUI runs none of its clean-up, and a server left running would keep a
     port, a seeded database and the simulator's CPU. Two ways, both ending in SIGTERM, whose handler
-    (installed once serving) stops the server cleanly; before that the default action ends the process:
+    (main) stops the server cleanly, or unwinds a seeding still under way:
 
     - `death_signal` (Linux): prctl(PR_SET_PDEATHSIG) asks the kernel to send SIGTERM the moment the
       parent dies. Set here in the child rather than in a preexec_fn, which is unsafe in a parent that

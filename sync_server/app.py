@@ -34,7 +34,7 @@ from sync_server.db import Database, utcnow
 from sync_server.ingest import IngestError, check_silence, ingest_fixes
 from sync_server.ingest_queue import IngestQueue
 from sync_server.live import LiveHub
-from sync_server.models import AuditChainBreak, AuditUpload, Participant, Position
+from sync_server.models import AuditChainBreak, AuditUpload, AuditUploadConflict, Participant, Position
 from sync_server.osmand import parse_osmand
 from sync_server.wire import TO_WIRE, officer_data, position_data
 from workstation.protocol import (
@@ -342,13 +342,18 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
                     workstation_id=who.workstation_id, seq=check.broken_at, reason=check.reason, detected_at=utcnow(),
                 ))
             for record in records:
-                # the server's copy of a row is never overwritten (a differing one is the break above)
+                # the server's copy of a row is never overwritten; a differing one is kept beside it
                 if record.seq not in held:
                     held[record.seq] = record.hash
-                    session.add(AuditUpload(
-                        workstation_id=who.workstation_id, seq=record.seq, officer_id=who.officer_id,
-                        record=record.model_dump_json(), received_at=utcnow(),
-                    ))
+                    table = AuditUpload
+                elif held[record.seq] != record.hash:
+                    table = AuditUploadConflict
+                else:
+                    continue  # a replay after a lost ack
+                session.add(table(
+                    workstation_id=who.workstation_id, seq=record.seq, officer_id=who.officer_id,
+                    record=record.model_dump_json(), received_at=utcnow(),
+                ))
         return AuditAck(
             acknowledged_through=max(r.seq for r in records),
             chain_ok=check.ok, broken_at=check.broken_at, reason=check.reason,

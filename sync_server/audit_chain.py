@@ -12,8 +12,8 @@ against what the server already holds from that workstation:
   with a different one.
 
 The first problem found is the answer (AuditAck.chain_ok / broken_at / reason) and is kept in
-`audit_chain_break`; the rows are stored all the same (evidence is never dropped), except that a
-row already held is never overwritten.
+`audit_chain_break`; the rows are stored all the same (evidence is never dropped): a row already
+held is never overwritten, and one that differs from it goes to `audit_upload_conflict`.
 """
 
 from __future__ import annotations

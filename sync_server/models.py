@@ -268,6 +268,19 @@ class AuditChainBreak(Base):
     detected_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class AuditUploadConflict(Base):
+    """A received audit row whose seq the server already holds with another hash (a rewritten history,
+    or a store re-created under the same workstation id): kept beside the held copy, never dropped."""
+
+    __tablename__ = "audit_upload_conflict"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    workstation_id: Mapped[str] = mapped_column(String(100), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    officer_id: Mapped[str] = mapped_column(String(64))
+    record: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class Counter(Base):
     """Named sequences allocated in blocks (sync_server.rawsql.allocate): change-feed seq, position id."""
 

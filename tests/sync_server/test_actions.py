@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 
@@ -182,4 +183,6 @@ def test_audit_upload_is_stored_once_per_workstation_and_seq(sync_server_factory
     assert (differs["chain_ok"], differs["broken_at"]) == (False, 2)
     assert sync_server.query("select seq from audit_chain_break where workstation_id = 'ws-audit' order by seq") == [
         (2,), (5,)]
+    kept = sync_server.query("select seq, record from audit_upload_conflict where workstation_id = 'ws-audit'")
+    assert [(seq, json.loads(r)["hash"]) for seq, r in kept] == [(2, "other")]  # beside the held copy
     assert client.post("/v1/audit", json={"records": [{**record(4), "seq": 0}]}).status_code == 422
