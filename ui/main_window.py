@@ -296,7 +296,8 @@ class MainWindow(QMainWindow):
         self._gui.post(lambda: (self._connectivity_changed_gui(), self.reload(), self._refresh_outbox()))
 
     def _auto_synced(self, summary) -> None:  # scheduler thread
-        self._gui.post(lambda: (self._connectivity_changed_gui(), self.reload(), self._refresh_outbox()))
+        self._gui.post(lambda: (self._show_audit_problem(summary), self._connectivity_changed_gui(), self.reload(),
+                                self._refresh_outbox()))
 
     def shutdown(self) -> None:
         """Stop every timer, the map and the services' threads (idempotent)."""
@@ -602,10 +603,16 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(
                 f"Synced: {getattr(summary, 'changes_applied', 0):,} changes in, "
                 f"{getattr(summary, 'actions_sent', 0)} actions out", 6000)
+        self._show_audit_problem(summary)
         self._connectivity_changed_gui()
         self.reload()
         self._refresh_outbox()
         self.syncFinished.emit(summary)
+
+    def _show_audit_problem(self, summary) -> None:
+        problem = getattr(summary, "audit_chain_break", None)
+        if problem and not self._closing:
+            self.status.set_audit_problem(problem)
 
     def _sync_failed(self, exc: BaseException) -> None:
         self._sync_cancel = None

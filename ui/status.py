@@ -41,11 +41,17 @@ class StatusBar(QStatusBar):
         self.cancel = QPushButton("Cancel sync", self)
         self.cancel.setAccessibleName("Cancel sync")
         self.cancel.hide()
+        # Shown only when the audit trail's chain check (local, or the server's on upload) found a
+        # break: the officer and the agency must learn of it, and it stays until the app restarts.
+        self.audit = QLabel(self)
+        self.audit.setAccessibleName("Audit trail problem")
+        self.audit.hide()
         self.sign_in = QPushButton("Sign in…", self)
         self.sign_in.setAccessibleName("Sign in to the server again")
         self.sign_in.hide()
         for w in (self.progress, self.cancel):
             self.addWidget(w)
+        self.addPermanentWidget(self.audit)
         self.addPermanentWidget(self.sign_in)
         for w in (self.live, self.pending, self.synced, self.connection):
             self.addPermanentWidget(w)
@@ -87,6 +93,12 @@ class StatusBar(QStatusBar):
             text += " · last sync failed"
             self.synced.setToolTip(self._sync_error)
         self.synced.setText(text)
+
+    def set_audit_problem(self, problem: str) -> None:
+        c = theme.colour("danger").name()
+        self.audit.setText(f"<span style='color:{c}'>⚠ Audit trail break reported</span>")
+        self.audit.setToolTip(f"{problem}\nThe break was recorded and sent to the agency; tell your supervisor.")
+        self.audit.show()
 
     def set_pending(self, pending: int, problems: int) -> None:
         text = f"{pending} pending action{'s' if pending != 1 else ''}"
