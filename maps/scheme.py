@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QCoreApplication, QFile, QIODevice, QObject, QTimer, Slot
+from PySide6.QtCore import QBuffer, QCoreApplication, QFile, QIODevice, QObject, QThread, QTimer, Slot
 from PySide6.QtWebEngineCore import (
     QWebEngineUrlRequestInfo,
     QWebEngineUrlRequestInterceptor,
@@ -189,7 +189,7 @@ class AppSchemeHandler(QWebEngineUrlSchemeHandler):
         self._next_job += 1
         self._jobs[key] = job
         # the engine deletes a job whose request was cancelled (tile scrolled away): forget it then
-        job.destroyed.connect(lambda *_: self._jobs.pop(key, None))
+        job.destroyed.connect(lambda *_: self._forget_job(key))
         if not self._drain.isActive():
             self._drain.start()
         if len(self._workers) < TILE_WORKERS:
@@ -234,6 +234,19 @@ class AppSchemeHandler(QWebEngineUrlSchemeHandler):
                 pass  # the job was deleted between our lookup and now (page navigated away)
         if not self._jobs:
             self._drain.stop()
+
+    def _forget_job(self, key: int) -> None:
+        self._jobs.pop(key, None)
+        if self._closed or self._jobs:
+            return  # closing already stopped the drain (and jobs may die after this handler's timer)
+        # The last outstanding tile was cancelled: stop the drain now rather than at its next tick, so
+        # "no tiles pending" and "drain stopped" are the same moment (the engine deletes jobs on the
+        # GUI thread, the timer's thread; the check keeps a stray call from elsewhere harmless).
+        try:
+            if self._drain.thread() is QThread.currentThread():
+                self._drain.stop()
+        except RuntimeError:
+            pass  # the handler is being deleted: its timer is gone with it
 
     def pending_tiles(self) -> int:
         """Tile requests not answered yet (the drain timer runs while this is above zero)."""

@@ -103,7 +103,9 @@ def view(qapp, store):
 def tiles_settled(qapp, view):
     """A pan or zoom leaves tile requests in flight; let them finish before the leak check runs."""
     yield
-    wait_until(qapp, lambda: view.scheme_handler.pending_tiles() == 0 and not view._timer.isActive())
+    handler = view.scheme_handler
+    wait_until(qapp, lambda: handler.pending_tiles() == 0 and not handler._drain.isActive()
+               and not view._timer.isActive())
     qapp.processEvents()
 
 
