@@ -162,7 +162,12 @@ def test_osmand_bad_input_writes_nothing(sync_server, params, status, error):
 def test_gateway_batch_needs_its_key_and_is_all_or_nothing(sync_server_factory, db_url):
     server = sync_server_factory(caseload=5, db_url=db_url)
     serials = [r[0] for r in server.query("select serial from device order by id")]
-    now = datetime.now(UTC).isoformat()
+    # The last midday in the agency's time zone (18:00 UTC is 12:00 CST, 13:00 CDT): no seeded curfew
+    # (20:00-07:00 at the widest) is in force then, so the alert count does not depend on when the suite runs.
+    midday = datetime.now(UTC).replace(hour=18, minute=0, second=0, microsecond=0)
+    if midday > datetime.now(UTC):
+        midday -= timedelta(days=1)
+    now = midday.isoformat()
     good = [{"serial": s, "fix_time": now, "lat": 41.88, "lon": -87.63, "battery_pct": 80} for s in serials]
     url = f"{server.url}/v1/ingest/fixes"
     assert httpx.post(url, json={"fixes": good}).status_code == 401
