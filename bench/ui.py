@@ -247,12 +247,13 @@ def run(quick: bool = False) -> dict[str, float | int]:
     from PySide6.QtWidgets import QApplication
 
     from ui.app import tune_runtime  # importing ui applies the PySide6 workaround
+    from ui.style import apply_style
     from workstation.demo import DemoServer
 
     tune_runtime()
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setStyle("Fusion")
+    apply_style(app)
     metrics: dict[str, Any] = {}
     metrics.update(measure_filter(app, 7_000, baseline=True))
     metrics.update(measure_filter(app, 100_000, baseline=not quick))
