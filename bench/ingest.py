@@ -1,7 +1,8 @@
 """Ingest: device fixes per second into the reference server over real loopback HTTP, against a raw floor.
 
 Setup: the reference server runs seeded (1 officer, N participants, each with a device and the seeded
-zones) in its own process, so the load generator does not share its interpreter lock. Fixes are a
+zones) in its own process, so the load generator does not share its interpreter lock, with the garbage
+collector tuned as `sync-server` tunes it once it listens (sync_server/gc_tuning.py). Fixes are a
 realistic minute of reports: one fix per device near its last position (a few metres of jitter), with
 battery levels, timestamps a couple of seconds apart per round, so every fix is newer than the last and
 the full rules engine runs (zone/curfew checks, drift and speed guards, battery thresholds).
@@ -42,7 +43,9 @@ OSMAND_CLIENTS = 4
 SERVER_SCRIPT = """
 import json, sys, time
 from sync_server.embedded import start_server
+from sync_server.gc_tuning import tune_for_serving
 server = start_server(tmp_dir=sys.argv[1], officers=1, caseload=int(sys.argv[2]), password="bench")
+tune_for_serving()  # as `sync-server` does once it listens
 devices = server.query("select serial, last_lat, last_lon from device order by id")
 print(json.dumps({"url": server.url, "gateway_key": server.gateway_key, "devices": devices}), flush=True)
 for line in sys.stdin:

@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(args: argparse.Namespace, stop: threading.Event, serving: threading.Event) -> int:
     from sync_server.app import ServerOptions
     from sync_server.embedded import EmbeddedServer
+    from sync_server.gc_tuning import tune_for_serving
 
     watchdog = args.watchdog if args.watchdog is not None else (30.0 if args.simulate else None)
     server = EmbeddedServer(
@@ -154,6 +155,7 @@ def _serve(args: argparse.Namespace, stop: threading.Event, serving: threading.E
         summary = server.seed(args.officers, args.caseload, args.password, args.random_seed)
         print(json.dumps({"seeded": summary}), flush=True)
     server.start()
+    tune_for_serving()
     serving.set()
     print(json.dumps({"listening": server.url, "simulate": args.simulate}), flush=True)
     stop.wait()

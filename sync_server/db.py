@@ -30,6 +30,8 @@ def utcnow() -> datetime:
 def to_naive_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value
+    if not value.utcoffset():  # already UTC (what devices send): skip the conversion
+        return value.replace(tzinfo=None)
     return value.astimezone(UTC).replace(tzinfo=None)
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, make_dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -75,19 +75,18 @@ class NewAlert:
     detail: str = ""
 
 
-class _Device:
-    """One device's row as a plain mutable object (ORM objects cost too much in this loop)."""
-
-    __slots__ = DEVICE_COLUMNS + ("officer_id", "home_lat", "home_lon", "touched")
-
-    def __init__(self, values: Sequence[Any]) -> None:
-        for name, value in zip(self.__slots__[:-1], values, strict=True):
-            setattr(self, name, value)
-        self.touched = False
+# One device's row as a plain mutable object (ORM objects cost too much in this loop). A slotted
+# dataclass gets a generated __init__ with one assignment per field: 3x faster than a setattr loop.
+_Device = make_dataclass(
+    "_Device", [*DEVICE_COLUMNS, "officer_id"], slots=True, eq=False, repr=False
+)
+_DATETIME_COLUMNS = tuple(DEVICE_COLUMNS.index(c) for c in ("last_contact_at", "last_fix_time", "last_gps_at"))
+_CHARGING_COLUMN = DEVICE_COLUMNS.index("charging")
+_RULE_STATE_COLUMN = DEVICE_COLUMNS.index("rule_state")
 
 
 _SELECT_DEVICES = (
-    "SELECT " + ", ".join(f"d.{c}" for c in DEVICE_COLUMNS) + ", p.officer_id, p.home_lat, p.home_lon "
+    "SELECT " + ", ".join(f"d.{c}" for c in DEVICE_COLUMNS) + ", p.officer_id "
     "FROM device d JOIN participant p ON p.id = d.participant_id WHERE d.serial IN ({})"
 )
 _UPDATE_DEVICE = (
@@ -136,16 +135,17 @@ def ingest_fixes(
                 first_id + i, dev.id, dev.participant_id, fix_time, now, fix.lat, fix.lon, fix.accuracy_m,
                 fix.speed_kmh, fix.source, flags,
             ))
+        dt_param = _memoized(raw.dt_param)  # received_at and last_contact_at are `now` for every row
         raw.executemany(
             _INSERT_POSITION,
-            [(p[0], p[1], p[2], raw.dt_param(p[3]), raw.dt_param(p[4]), *p[5:]) for p in positions],
+            [(p[0], p[1], p[2], dt_param(p[3]), dt_param(p[4]), *p[5:]) for p in positions],
         )
         updates, entries = [], []
         for dev in devices.values():
             dev.version += 1
             updates.append((
-                dev.version, dev.battery_pct, dev.charging, dev.strap, raw.dt_param(dev.last_contact_at),
-                raw.dt_param(dev.last_fix_time), raw.dt_param(dev.last_gps_at), dev.last_lat, dev.last_lon,
+                dev.version, dev.battery_pct, dev.charging, dev.strap, dt_param(dev.last_contact_at),
+                dt_param(dev.last_fix_time), dt_param(dev.last_gps_at), dev.last_lat, dev.last_lon,
                 dev.last_accuracy_m, dev.last_speed_kmh, dev.last_source,
                 json.dumps(dev.rule_state, separators=(",", ":")) if dev.rule_state else "{}", dev.id,
             ))
@@ -165,17 +165,35 @@ def ingest_fixes(
     return IngestResult(accepted=len(fixes), alerts_raised=raised)
 
 
+def _memoized(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`convert` remembering its answers, for values that repeat within one batch."""
+    answers: dict[Any, Any] = {}
+
+    def cached(value: Any) -> Any:
+        try:
+            return answers[value]
+        except KeyError:
+            answer = answers[value] = convert(value)
+            return answer
+
+    return cached
+
+
 def _load_devices(raw: Raw, serials: list[str]) -> dict[str, _Device]:
     out: dict[str, _Device] = {}
     chunk = 5000  # well under SQLite's bound-parameter limit
+    dt_value, json_value = raw.dt_value, raw.json_value
     for start in range(0, len(serials), chunk):
         part = serials[start:start + chunk]
-        for values in raw.fetchall(_SELECT_DEVICES.format(raw.placeholders(len(part))), part):
-            dev = _Device(values)
-            for name in ("last_contact_at", "last_fix_time", "last_gps_at"):
-                setattr(dev, name, raw.dt_value(getattr(dev, name)))
-            dev.rule_state = dict(raw.json_value(dev.rule_state) or {})
-            dev.charging = bool(dev.charging)
+        for row in raw.fetchall(_SELECT_DEVICES.format(raw.placeholders(len(part))), part):
+            values = list(row)
+            for i in _DATETIME_COLUMNS:
+                values[i] = dt_value(values[i])
+            rule_state = values[_RULE_STATE_COLUMN]
+            # most devices violate nothing: skip decoding their empty state
+            values[_RULE_STATE_COLUMN] = {} if rule_state in (None, "{}") else dict(json_value(rule_state) or {})
+            values[_CHARGING_COLUMN] = bool(values[_CHARGING_COLUMN])
+            dev = _Device(*values)
             out[dev.serial] = dev
     return out
 
