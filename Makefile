@@ -49,7 +49,10 @@ reliability: setup
 installer: setup
 	bash installer/build_deb.sh
 
-installer-test: installer
+# Tests the newest .deb in dist/, building one first only when there is none (a build takes minutes):
+# after changing the code, run `make installer` again.
+installer-test: setup
+	@ls dist/field-workstation_*.deb >/dev/null 2>&1 || $(MAKE) installer
 	bash installer/test_deb.sh
 
 clean:
