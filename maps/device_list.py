@@ -118,7 +118,7 @@ class DeviceListWidget(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.table)
         self.table.activated.connect(self._on_activated)
-        map_view.viewChanged.connect(self.refresh)
+        map_view.viewChanged.connect(self._view_changed)
         # positions change every few hundred ms; the table follows once a second while it is visible
         self._timer = QTimer(self)
         self._timer.setInterval(1000)
@@ -133,6 +133,10 @@ class DeviceListWidget(QWidget):
     def hideEvent(self, event) -> None:  # noqa: N802 (Qt override)
         self._timer.stop()
         super().hideEvent(event)
+
+    def _view_changed(self, *_args) -> None:
+        if self.isVisible():  # a hidden tab would follow every pan for nothing; showEvent refreshes it
+            self.refresh()
 
     def refresh(self, *_args) -> None:
         devices = self._map.devices_in_view()

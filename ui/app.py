@@ -107,13 +107,13 @@ def _run_gui(args: argparse.Namespace, demo) -> int:
     from ui.login import LoginDialog
     from ui.main_window import MainWindow
     from ui.services import GuiServices
-    from ui.style import apply_style
+    from ui.style import apply_palette, apply_style
     from workstation.config import ensure_data_dir, load_config
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Field Workstation")
     apply_style(app)
-    app.setPalette(theme.accessible_palette(theme.dark_palette() if args.dark else app.palette()))
+    apply_palette(app, theme.accessible_palette(theme.dark_palette() if args.dark else app.palette()))
     home = ensure_data_dir() if demo is None else Path(demo.home)
     config = load_config(home=home)
     settings = QSettings(str(home / "ui-state.ini"), QSettings.Format.IniFormat)

@@ -170,12 +170,14 @@ class IncidentsPanel(QWidget):
         self._update_buttons()
 
     def set_incidents(self, incidents: Sequence[Incident], names: dict[str, str], raw_alerts: int) -> None:
-        keep = self.current_incident()
-        self._all = list(incidents)
-        self._names = names
-        self._refilter()
-        if keep is not None:
-            self.select_incident(keep.id)
+        incidents = list(incidents)
+        if incidents != self._all or names != self._names:  # else keep the table: no reset, no repaint
+            keep = self.current_incident()
+            self._all = incidents
+            self._names = names
+            self._refilter()
+            if keep is not None:
+                self.select_incident(keep.id)
         open_count = sum(1 for i in incidents if i.state != "resolved")
         self.title.setText(f"<b>Incidents</b> ({open_count:,} open)")
         n = len(incidents)

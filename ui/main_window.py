@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,7 +42,7 @@ from PySide6.QtWidgets import (
 
 from local_db.timeutil import utc_now
 from ui import data as ui_data
-from ui import map_actions, theme
+from ui import map_actions, style, theme
 from ui.action_forms import CheckinForm, ContactForm, NoteForm, ResolveForm, ScheduleChangeForm
 from ui.caseload import CaseloadPanel, LiveFix
 from ui.field_views import JournalDialog, RouteView
@@ -101,6 +102,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Field Workstation" + (f" — {services.officer_name}" if services.officer_name else ""))
         self._names: dict[str, str] = {}
         self._snapshot: ui_data.CaseloadSnapshot | None = None
+        #: device id -> the marker last handed to the map (from a snapshot or a live fix)
+        self._markers_shown: dict[str, dict] = {}
         self._selected: str | None = None
         self._dirty_devices: set[str] = set()
         self._alerts_dirty = False
@@ -323,6 +326,7 @@ class MainWindow(QMainWindow):
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if event.type() == QEvent.Type.PaletteChange:
             theme.refresh()  # the system switched light/dark: colours follow
+            style.follow_palette(QApplication.instance())
         super().changeEvent(event)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
@@ -380,6 +384,11 @@ class MainWindow(QMainWindow):
         self._reload_running = True
         self._last_reload = time.monotonic()
         store, previous = self.store, self._snapshot
+        if previous is not None:
+            # Compare with what the window shows now, live fixes included: rows and markers the live
+            # feed already updated are not "changed" again. Against the last snapshot, every reload
+            # during live tracking re-sent ~700 markers and repainted the whole caseload (22-33 ms).
+            previous = replace(previous, rows=list(self.caseload.model.rows()), markers=dict(self._markers_shown))
         run_task(lambda: ui_data.load_caseload(store, self.clock(), previous), self._snapshot_loaded,
                  self._reload_failed, owner=self)
 
@@ -419,15 +428,29 @@ class MainWindow(QMainWindow):
             if selected:
                 self.caseload.select_participant(selected)
         self.caseload.model.set_open_incidents(snap.open_incidents)
-        self.incidents.set_incidents(snap.incidents, snap.names, snap.raw_alerts)
         # the pending count comes from the outbox reads only (each snapshot starts one below): two
         # sources finishing in either order made the status bar flip between old and new counts
         self.status.set_last_sync(snap.last_sync_at)
+        if self._reload_again:
+            self._reload_again = False
+            self.reload()
+        # The rest in a later event-loop turn: the caseload repaints first, then the incidents (a
+        # reset of their table) and the map. One turn doing all of it froze the window for 45-60 ms
+        # on every live-alert reload (`python -m bench ui`, gui_stall_max_ms); split, each turn is
+        # about half that. Snapshots are applied in arrival order, so nothing is skipped.
+        QTimer.singleShot(0, self, lambda: self._apply_snapshot_rest(snap, first))
+
+    def _apply_snapshot_rest(self, snap: ui_data.CaseloadSnapshot, first: bool) -> None:
+        if self._closing:
+            return
+        self.incidents.set_incidents(snap.incidents, snap.names, snap.raw_alerts)
         if self.map is not None and hasattr(self.map, "set_devices"):
             if first or snap.changed_markers is None:
                 self.map.set_devices([])
+                self._markers_shown = dict(snap.markers)
                 self._feed_map(list(snap.markers.values()))
             elif snap.changed_markers:
+                self._markers_shown.update((m["device_id"], m) for m in snap.changed_markers)
                 self._feed_map(snap.changed_markers)
         if self._selected:
             self._load_record(self._selected)
@@ -437,9 +460,6 @@ class MainWindow(QMainWindow):
         if getattr(self, "_sync_after_first_snapshot", False):
             self._sync_after_first_snapshot = False
             self.sync_now()
-        if self._reload_again:
-            self._reload_again = False
-            self.reload()
 
     # ------------------------------------------------------------------ selection / record
     def _participant_selected(self, participant_id: str) -> None:
@@ -516,6 +536,7 @@ class MainWindow(QMainWindow):
                     r = rows[row]
                     updated.append(ui_data.device_marker(r, bool(model.open_incidents(r.participant_id)), now))
             if updated:
+                self._markers_shown.update((m["device_id"], m) for m in updated)
                 self._feed_map(updated)
         self.liveApplied.emit(changed)
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 from ui import theme
 from ui.caseload import Col, RowRole
 from ui.keyboard import SHORTCUTS, KeyboardDialog
-from ui.style import apply_style
+from ui.style import apply_palette, apply_style
 
 
 def test_caseload_record_and_incidents_are_shown(qtbot, offline_window):
@@ -159,6 +159,37 @@ def test_live_update_changes_cells_in_place_and_keeps_selection(qtbot, offline_w
     assert w.caseload.proxy.data(w.caseload.proxy.index(row, Col.BATTERY)) == "55% ⚡"
 
 
+def test_a_snapshot_with_a_few_changed_rows_reindexes_just_those(qtbot):
+    """replace_changed() re-indexes only the changed rows; the search text and the device lookup
+    must still follow them (a renamed participant, a swapped device)."""
+    from dataclasses import replace
+
+    from local_db.queries import CaseloadRow
+    from ui.caseload import CaseloadTableModel, search_text
+    from ui.data import LiveFix
+
+    before = [
+        CaseloadRow(f"p{i}", f"CHI-2026-{i:07d}", "Ana", f"Lopez{i}", "low", f"d{i}", "ankle", 80, False, "ok",
+                    None, None, None, None, 0, None, None, (), f"{i} W Madison St", "(312) 555-0100")
+        for i in range(50)
+    ]
+    model = CaseloadTableModel()
+    model.set_rows(before)
+    after = list(before)
+    after[7] = replace(before[7], first_name="Zofia", last_name="Quintero-Ballard", device_id="d-new")
+    after[9] = replace(before[9], battery_pct=3)
+    changed = []
+    model.dataChanged.connect(lambda a, b: changed.append((a.row(), b.row())))
+    model.replace_changed(after, [7, 9])
+    assert changed == [(7, 7), (9, 9)]
+    assert [i for i, text in enumerate(model.haystack()) if "quintero-ballard" in text] == [7]
+    assert model.haystack() == [search_text(r) for r in after]
+    assert model.row_for_device("d-new") == 7 and model.row_for_device(before[7].device_id) is None
+    assert model.row_for_device(before[9].device_id) == 9
+    fix = LiveFix("d-new", model.now(), 41.9, -87.6, 5.0, 44, False, "ok")
+    assert model.apply_live([fix]) == 1 and model.rows()[7].battery_pct == 44
+
+
 def test_keyboard_dialog_lists_every_shortcut_and_menus_use_them(qtbot, offline_window):
     w = offline_window
     dialog = KeyboardDialog(w)
@@ -255,7 +286,7 @@ def restore_app_palette():
     app = QApplication.instance()
     old = app.palette()
     yield
-    app.setPalette(old)
+    apply_palette(app, old)
     theme.refresh()
 
 
@@ -263,7 +294,7 @@ def _each_palette():
     """Yield (name, palette) with each palette applied to the application (the tests using it
     take the restore_app_palette fixture, which puts the original back even after a failure)."""
     for name, palette in _palettes().items():
-        QApplication.instance().setPalette(palette)
+        apply_palette(QApplication.instance(), palette)
         theme.refresh()
         yield name, palette
 
@@ -364,11 +395,13 @@ def test_check_box_outlines_keep_contrast_as_drawn(qtbot, restore_app_palette):
     for what identifies a control (plain Fusion measured 1.65:1 light, 1.12:1 dark)."""
     for name, palette in _each_palette():
         for checked in (False, True):
-            box = QCheckBox("Incidents")
-            qtbot.addWidget(box)
+            holder = QWidget()  # in a window, as in the app: the box does not paint its background
+            qtbot.addWidget(holder)
+            box = QCheckBox("Incidents", holder)
             box.setChecked(checked)
             box.resize(160, 30)
-            box.show()
+            holder.resize(170, 40)
+            holder.show()
             option = QStyleOptionButton()
             option.initFrom(box)
             indicator = box.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, box)
