@@ -159,6 +159,34 @@ def test_live_update_changes_cells_in_place_and_keeps_selection(qtbot, offline_w
     assert w.caseload.proxy.data(w.caseload.proxy.index(row, Col.BATTERY)) == "55% ⚡"
 
 
+def test_a_reload_counts_as_changed_only_what_the_live_feed_did_not_already_show(qtbot, offline_window):
+    """The live feed updates rows in place; the next reload must compare with those shown rows,
+    not with the previous snapshot, or every live-updated row is repainted and re-sent to the map."""
+    from datetime import timedelta
+
+    from local_db.models import Device
+    from ui.data import LiveFix
+
+    w = offline_window
+    model = w.caseload.model
+    fix_time = model.now().replace(microsecond=0) + timedelta(seconds=1)
+
+    def store_writes(session) -> None:  # what the live feed writes, and one change it does not announce
+        live = session.get(Device, "d004")
+        live.last_fix_time, live.last_lat, live.last_lon, live.last_accuracy_m = fix_time, 41.9, -87.6, 5.0
+        live.battery_pct, live.charging, live.strap = 55, True, "ok"
+        session.get(Device, "d007").battery_pct = 3
+
+    w.store.write(store_writes)
+    assert model.apply_live([LiveFix("d004", fix_time, 41.9, -87.6, 5.0, 55, True, "ok")]) == 1
+    with qtbot.waitSignal(w.snapshotApplied, timeout=10_000):
+        w.reload()
+    changed = {model.rows()[i].participant_id for i in w._snapshot.changed_rows}
+    assert changed == {"p007"}
+    shown = model.rows()[model.row_for_participant("p007")]
+    assert shown.battery_pct == 3
+
+
 def test_a_snapshot_with_a_few_changed_rows_reindexes_just_those(qtbot):
     """replace_changed() re-indexes only the changed rows; the search text and the device lookup
     must still follow them (a renamed participant, a swapped device)."""
