@@ -436,9 +436,10 @@ class MainWindow(QMainWindow):
             self.reload()
         # The rest in a later event-loop turn: the caseload repaints first, then the incidents (a
         # reset of their table) and the map. One turn doing all of it froze the window for 45-60 ms
-        # on every live-alert reload (`python -m bench ui`, gui_stall_max_ms); split, each turn is
-        # about half that. Snapshots are applied in arrival order, so nothing is skipped.
-        QTimer.singleShot(0, self, lambda: self._apply_snapshot_rest(snap, first))
+        # on every live-alert reload (`python -m bench ui`, gui_stall_max_ms). A 1 ms timer, not 0:
+        # Qt 6 delivers a 0 ms single shot as a posted event, in the same pass as this one, before
+        # the paint and any pending input. Snapshots are applied in arrival order: nothing is skipped.
+        QTimer.singleShot(1, self, lambda: self._apply_snapshot_rest(snap, first))
 
     def _apply_snapshot_rest(self, snap: ui_data.CaseloadSnapshot, first: bool) -> None:
         if self._closing:
