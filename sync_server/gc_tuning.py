@@ -5,8 +5,8 @@ Ingesting one gateway batch of 5,000 fixes allocates a few hundred thousand shor
 triggers full collections that walk every object the process holds, including everything imported
 and built at start-up: measured on the ingest path (5,000 devices, 8 batches), full collections took
 58 ms of each 409 ms batch. Freezing the start-up heap takes it out of every later collection, and a
-larger first threshold makes young collections rarer; cycles are still collected. `make bench`
-(bench/ingest.py), three interleaved pairs on this machine: 11.6k fixes/s and 85 us of server CPU per
+larger first threshold makes young collections rarer; cycles are still collected. `python -m
+bench ingest`, three interleaved pairs on this machine: 11.6k fixes/s and 85 us of server CPU per
 fix with the defaults, 13.2k fixes/s and 74 us/fix tuned.
 """
 

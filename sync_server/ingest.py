@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, make_dataclass
 from datetime import datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -135,7 +135,7 @@ def ingest_fixes(
                 first_id + i, dev.id, dev.participant_id, fix_time, now, fix.lat, fix.lon, fix.accuracy_m,
                 fix.speed_kmh, fix.source, flags,
             ))
-        dt_param = _memoized(raw.dt_param)  # received_at and last_contact_at are `now` for every row
+        dt_param = cache(raw.dt_param)  # received_at and last_contact_at are `now` for every row
         raw.executemany(
             _INSERT_POSITION,
             [(p[0], p[1], p[2], dt_param(p[3]), dt_param(p[4]), *p[5:]) for p in positions],
@@ -163,20 +163,6 @@ def ingest_fixes(
     if hub is not None:
         hub.publish(live)
     return IngestResult(accepted=len(fixes), alerts_raised=raised)
-
-
-def _memoized(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`convert` remembering its answers, for values that repeat within one batch."""
-    answers: dict[Any, Any] = {}
-
-    def cached(value: Any) -> Any:
-        try:
-            return answers[value]
-        except KeyError:
-            answer = answers[value] = convert(value)
-            return answer
-
-    return cached
 
 
 def _load_devices(raw: Raw, serials: list[str]) -> dict[str, _Device]:

@@ -431,9 +431,6 @@ class MainWindow(QMainWindow):
         # the pending count comes from the outbox reads only (each snapshot starts one below): two
         # sources finishing in either order made the status bar flip between old and new counts
         self.status.set_last_sync(snap.last_sync_at)
-        if self._reload_again:
-            self._reload_again = False
-            self.reload()
         # The rest in a later event-loop turn: the caseload repaints first, then the incidents (a
         # reset of their table) and the map. One turn doing all of it froze the window for 45-60 ms
         # on every live-alert reload (`python -m bench ui`, gui_stall_max_ms). A 1 ms timer, not 0:
@@ -461,6 +458,9 @@ class MainWindow(QMainWindow):
         if getattr(self, "_sync_after_first_snapshot", False):
             self._sync_after_first_snapshot = False
             self.sync_now()
+        if self._reload_again:  # now, so it compares with this snapshot fully applied (markers included)
+            self._reload_again = False
+            self.reload()
 
     # ------------------------------------------------------------------ selection / record
     def _participant_selected(self, participant_id: str) -> None:

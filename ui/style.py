@@ -6,7 +6,8 @@ on a dark desktop the caseload filters ("Incidents", "Due today", ...) look like
 WCAG 1.4.11 asks 3:1 for what identifies a control. Check boxes get a class palette whose window
 colour darkens to the palette's muted colour (theme.py): 4.5:1 light, 9.3:1 dark, drawn by Fusion
 itself. (A QProxyStyle redrawing the outline did the same, but every primitive Qt drew, each table
-cell's background included, then went through Python: ~19 % of table painting, measured.) A check
+cell's background included, then went through Python: ~19 % of the item delegates' painting,
+measured with py-spy.) A check
 box does not fill its background, so its window colour shows nowhere else.
 """
 
@@ -21,11 +22,11 @@ from ui import theme
 FUSION_OUTLINE_DARKENING = 140
 
 
-def apply_style(app: QApplication, palette: QPalette | None = None) -> None:
-    """Fusion and the palette (default: the style's own) with its check box variant."""
+def apply_style(app: QApplication) -> None:
+    """Fusion, with the check box variant of the application's current palette."""
     if app.style().name().lower() != "fusion":
         app.setStyle("Fusion")
-    apply_palette(app, palette if palette is not None else app.palette())
+    follow_palette(app)
 
 
 def apply_palette(app: QApplication, palette: QPalette) -> None:
