@@ -288,6 +288,7 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
         who: CurrentCaller,
         after: Annotated[int | None, Query(ge=0)] = None,
         last_event_id: Annotated[str | None, Header()] = None,
+        authorization: Annotated[str | None, Header()] = None,
     ) -> StreamingResponse:
         start = after
         if start is None and last_event_id and last_event_id.isdigit():
@@ -295,7 +296,10 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
         if start is None:
             start = hub.last_seq
         return StreamingResponse(
-            hub.stream(who.officer_id, start, options.heartbeat_s),
+            hub.stream(
+                who.officer_id, start, options.heartbeat_s,
+                recheck=lambda: asyncio.to_thread(auth.stream_denial, db, authorization),
+            ),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from sync_server.db import utcnow
+from sync_server.db import Database, utcnow
 from sync_server.models import LoginFailure, Officer, SessionToken, Workstation
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -168,6 +169,22 @@ def authenticate(session: Session, authorization: str | None) -> Caller:
         raise AuthError(401, "token_expired", "access token expired; refresh it")
     check_workstation(session, row.workstation_id)
     return Caller(officer_id=row.id, username=row.username, workstation_id=row.workstation_id)
+
+
+def stream_denial(db: Database, authorization: str | None) -> str | None:
+    """Why a long-lived response (the live stream) authorised with `authorization` must end now, or None.
+
+    The same check as every request (authenticate), so a stream ends for exactly the reasons a request
+    would be refused; its error code is the reason. Fails closed when the database cannot answer.
+    """
+    try:
+        with db.read() as session:
+            authenticate(session, authorization)
+    except AuthError as exc:
+        return exc.error
+    except SQLAlchemyError:
+        return "database_unavailable"
+    return None
 
 
 def revoke_workstation(session: Session, workstation_id: str) -> bool:

@@ -11,11 +11,21 @@ as NATS JetStream; docs/scaling.md.)
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+
+#: Asked before each delivery and each heartbeat: None while the subscriber may still read, else the
+#: reason the stream must end (sync_server.auth.stream_denial gives the server's answer).
+Recheck = Callable[[], Awaitable[str | None]]
+
+
+def end_event(cursor: int, reason: str) -> str:
+    """The last SSE event of a stream whose authorisation ended; carries the cursor like a heartbeat."""
+    return f"data: {json.dumps({'seq': cursor, 'type': 'end', 'reason': reason})}\n\n"
 
 
 class LiveHub:
@@ -69,8 +79,15 @@ class LiveHub:
         for loop, ev in waiters:
             loop.call_soon_threadsafe(ev.set)
 
-    async def stream(self, officer_id: str, after: int, heartbeat_s: float) -> AsyncIterator[str]:
-        """SSE text for one subscriber: replay after `after`, then new events, heartbeats when idle."""
+    async def stream(
+        self, officer_id: str, after: int, heartbeat_s: float, recheck: Recheck | None = None
+    ) -> AsyncIterator[str]:
+        """SSE text for one subscriber: replay after `after`, then new events, heartbeats when idle.
+
+        `recheck` runs before every delivery and every heartbeat, so a stream authorised at connect
+        stops within one heartbeat of a revocation, a disabled account or its token's expiry, and
+        nothing is delivered after the check that found it: the stream ends with an `end` event.
+        """
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
         entry = (loop, wake)
@@ -82,6 +99,9 @@ class LiveHub:
             while not self._closed:
                 wake.clear()
                 items = self.since(officer_id, cursor)
+                if items and (reason := await _denial(recheck)):
+                    yield end_event(cursor, reason)
+                    return
                 for seq, body in items:
                     yield f"id: {seq}\ndata: {body}\n\n"
                     cursor = seq
@@ -90,8 +110,15 @@ class LiveHub:
                 try:
                     await asyncio.wait_for(wake.wait(), timeout=heartbeat_s)
                 except TimeoutError:
+                    if reason := await _denial(recheck):
+                        yield end_event(cursor, reason)
+                        return
                     # Carries the subscriber's own cursor: a heartbeat must never move a resume point.
                     yield f'data: {{"seq":{cursor},"type":"heartbeat"}}\n\n'
         finally:
             with self._lock:
                 self._waiters.discard(entry)
+
+
+async def _denial(recheck: Recheck | None) -> str | None:
+    return None if recheck is None else await recheck()

@@ -437,10 +437,14 @@ class LiveEvent(WireModel):
     """One SSE `data:` line; the SSE `id:` equals `seq`. Resume with `?after=SEQ` or Last-Event-ID."""
 
     seq: Counter
-    type: Literal["fix", "alert", "heartbeat"]
+    #: "end": the server closes the stream after this event, because the caller's authorisation no
+    #: longer holds (`reason` is the error code a request would get: token_expired, account_disabled,
+    #: workstation_revoked, invalid_token); reconnecting tells the client what to do next
+    type: Literal["fix", "alert", "heartbeat", "end"]
     fix: PositionData | None = None
     device: DeviceStatus | None = None
     alert: AlertData | None = None
+    reason: ShortText | None = None
 
 
 # --------------------------------------------------------------------------- ingestion

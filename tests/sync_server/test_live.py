@@ -62,3 +62,33 @@ def test_live_stream_scoped_resumable_with_heartbeats(sync_server_factory, clien
 
 def test_live_needs_a_token(sync_server):
     assert httpx.get(f"{sync_server.url}/v1/live").status_code == 401
+
+
+def _end_of(lines: Iterator[str]) -> LiveEvent:
+    """Read until the stream's final event; the server must close the stream right after it."""
+    while True:
+        (_, event), = _events(lines, 1)
+        if event.type == "end":
+            assert [line for line in lines if line] == [], "the stream went on after its end event"
+            return event
+        assert event.type == "heartbeat"
+
+
+def test_an_open_stream_ends_with_the_reason_when_its_authorisation_ends(sync_server_factory, client_for, db_url):
+    server = sync_server_factory(caseload=1, heartbeat_s=0.2, db_url=db_url)
+    mine = server.seeded["officers"]["officer1"]["serials"][0]
+    timeout = httpx.Timeout(10.0)
+
+    revoked = client_for(server, workstation_id="ws-lost")
+    with revoked.stream("GET", "/v1/live", timeout=timeout) as response:
+        lines = response.iter_lines()
+        assert _events(lines, 1)[0][1].type == "heartbeat"
+        server.admin_revoke("ws-lost")
+        # an event published after the revocation is not delivered: the check runs before delivery
+        server.ingest([_fix(mine, 41.88)])
+        end = _end_of(lines)
+    assert end.reason == "workstation_revoked"
+
+    short = sync_server_factory(caseload=1, heartbeat_s=0.2, access_ttl_s=1, db_url=db_url)
+    with client_for(short).stream("GET", "/v1/live", timeout=timeout) as response:
+        assert _end_of(response.iter_lines()).reason == "token_expired"

@@ -257,8 +257,8 @@ class LiveFeed:
 
     def _collect(self, pending: _Pending, event: p.LiveEvent) -> None:
         self.events_received += 1
-        if event.type == "heartbeat":
-            return
+        if event.type in ("heartbeat", "end"):
+            return  # after "end" the server closes the stream; the reconnect gets the request's answer
         if pending.empty():
             pending.since = time.monotonic()
         pending.seq = max(pending.seq, event.seq)
