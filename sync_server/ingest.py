@@ -3,7 +3,9 @@
 One code path for every source: the OsmAnd endpoint, the vendor gateway batch endpoint and the simulator
 all call `ingest_fixes`. A batch is validated whole first (unknown serials, fixes in the future): a bad
 batch writes nothing. Then one transaction writes positions, device state, alerts and change-feed entries
-with executemany statements, and live events go out after the commit.
+with bulk statements (COPY on PostgreSQL), and live events go out after the commit. `order_fixes`
+(checks that need no database) and `apply_fixes` (rules and writes) are also the cluster's pieces:
+its receivers validate with the first, its rules workers call the second (sync_server/cluster).
 
 Rules: zone exit of an inclusion zone while its schedule applies (curfew_violation when it has a schedule,
 zone_exit otherwise), exclusion zone entry (zone_entry), battery low (<= 20%) and critical (<= 5%), strap
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, make_dataclass
 from datetime import datetime, timedelta
 from functools import cache, partial
@@ -34,6 +36,7 @@ from sync_server.live import LiveHub
 from sync_server.models import Alert, Appointment, Device, Participant
 from sync_server.rawsql import Raw, allocate
 from sync_server.wire import DEVICE_COLUMNS, alert_data, device_json, dump
+from sync_server.zones import ZoneCache
 from workstation.protocol import GatewayFix, IngestResult
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -94,10 +97,22 @@ _UPDATE_DEVICE = (
     "last_fix_time = ?, last_gps_at = ?, last_lat = ?, last_lon = ?, last_accuracy_m = ?, last_speed_kmh = ?, "
     "last_source = ?, rule_state = ? WHERE id = ?"
 )
-_INSERT_POSITION = (
-    "INSERT INTO position (id, device_id, participant_id, fix_time, received_at, lat, lon, accuracy_m, speed_kmh, "
-    "source, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+#: a fix ready for the rules: (fix time as naive UTC, the fix, when the server received it)
+TimedFix = tuple[datetime, GatewayFix, datetime]
+POSITION_COLUMNS = (
+    "id", "device_id", "participant_id", "fix_time", "received_at", "lat", "lon", "accuracy_m", "speed_kmh",
+    "source", "flags",
 )
+
+
+@dataclass
+class AppliedFixes:
+    """What one application of fixes did: live events to publish after the commit, alerts raised."""
+
+    live: list[tuple[str, str | Callable[[], str]]]
+    alerts_raised: int
 
 
 def ingest_fixes(
@@ -106,7 +121,24 @@ def ingest_fixes(
     now = now or utcnow()
     if not fixes:
         return IngestResult(accepted=0, alerts_raised=0)
-    limit = now + FUTURE_TOLERANCE
+    timed = order_fixes(fixes, now)
+    serials = list({f.serial for f in fixes})
+    with db.write() as session:
+        raw = Raw(session)
+        devices = load_devices(raw, serials)
+        unknown = sorted(set(serials) - devices.keys())
+        if unknown:
+            raise IngestError(422, "unknown_device", "unknown device serial(s): " + ", ".join(unknown[:10]))
+        applied = apply_fixes(session, raw, devices, db.zone_cache, timed, live=hub is not None)
+    if hub is not None:
+        hub.publish(applied.live)
+    return IngestResult(accepted=len(fixes), alerts_raised=applied.alerts_raised)
+
+
+def order_fixes(fixes: Sequence[GatewayFix], received_at: datetime) -> list[TimedFix]:
+    """The checks a batch passes before it may change anything (no fix from the future), then the
+    fixes in fix-time order. Needs no database: the cluster's receivers run it too."""
+    limit = received_at + FUTURE_TOLERANCE
     timed = []
     for fix in fixes:
         fix_time = to_naive_utc(fix.fix_time)
@@ -114,58 +146,56 @@ def ingest_fixes(
             raise IngestError(
                 422, "fix_in_future", f"fix_time {fix.fix_time.isoformat()} of {fix.serial} is in the future"
             )
-        timed.append((fix_time, fix))
-    timed.sort(key=lambda pair: pair[0])
-    serials = list({f.serial for f in fixes})
-    live: list[tuple[str, str]] = []
-    with db.write() as session:
-        raw = Raw(session)
-        devices = _load_devices(raw, serials)
-        unknown = sorted(set(serials) - devices.keys())
-        if unknown:
-            raise IngestError(422, "unknown_device", "unknown device serial(s): " + ", ".join(unknown[:10]))
-        zones = db.zone_cache.for_participants(session, {d.participant_id for d in devices.values()})
-        first_id = allocate(raw, "position", len(timed))
-        positions: list[tuple] = []
-        alerts: list[NewAlert] = []
-        for i, (fix_time, fix) in enumerate(timed):
+        timed.append((fix_time, fix, received_at))
+    timed.sort(key=lambda item: item[0])
+    return timed
+
+
+def apply_fixes(
+    session: Session, raw: Raw, devices: dict[str, _Device], zone_cache: ZoneCache, timed: Sequence[TimedFix],
+    live: bool,
+) -> AppliedFixes:
+    """Run the rules on `timed` (in order) against `devices` (serial -> state, updated in place; every
+    fix's device must be there) and write positions, device state, change-feed entries and alerts in
+    the session's transaction. The all-in-one server and the cluster's rules workers both call this."""
+    zones = zone_cache.for_participants(session, {d.participant_id for d in devices.values()})
+    first_id = allocate(raw, "position", len(timed))
+    positions: list[tuple] = []
+    alerts: list[NewAlert] = []
+    for i, (fix_time, fix, received_at) in enumerate(timed):
+        dev = devices[fix.serial]
+        flags = _apply_fix(dev, fix, fix_time, zones.get(dev.participant_id, ()), received_at, alerts)
+        positions.append((
+            first_id + i, dev.id, dev.participant_id, fix_time, received_at, fix.lat, fix.lon, fix.accuracy_m,
+            fix.speed_kmh, fix.source, flags,
+        ))
+    raw.copy_rows("position", POSITION_COLUMNS, positions)
+    dt_param = cache(raw.dt_param)  # last_contact_at is the receipt time of most rows
+    updates, entries = [], []
+    for dev in devices.values():
+        dev.version += 1
+        updates.append((
+            dev.version, dev.battery_pct, dev.charging, dev.strap, dt_param(dev.last_contact_at),
+            dt_param(dev.last_fix_time), dt_param(dev.last_gps_at), dev.last_lat, dev.last_lon,
+            dev.last_accuracy_m, dev.last_speed_kmh, dev.last_source,
+            json.dumps(dev.rule_state, separators=(",", ":")) if dev.rule_state else "{}", dev.id,
+        ))
+        entries.append(ChangeEntry(
+            dev.officer_id, dev.participant_id, "device", dev.id, "upsert", dev.version, device_json(dev)
+        ))
+    raw.executemany(_UPDATE_DEVICE, updates)
+    append_changes(session, entries)
+    events: list[tuple[str, str | Callable[[], str]]] = []
+    if live:
+        for position, (_, fix, _) in zip(positions, timed, strict=True):
             dev = devices[fix.serial]
-            flags = _apply_fix(dev, fix, fix_time, zones.get(dev.participant_id, ()), now, alerts)
-            positions.append((
-                first_id + i, dev.id, dev.participant_id, fix_time, now, fix.lat, fix.lon, fix.accuracy_m,
-                fix.speed_kmh, fix.source, flags,
-            ))
-        dt_param = cache(raw.dt_param)  # received_at and last_contact_at are `now` for every row
-        raw.executemany(
-            _INSERT_POSITION,
-            [(p[0], p[1], p[2], dt_param(p[3]), dt_param(p[4]), *p[5:]) for p in positions],
-        )
-        updates, entries = [], []
-        for dev in devices.values():
-            dev.version += 1
-            updates.append((
-                dev.version, dev.battery_pct, dev.charging, dev.strap, dt_param(dev.last_contact_at),
-                dt_param(dev.last_fix_time), dt_param(dev.last_gps_at), dev.last_lat, dev.last_lon,
-                dev.last_accuracy_m, dev.last_speed_kmh, dev.last_source,
-                json.dumps(dev.rule_state, separators=(",", ":")) if dev.rule_state else "{}", dev.id,
-            ))
-            entries.append(ChangeEntry(
-                dev.officer_id, dev.participant_id, "device", dev.id, "upsert", dev.version, device_json(dev)
-            ))
-        raw.executemany(_UPDATE_DEVICE, updates)
-        append_changes(session, entries)
-        if hub is not None:
-            for position, (_, fix) in zip(positions, timed, strict=True):
-                dev = devices[fix.serial]
-                live.append((dev.officer_id, partial(_fix_event, position, _status(dev))))
-        # after the fixes: an alert is announced after the fix that caused it
-        raised = raise_alerts(session, alerts, live if hub is not None else None)
-    if hub is not None:
-        hub.publish(live)
-    return IngestResult(accepted=len(fixes), alerts_raised=raised)
+            events.append((dev.officer_id, partial(_fix_event, position, _status(dev))))
+    # after the fixes: an alert is announced after the fix that caused it
+    raised = raise_alerts(session, alerts, events if live else None)
+    return AppliedFixes(events, raised)
 
 
-def _load_devices(raw: Raw, serials: list[str]) -> dict[str, _Device]:
+def load_devices(raw: Raw, serials: Sequence[str]) -> dict[str, _Device]:
     out: dict[str, _Device] = {}
     chunk = 5000  # well under SQLite's bound-parameter limit
     dt_value, json_value = raw.dt_value, raw.json_value

@@ -2,7 +2,8 @@
 
 SQLAlchemy Core spends ~20 us per row building parameters for executemany; at 10,000+ fixes/s across four
 statements that is most of the budget. These helpers hand plain tuples to the DB-API cursor instead.
-SQL is written with `?` placeholders and the same ON CONFLICT syntax both engines accept.
+SQL is written with `?` placeholders and the same ON CONFLICT syntax both engines accept. Bulk inserts
+(positions) go through `copy_rows`: PostgreSQL's COPY, several times cheaper per row than INSERT.
 
 Sequence numbers (change-feed seq, position id) come from the `counter` table, allocated in blocks with
 `UPDATE ... RETURNING` inside the writer's transaction. On PostgreSQL the row lock on the counter also
@@ -12,6 +13,7 @@ skipped N would lose it); on SQLite the process-wide write lock gives the same o
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -51,6 +53,24 @@ class Raw:
         finally:
             cursor.close()
 
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Insert rows (datetimes as naive UTC): COPY on PostgreSQL, executemany INSERT on SQLite."""
+        if not rows:
+            return
+        if not self.postgres:
+            dt_param = self.dt_param
+            self.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({self.placeholders(len(columns))})",
+                [[dt_param(v) if isinstance(v, datetime) else v for v in row] for row in rows],
+            )
+            return
+        text = "".join("\t".join(map(_copy_text, row)) + "\n" for row in rows)
+        cursor = self.dbapi.cursor()
+        try:
+            cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO(text))
+        finally:
+            cursor.close()
+
     # Values crossing the driver boundary in the storage conventions SQLAlchemy uses for these columns.
     def dt_param(self, value: datetime | None) -> Any:
         if value is None or self.postgres:
@@ -70,6 +90,22 @@ class Raw:
 
     def placeholders(self, n: int) -> str:
         return ",".join(["?"] * n)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, str):
+        return value.translate(_COPY_ESCAPES)
+    if isinstance(value, datetime):
+        return value.isoformat(" ")
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def allocate(raw: Raw, name: str, n: int) -> int:
