@@ -81,7 +81,8 @@ def measure_filter(app, n: int, baseline: bool) -> dict[str, float]:
     from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
     from PySide6.QtWidgets import QTableView
 
-    from ui.caseload import CaseloadPanel, CaseloadTableModel, Col
+    from ui.caseload import CaseloadPanel
+    from ui.caseload_model import CaseloadTableModel, Col
 
     rows = synthetic_rows(n)
     panel = CaseloadPanel()

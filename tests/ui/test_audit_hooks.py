@@ -8,8 +8,7 @@ from sqlalchemy import select
 
 from local_db import audit as audit_log
 from local_db.models import AuditEvent
-from ui import main_window as main_window_module
-from ui import search_audit
+from ui import search_audit, window_actions
 
 
 def audit_rows(store, event: str) -> list[str]:
@@ -40,7 +39,7 @@ def test_a_settled_search_is_audited_once_not_per_keystroke(qtbot, quick_settle,
 
 def test_a_search_that_cannot_be_audited_is_cleared(qtbot, quick_settle, offline_session, make_window, monkeypatch):
     warnings: list[str] = []
-    monkeypatch.setattr(main_window_module.QMessageBox, "warning", lambda _p, _t, text: warnings.append(text))
+    monkeypatch.setattr(window_actions.QMessageBox, "warning", lambda _p, _t, text: warnings.append(text))
 
     def broken_audit(*_args, **_kwargs):
         raise audit_log.AuditWriteFailed("audit write failed: disk I/O error")

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui import theme
-from ui.caseload import Col, RowRole
+from ui.caseload_model import Col, RowRole
 from ui.keyboard import SHORTCUTS, KeyboardDialog
 from ui.style import apply_palette, apply_style
 
@@ -193,7 +193,7 @@ def test_a_snapshot_with_a_few_changed_rows_reindexes_just_those(qtbot):
     from dataclasses import replace
 
     from local_db.queries import CaseloadRow
-    from ui.caseload import CaseloadTableModel, search_text
+    from ui.caseload_model import CaseloadTableModel, search_text
     from ui.data import LiveFix
 
     before = [

@@ -1,0 +1,124 @@
+"""The main window's officer actions: the forms for notes, contacts, check-ins and schedule
+changes, acknowledging and resolving incidents, and showing a participant's track."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QMessageBox
+
+from ui.action_forms import CheckinForm, ContactForm, NoteForm, ResolveForm, ScheduleChangeForm
+from ui.tasks import run_task
+from workstation.access_audit import audit_map_view
+from workstation.incidents import Incident, resolution_problem
+
+
+class WindowActions:
+    """Mixed into MainWindow: every action an officer records goes through here to the outbox."""
+
+    def _participant_name(self, participant_id: str) -> str:
+        return self._names.get(participant_id, participant_id)
+
+    def _record_action(self, name: str, participant_id: str | None) -> None:
+        if not participant_id:
+            self.statusBar().showMessage("Select a participant first.", 4000)
+            return
+        who = self._participant_name(participant_id)
+        record = self.record.record if self.record.record and self.record.record.id == participant_id else None
+        if name == "track":
+            self._show_track(participant_id, record)
+            return
+        if name == "note":
+            form = NoteForm(who, self)
+        elif name == "contact":
+            form = ContactForm(who, self, place=record.address if record else "")
+        elif name == "checkin":
+            form = CheckinForm(who, self, place="Field office")
+        else:
+            appts = []
+            if record:
+                now = self.clock()
+                appts = [(a.id, f"{a.starts_at:%a %d %b %H:%M} {a.kind.replace('_', ' ')}") for a in record.appointments
+                         if a.starts_at >= now and a.status == "scheduled"]
+            form = ScheduleChangeForm(who, appts, self)
+        form.setModal(True)
+        form.accepted.connect(lambda: self._queue(form.kind_name, participant_id, form.payload))
+        form.kind_name = {"note": "add_note", "contact": "record_contact", "checkin": "record_checkin",
+                          "schedule": "request_schedule_change"}[name]
+        form.open()
+        self._open_form = form
+
+    def _queue(self, kind: str, target: str, payload) -> None:
+        store = self.store
+        fields = payload.model_dump()
+        run_task(lambda: self.services.record(store, kind, target, fields), self._queued, self._action_failed, owner=self)
+
+    def _queued(self, action_id: str) -> None:
+        self.statusBar().showMessage("Action saved — pending until the next sync.", 5000)
+        self.actionQueued.emit(action_id)
+        self.reload()
+        self._refresh_outbox()
+        self.services.kick_sync(self._pushed_from_thread)
+
+    def _action_failed(self, exc: BaseException) -> None:
+        QMessageBox.warning(self, "Action not saved", f"The action was not saved:\n{exc}")
+
+    def _incident_action(self, handler) -> None:
+        incident = self.incidents.current_incident()
+        if incident is None:
+            self.statusBar().showMessage("Select an incident first (Ctrl+I).", 4000)
+            return
+        handler(incident)
+
+    def acknowledge_incident(self, incident: Incident) -> None:
+        if incident.state != "open":
+            self.statusBar().showMessage("This incident is already acknowledged.", 4000)
+            return
+        ids = [a.id for a in incident.alerts if a.state == "open"]
+        store = self.store
+        run_task(lambda: [self.services.record(store, "acknowledge_alert", i, {"note": ""}) for i in ids],
+                 lambda results: self._queued(results[-1] if results else ""), self._action_failed, owner=self)
+
+    def resolve_incident(self, incident: Incident, note: str | None = None) -> str | None:
+        """Open the resolve form (or, with `note` given, resolve directly). Returns the refusal
+        message when the rules forbid it (tamper without a note), None when queued/opened."""
+        if note is not None:
+            problem = resolution_problem(incident, note)
+            if problem:
+                self.statusBar().showMessage(problem, 8000)
+                return problem
+            self._queue_resolve(incident, {"resolution": "resolved", "note": note})
+            return None
+        form = ResolveForm(self._participant_name(incident.participant_id), incident.summary,
+                           incident.requires_note_to_resolve, self)
+        form.accepted.connect(lambda: self._queue_resolve(incident, form.payload.model_dump()))
+        form.open()
+        self._open_form = form
+        return None
+
+    def _queue_resolve(self, incident: Incident, fields: dict) -> None:
+        ids = list(incident.actionable_alert_ids)
+        store = self.store
+        run_task(lambda: [self.services.record(store, "resolve_alert", i, fields) for i in ids],
+                 lambda results: self._queued(results[-1] if results else ""), self._action_failed, owner=self)
+
+    def _show_track(self, participant_id: str, record) -> None:
+        if self.map is None or record is None or not hasattr(self.map, "show_track"):
+            self.statusBar().showMessage("No track to show.", 3000)
+            return
+        positions = [{"lat": lat, "lon": lon, "fix_time": t.isoformat() + "Z"} for lat, lon, t in record.track]
+        alerts = [{"lat": a.lat, "lon": a.lon, "kind": a.kind, "opened_at": a.opened_at.isoformat() + "Z"}
+                  for a in record.alerts if a.lat is not None]
+        store, mapped = self.store, self.map
+
+        def show(_seq) -> None:
+            if not self._closing:
+                mapped.show_track(positions, alerts)
+
+        def refuse(exc: BaseException) -> None:
+            self.statusBar().showMessage(f"Track not shown: the audit trail cannot be written ({exc}).", 8000)
+
+        # AU-2: a participant's location history on the map is a view of its own, audited before it is shown
+        run_task(lambda: audit_map_view(store, participant_id, len(positions)), show, refuse, owner=self)
+
+    def _search_refused(self, why: str) -> None:
+        self.caseload.search.clear()
+        QMessageBox.warning(self, "Search refused", why)

@@ -1,0 +1,205 @@
+"""The main window's read side: caseload snapshots, the selected participant's record, today's
+route and the live feed, all read on the thread pool and applied on the GUI thread.
+
+Live-feed notifications arrive on the feed's thread, are turned into a queued Qt signal, coalesced
+into a set of dirty device ids and applied on a 1 s tick: the caseload cells change in place
+(dataChanged), the map gets update_devices(), nothing is reset.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from PySide6.QtCore import QTimer
+
+from ui import data as ui_data
+from ui.data import LiveFix
+from ui.tasks import run_task
+from workstation.route import plan_route
+
+log = logging.getLogger(__name__)
+
+#: fewest seconds between two snapshot reloads caused by live alerts
+RELOAD_MIN_S = 5.0
+#: markers handed to the map per event-loop turn
+MAP_CHUNK = 250
+TAB_RECORD, TAB_ROUTE = 0, 1
+
+
+class WindowFeed:
+    """Mixed into MainWindow: everything that reads the store and shows it."""
+
+    def reload(self) -> None:
+        """Re-read the caseload snapshot on a worker (coalesced: one at a time, one queued)."""
+        if self._reload_running:
+            self._reload_again = True
+            return
+        self._reload_running = True
+        self._last_reload = time.monotonic()
+        store, previous = self.store, self._snapshot
+        if previous is not None:
+            # Compare with what the window shows now, live fixes included: rows and markers the live
+            # feed already updated are not "changed" again. Against the last snapshot, every reload
+            # during live tracking re-sent ~700 markers and repainted the whole caseload (22-33 ms).
+            previous = replace(previous, rows=list(self.caseload.model.rows()), markers=dict(self._markers_shown))
+        run_task(lambda: ui_data.load_caseload(store, self.clock(), previous), self._snapshot_loaded,
+                 self._reload_failed, owner=self)
+
+    def _feed_map(self, markers: list[dict]) -> None:
+        """Hand markers to the map MAP_CHUNK at a time, one chunk per event-loop turn: the map
+        cleans and serialises each marker on the GUI thread (~40 us each, measured), so 7,000 at
+        once would freeze the window for ~0.4 s."""
+        self._map_queue.extend(markers)
+        if not self._map_feeder.isActive():
+            self._map_feeder.start()
+
+    def _feed_map_chunk(self) -> None:
+        chunk, self._map_queue = self._map_queue[:MAP_CHUNK], self._map_queue[MAP_CHUNK:]
+        if chunk and self.map is not None and not self._closing:
+            self.map.update_devices(chunk)
+            self.map.flush()
+        if not self._map_queue:
+            self._map_feeder.stop()
+
+    def _reload_failed(self, exc: BaseException) -> None:
+        self._reload_running = False
+        log.error("caseload reload failed: %s", exc)
+        self.statusBar().showMessage(f"Could not read the local store: {exc}", 10_000)
+
+    def _snapshot_loaded(self, snap: ui_data.CaseloadSnapshot) -> None:
+        self._reload_running = False
+        first = self._snapshot is None
+        self._snapshot = snap
+        self._names = snap.names
+        if snap.officer_name:
+            self.setWindowTitle(f"Field Workstation — {snap.officer_name}")
+        if snap.changed_rows is not None:
+            self.caseload.model.replace_changed(snap.rows, snap.changed_rows)
+        else:
+            selected = self.caseload.selected_participant()
+            self.caseload.model.set_rows(snap.rows)
+            if selected:
+                self.caseload.select_participant(selected)
+        self.caseload.model.set_open_incidents(snap.open_incidents)
+        # the pending count comes from the outbox reads only (each snapshot starts one below): two
+        # sources finishing in either order made the status bar flip between old and new counts
+        self.status.set_last_sync(snap.last_sync_at)
+        # The rest in a later event-loop turn: the caseload repaints first, then the incidents (a
+        # reset of their table) and the map. One turn doing all of it froze the window for 45-60 ms
+        # on every live-alert reload (`python -m bench ui`, gui_stall_max_ms). A 1 ms timer, not 0:
+        # Qt 6 delivers a 0 ms single shot as a posted event, in the same pass as this one, before
+        # the paint and any pending input. Snapshots are applied in arrival order: nothing is skipped.
+        QTimer.singleShot(1, self, lambda: self._apply_snapshot_rest(snap, first))
+
+    def _apply_snapshot_rest(self, snap: ui_data.CaseloadSnapshot, first: bool) -> None:
+        if self._closing:
+            return
+        self.incidents.set_incidents(snap.incidents, snap.names, snap.raw_alerts)
+        if self.map is not None and hasattr(self.map, "set_devices"):
+            if first or snap.changed_markers is None:
+                self.map.set_devices([])
+                self._markers_shown = dict(snap.markers)
+                self._feed_map(list(snap.markers.values()))
+            elif snap.changed_markers:
+                self._markers_shown.update((m["device_id"], m) for m in snap.changed_markers)
+                self._feed_map(snap.changed_markers)
+        if self._selected:
+            self._load_record(self._selected)
+        self._load_route()
+        self._refresh_outbox()
+        self.snapshotApplied.emit()
+        if getattr(self, "_sync_after_first_snapshot", False):
+            self._sync_after_first_snapshot = False
+            self.sync_now()
+        if self._reload_again:  # now, so it compares with this snapshot fully applied (markers included)
+            self._reload_again = False
+            self.reload()
+
+    # ------------------------------------------------------------------ selection / record
+    def _participant_selected(self, participant_id: str) -> None:
+        self._selected = participant_id
+        self._load_record(participant_id)
+        if self.map is not None and hasattr(self.map, "select_participant"):
+            self.map.select_participant(participant_id)
+
+    def show_participant(self, participant_id: str) -> None:
+        if not self.caseload.select_participant(participant_id):
+            # filtered out of the table: show the record anyway
+            self._participant_selected(participant_id)
+        self.centre.setCurrentIndex(TAB_RECORD)
+
+    def _load_record(self, participant_id: str) -> None:
+        store = self.store
+        run_task(lambda: ui_data.load_participant(store, participant_id), lambda rec: self._record_loaded(participant_id, rec),
+                 owner=self)
+
+    def _record_loaded(self, participant_id: str, record) -> None:
+        if participant_id != self._selected:
+            return  # the officer moved on meanwhile
+        self.record.show_record(record)
+        if record is not None and self.map is not None and hasattr(self.map, "show_zones"):
+            self.map.show_zones([
+                {"id": z.id, "name": z.name, "kind": z.kind, "shape": z.shape, "center_lat": z.center_lat,
+                 "center_lon": z.center_lon, "radius_m": z.radius_m, "polygon": z.polygon, "schedule": z.schedule}
+                for z in record.zones
+            ])
+
+    def _load_route(self) -> None:
+        store = self.store
+        now = self.clock()
+        local_offset = datetime.now().astimezone().utcoffset() or timedelta(0)
+        local_midnight = (now + local_offset).replace(hour=0, minute=0, second=0, microsecond=0) - local_offset
+
+        def work():
+            visits, start = ui_data.load_todays_visits(store, local_midnight, local_midnight + timedelta(days=1))
+            return plan_route(visits, start, now, local_offset)
+
+        run_task(work, lambda stops: self.route.set_stops(stops, local_offset), owner=self)
+
+    # ------------------------------------------------------------------ live feed
+    def _live_changed(self, device_ids, alert_ids) -> None:
+        self._dirty_devices.update(device_ids)
+        if alert_ids:
+            self._alerts_dirty = True
+
+    def _apply_live(self) -> None:
+        # New alerts need the incidents rebuilt (a full snapshot): at most every RELOAD_MIN_S, and
+        # not while a sync runs (its end reloads anyway), so a burst of alerts cannot keep the
+        # workers and the GUI thread busy with snapshots.
+        if (self._alerts_dirty and self._sync_cancel is None
+                and time.monotonic() - self._last_reload >= RELOAD_MIN_S):
+            self._alerts_dirty = False
+            self.reload()
+        if not self._dirty_devices:
+            return
+        ids = list(self._dirty_devices)
+        self._dirty_devices.clear()
+        store = self.store
+        run_task(lambda: self.services.device_fixes(store, ids), self._fixes_loaded, owner=self)
+
+    def _fixes_loaded(self, fixes: list[LiveFix]) -> None:
+        changed = self.caseload.model.apply_live(fixes)
+        self.live_fixes_applied += changed
+        if self.map is not None and hasattr(self.map, "update_devices"):
+            model = self.caseload.model
+            rows, now = model.rows(), self.clock()
+            updated = []
+            for fix in fixes:
+                row = model.row_for_device(fix.device_id)
+                if row is not None:
+                    r = rows[row]
+                    updated.append(ui_data.device_marker(r, bool(model.open_incidents(r.participant_id)), now))
+            if updated:
+                self._markers_shown.update((m["device_id"], m) for m in updated)
+                self._feed_map(updated)
+        self.liveApplied.emit(changed)
+
+    def _live_state_from_thread(self, state: str, detail: str = "") -> None:
+        self._gui.post(lambda: self.status.set_live(state, detail))
+
+    def _tick_ages(self) -> None:
+        self.caseload.model.refresh_ages()
+        self.incidents.model.layoutChanged.emit()
