@@ -12,6 +12,8 @@ redone one action per transaction). Outcomes:
   without a note. Nothing is recorded, so a corrected action needs a new id.
 - conflict: base_version is given and the target's version differs from it; `current` is the target's
   server state. Nothing is recorded: the client may resend the same id after the officer decides.
+  An acknowledge/resolve conflicts only with a resolution made since its base version (see
+  alert_action_conflicts): new data on the alert or its incident never turns it into a conflict.
 
 Effects append change-feed entries, so the client sees the result on its next pull. A note created by
 an action has the action's id as its id (str(uuid)), so the client's pending local note is replaced by
@@ -217,6 +219,19 @@ def _own_appointment(session: Session, participant_id: str, appointment_id: str)
     return appt
 
 
+def alert_action_conflicts(state: str, version: int, base_version: int | None) -> bool:
+    """Whether an acknowledge/resolve conflicts with the alert as the server holds it.
+
+    Only what the action decides counts: the alert's state. New data on the alert (a later version
+    that is still open or acknowledged) changes nothing the officer decided, so the action applies;
+    an acknowledge of an already acknowledged alert is already true. A resolution the officer did not
+    see (resolved since base_version) is the one real conflict. The same action sent again on top of
+    that resolution (keep mine: base_version is the current version) applies: its note is recorded
+    and the resolution stands.
+    """
+    return state == "resolved" and base_version != version
+
+
 def _alert_action(
     session: Session, caller: Caller, action: Action, payload: Any, touched: dict[tuple[str, str], Any]
 ) -> tuple[int, dict[str, Any]]:
@@ -224,26 +239,24 @@ def _alert_action(
     owner = session.get(Participant, alert.participant_id) if alert is not None else None
     if alert is None or owner is None or owner.officer_id != caller.officer_id:
         raise _Reject("unknown alert")
-    if action.base_version is not None and alert.version != action.base_version:
+    if action.kind == "resolve_alert" and alert.kind in TAMPER_CLASS_ALERTS and not payload.note.strip():
+        raise _Reject(f"a {alert.kind.replace('_', ' ')} alert cannot be resolved without a note")
+    if alert_action_conflicts(alert.state, alert.version, action.base_version):
         raise _Conflict(alert.version, _json(alert_data(alert)))
     now = utcnow()
-    if action.kind == "acknowledge_alert":
-        if alert.state == "resolved":
-            raise _Conflict(alert.version, _json(alert_data(alert)))
-        if alert.state == "open":
-            alert.state, alert.acknowledged_by, alert.acknowledged_at = "acknowledged", caller.username, now
-            alert.version += 1
-    else:
-        if alert.kind in TAMPER_CLASS_ALERTS and not payload.note.strip():
-            raise _Reject(f"a {alert.kind.replace('_', ' ')} alert cannot be resolved without a note")
-        if alert.state == "resolved":
-            raise _Conflict(alert.version, _json(alert_data(alert)))
+    changed = False
+    if alert.state == "open" and action.kind == "acknowledge_alert":
+        alert.state, alert.acknowledged_by, alert.acknowledged_at = "acknowledged", caller.username, now
+        changed = True
+    elif alert.state != "resolved" and action.kind == "resolve_alert":
         if alert.acknowledged_at is None:
             alert.acknowledged_by, alert.acknowledged_at = caller.username, now
         alert.state, alert.resolved_by, alert.resolved_at = "resolved", caller.username, now
         alert.detail = (payload.resolution or alert.detail)[:200]
+        changed = True
+    if changed:
         alert.version += 1
-    touched["alert", alert.id] = alert
+        touched["alert", alert.id] = alert
     note_text = payload.note.strip()
     if note_text:
         note = _new_note(action, alert.participant_id, caller)

@@ -336,7 +336,7 @@ def raise_alerts(session: Session, alerts: Sequence[NewAlert], live: list[tuple[
         data = dump(alert_data(row))
         entries.append(ChangeEntry(a.officer_id, a.participant_id, "alert", alert_id, "upsert", 1, data))
         if live is not None:
-            live.append((a.officer_id, f'{{"type":"alert","alert":{data}}}'))
+            live.append((a.officer_id, f'{{"type":"alert","version":{row.version},"alert":{data}}}'))
     session.add_all(rows)
     session.flush()
     append_changes(session, entries)

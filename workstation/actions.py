@@ -6,8 +6,8 @@ Bad input raises ActionInvalid with a sentence for the officer and writes nothin
 here blocks on the store's writer: call from a worker, never the GUI thread.
 
 Targets: note-type actions take a participant id or case number; alert actions an alert id.
-base_version: alert actions carry the local alert's version (the server answers `conflict` if
-the alert changed meanwhile); note-type actions are additive and carry none, so a participant
+base_version: alert actions carry the local alert's version (the server answers `conflict` only
+if the alert was resolved since, see sync_server.actions.alert_action_conflicts); note-type actions are additive and carry none, so a participant
 edited on the server never turns a note into a conflict.
 """
 

@@ -444,6 +444,9 @@ class LiveEvent(WireModel):
     fix: PositionData | None = None
     device: DeviceStatus | None = None
     alert: AlertData | None = None
+    #: the server's version of the row this event carries (an alert), so an action the officer takes
+    #: on it carries a real base version; None from older servers
+    version: Counter | None = None
     reason: ShortText | None = None
 
 

@@ -91,7 +91,8 @@ def test_conflict_returns_current_state_and_does_not_block_the_rest(sync_server,
     pid = _first_participant(sync_server)
     alert_id = _alert(sync_server, pid, "zone_exit")
     stale = action("acknowledge_alert", alert_id, {}, base_version=1)
-    _send(client, action("acknowledge_alert", alert_id, {}, base_version=1))  # someone else moved it to v2
+    # someone else resolved it (v2): the officer's acknowledge was made without seeing that
+    _send(client, action("resolve_alert", alert_id, {"note": "seen to"}, base_version=1))
     results = _send(
         client,
         stale,
@@ -99,11 +100,34 @@ def test_conflict_returns_current_state_and_does_not_block_the_rest(sync_server,
         action("add_note", pid, {"text": "after the failures"}),
     )
     assert [r["status"] for r in results] == ["conflict", "rejected", "applied"]
-    assert results[0]["server_version"] == 2 and results[0]["current"]["state"] == "acknowledged"
+    assert results[0]["server_version"] == 2 and results[0]["current"]["state"] == "resolved"
     assert results[1]["reason"] == "unknown participant"
     # a conflicting action is not recorded: the same id may be resent after the officer decides
     again = _send(client, {**stale, "base_version": 2})
     assert again[0]["status"] == "applied"
+    assert sync_server.query("select state, version from alert where id = :a", a=alert_id) == [("resolved", 2)]
+
+
+def test_acknowledge_and_resolve_apply_over_changes_they_do_not_decide(sync_server, client_for):
+    """Only the alert's state is what the officer decides: an acknowledge based on an older version
+    (a live alert, or one that got new data since) applies, and so does a resolve of an alert someone
+    acknowledged meanwhile; an acknowledge of an acknowledged alert is already true."""
+    client = client_for(sync_server)
+    pid = _first_participant(sync_server)
+    alert_id = _alert(sync_server, pid, "zone_exit")
+    with sync_server.db.write() as session:  # new data on the alert: version 1 -> 5, still open
+        session.get(Alert, alert_id).version = 5
+    results = _send(
+        client,
+        action("acknowledge_alert", alert_id, {}, base_version=0),
+        action("acknowledge_alert", alert_id, {"note": "seen twice"}, base_version=1),
+        action("resolve_alert", alert_id, {"note": "back inside"}, base_version=1),
+    )
+    assert [r["status"] for r in results] == ["applied"] * 3, results
+    assert [r["server_version"] for r in results] == [6, 6, 7]
+    assert sync_server.query("select state, acknowledged_by, version from alert where id = :a", a=alert_id) == [
+        ("resolved", "officer1", 7)
+    ]
 
 
 def test_rejections(sync_server_factory, client_for):

@@ -157,11 +157,12 @@ def test_conflict_is_shown_and_resolved_with_keep_mine(qtbot, tmp_path, sync_ser
     with mine.store.read_session() as db:
         alert_id = db.scalars(select(Alert.id).where(Alert.kind == "strap_tamper", Alert.state == "open")).first()
     assert alert_id
-    actions.acknowledge_alert(other.store, alert_id)  # a colleague's laptop moves the alert first
+    # a colleague's laptop resolves the alert first
+    actions.resolve_alert(other.store, alert_id, note="Strap replaced at the office.")
     assert other.sync_now().actions_applied == 1
 
     # this laptop resolved it earlier, offline, on the version it had then
-    actions.resolve_alert(mine.store, alert_id, note="Checked on the visit: strap intact.")
+    resolve = actions.resolve_alert(mine.store, alert_id, note="Checked on the visit: strap intact.")
     window = make_window(mine)
     with qtbot.waitSignal(window.syncFinished, timeout=60_000):
         window.start()
@@ -171,11 +172,12 @@ def test_conflict_is_shown_and_resolved_with_keep_mine(qtbot, tmp_path, sync_ser
     assert outbox.select_first("conflict")
     assert outbox.keep_mine.isEnabled() and outbox.use_server.isEnabled()
     detail = outbox.detail.toPlainText()
-    assert "Mine" in detail and "Server's" in detail and "acknowledged" in detail
+    assert "Mine" in detail and "Server's" in detail and "resolved" in detail
     outbox.keep_mine.click()
-    qtbot.waitUntil(lambda: server.query("select state from alert where id = :a", a=alert_id) == [("resolved",)],
-                    timeout=30_000)
     qtbot.waitUntil(lambda: all(i.state == "done" for i in outbox.model.items()), timeout=15_000)
+    # the colleague's resolution stands and this officer's finding is on the record too
+    assert server.query("select state from alert where id = :a", a=alert_id) == [("resolved",)]
+    assert server.query("select text from note where id = :i", i=resolve) == [("Checked on the visit: strap intact.",)]
     outbox.close()
 
 

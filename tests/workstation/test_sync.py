@@ -165,11 +165,11 @@ def test_conflicts_and_rejections_do_not_block_the_actions_behind_them(sync_serv
     assert alert_id is not None
     assert other.sync_now().ok
 
-    actions.acknowledge_alert(other.store, alert_id)
-    assert other.sync_now().actions_applied == 1  # the alert moved on the server
+    actions.resolve_alert(other.store, alert_id, note="strap replaced")
+    assert other.sync_now().actions_applied == 1  # resolved on the server
 
     cases = server.seeded["officers"]["officer1"]["case_numbers"]
-    ack = actions.acknowledge_alert(mine.store, alert_id)  # based on the old version: conflict
+    ack = actions.acknowledge_alert(mine.store, alert_id)  # made without seeing the resolution: conflict
     doomed = actions.add_note(mine.store, cases[2], "about to be reassigned")
     server.reassign(cases[2], "officer2")  # before the push: the note's target is gone
     fine = actions.add_note(mine.store, cases[1], "an ordinary note")
@@ -179,7 +179,7 @@ def test_conflicts_and_rejections_do_not_block_the_actions_behind_them(sync_serv
         3, 1, 1, 1,
     )
     assert outbox_row(mine, ack).state == "conflict"
-    assert outbox_row(mine, ack).server_result["current"]["state"] == "acknowledged"
+    assert outbox_row(mine, ack).server_result["current"]["state"] == "resolved"
     rejected = outbox_row(mine, doomed)
     assert rejected.state == "rejected" and "unknown participant" in rejected.last_error
     assert rejected.payload["text"] == "about to be reassigned"  # the officer's words are kept
@@ -188,7 +188,7 @@ def test_conflicts_and_rejections_do_not_block_the_actions_behind_them(sync_serv
     mine.use_server(ack)
     with mine.store.read_session() as db:
         alert = db.get(Alert, alert_id)
-        assert alert.state == "acknowledged" and not alert.pending
+        assert alert.state == "resolved" and not alert.pending
     assert outbox_row(mine, ack).state == "discarded"
 
 
@@ -198,7 +198,7 @@ def test_keep_mine_resends_on_the_servers_version(sync_server_factory, open_sess
     other = open_session(server)
     alert_id = _tamper_alert(server, mine)
     assert other.sync_now().ok
-    actions.acknowledge_alert(other.store, alert_id)
+    actions.resolve_alert(other.store, alert_id, note="strap checked, fine")
     assert other.sync_now().actions_applied == 1
 
     resolve = actions.resolve_alert(mine.store, alert_id, note="strap replaced on visit")
@@ -208,6 +208,7 @@ def test_keep_mine_resends_on_the_servers_version(sync_server_factory, open_sess
     summary = mine.sync_now()
     assert summary.actions_applied == 1, summary
     assert server.query("select state from alert where id = :a", a=alert_id) == [("resolved",)]
+    assert server.query("select text from note where id = :i", i=resolve) == [("strap replaced on visit",)]
     with mine.store.read_session() as db:
         alert = db.get(Alert, alert_id)
         assert alert.state == "resolved" and not alert.pending

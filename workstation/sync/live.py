@@ -56,6 +56,7 @@ class _Pending:
     fixes: dict[str, p.PositionData] = field(default_factory=dict)  # latest per device
     statuses: dict[str, p.DeviceStatus] = field(default_factory=dict)
     alerts: dict[str, p.AlertData] = field(default_factory=dict)
+    alert_versions: dict[str, int] = field(default_factory=dict)  # from servers that send it
     seq: int = 0
     since: float = 0.0
 
@@ -120,14 +121,17 @@ def apply_live_batch(session: Session, pending: _Pending, store_seq: bool = True
             ],  # fmt: skip
         )
     alerts = [a for a in pending.alerts.values() if a.participant_id in known_participants]
-    if alerts:
-        # live alerts carry no version: keep the local one (0 for new rows); the pull brings it
-        rows = []
-        for alert in alerts:
-            row = alert_row(alert, 0)
+    versioned = [alert_row(a, pending.alert_versions[a.id]) for a in alerts if a.id in pending.alert_versions]
+    if versioned:
+        # the server's version, so an acknowledge sent from this row has a true base version; a
+        # replayed event never takes back what a pull already brought (a later version)
+        session.execute(upsert_statement(Alert.__table__, versioned[0].keys(), forward_only=True), versioned)
+    unversioned = [alert_row(a, 0) for a in alerts if a.id not in pending.alert_versions]
+    if unversioned:
+        # an older server sends no version: keep the local one (0 for new rows); the pull brings it
+        for row in unversioned:
             row.pop("version")
-            rows.append(row)
-        session.execute(upsert_statement(Alert.__table__, rows[0].keys()), rows)
+        session.execute(upsert_statement(Alert.__table__, unversioned[0].keys()), unversioned)
     if store_seq and pending.seq:
         state = sync_state(session)
         state.live_seq = max(state.live_seq or 0, pending.seq)
@@ -270,6 +274,10 @@ class LiveFeed:
             pending.statuses[event.device.device_id] = event.device
         if event.alert is not None:
             pending.alerts[event.alert.id] = event.alert
+            if event.version is not None:
+                pending.alert_versions[event.alert.id] = event.version
+            else:
+                pending.alert_versions.pop(event.alert.id, None)
 
     def _flush(self, pending: _Pending) -> _Pending:
         changes = self.store.write(lambda s: apply_live_batch(s, pending))

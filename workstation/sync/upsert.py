@@ -35,7 +35,8 @@ def upsert(session: Session, entity: str, rows: list[dict[str, Any]]) -> None:
         session.execute(upsert_statement(TABLES[entity], rows[0].keys()), rows)
 
 
-def upsert_statement(table: Table, columns: Iterable[str]):
+def upsert_statement(table: Table, columns: Iterable[str], forward_only: bool = False):
+    """forward_only: an existing row is only replaced by the same or a later server version."""
     stmt = sqlite_insert(table)
     excluded = stmt.excluded
     keys = [name for name in columns if not table.c[name].primary_key]
@@ -50,6 +51,9 @@ def upsert_statement(table: Table, columns: Iterable[str]):
             set_[name] = case((newer, excluded[name]), else_=table.c[name])
     if table is Alert.__table__:
         where = table.c.pending.is_(False)
+    if forward_only:
+        newer = table.c.version <= excluded.version
+        where = newer if where is None else and_(where, newer)
     return stmt.on_conflict_do_update(index_elements=[table.c.id], set_=set_, where=where)
 
 
