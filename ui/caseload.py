@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from local_db.timeutil import utc_now
 from ui.caseload_filter import CaseloadFilter, CaseloadFilterProxy
 from ui.caseload_model import CaseloadTableModel, Col, RowRole
+from workstation.clock import utc_now
 
 
 class CaseloadPanel(QWidget):

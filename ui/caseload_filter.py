@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QAbstractItemModel, QAbstractProxyModel, QModelIndex, QPersistentModelIndex, Qt
 
-from ui.caseload_model import CaseloadTableModel, Col, has_device_problem
-from ui.data import STALE_AFTER
+from ui.caseload_model import CaseloadTableModel, Col
+from workstation.read.rules import has_device_problem, is_stale
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,7 @@ class CaseloadFilterProxy(QAbstractProxyModel):
             today = now.date()
             tests.append(lambda i: rows[i].next_appointment_at is not None and rows[i].next_appointment_at.date() == today)
         if f.stale_location:
-            cutoff = now - STALE_AFTER
-            tests.append(lambda i: rows[i].last_fix_time is None or rows[i].last_fix_time < cutoff)
+            tests.append(lambda i: is_stale(rows[i], now))
         if f.device_problem:
             tests.append(lambda i: has_device_problem(rows[i], now))
         if not tests:

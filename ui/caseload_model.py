@@ -14,16 +14,15 @@ from enum import IntEnum
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QFont
 
-from local_db.queries import CaseloadRow
-from local_db.timeutil import utc_now
 from ui import theme
-from ui.data import STALE_AFTER, LiveFix
+from workstation.clock import utc_now
+from workstation.read.caseload import CaseloadRow, LiveFix
+from workstation.read.rules import display_name, is_stale, low_battery
 from workstation.route import format_age
 
 SortRole = Qt.ItemDataRole.UserRole + 1
 RowRole = Qt.ItemDataRole.UserRole + 2
 
-LOW_BATTERY_PCT = 20
 #: above this many changed rows, one dataChanged covers the span instead of one per row
 BULK_CHANGE_ROWS = 200
 RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
@@ -65,20 +64,6 @@ _ROLES = frozenset({
 })
 _FAR_FUTURE = datetime.max
 _FAR_PAST = datetime.min
-
-
-def display_name(row: CaseloadRow) -> str:
-    return f"{row.last_name}, {row.first_name}"
-
-
-def is_stale(row: CaseloadRow, now: datetime) -> bool:
-    return row.last_fix_time is None or now - row.last_fix_time > STALE_AFTER
-
-
-def has_device_problem(row: CaseloadRow, now: datetime) -> bool:
-    low = row.battery_pct is not None and row.battery_pct < LOW_BATTERY_PCT and not row.charging
-    strap = row.strap not in (None, "ok", "not_applicable")
-    return row.device_id is None or low or strap or is_stale(row, now)
 
 
 def search_text(row: CaseloadRow) -> str:
@@ -333,7 +318,7 @@ class CaseloadTableModel(QAbstractTableModel):
             return theme.colour(theme.RISK_COLOUR_KEY.get(row.risk_level, "muted"))
         if col == Col.LAST_FIX and is_stale(row, self._now):
             return theme.colour("danger")
-        if col == Col.BATTERY and row.battery_pct is not None and row.battery_pct < LOW_BATTERY_PCT and not row.charging:
+        if col == Col.BATTERY and low_battery(row):
             return theme.colour("danger")
         if col == Col.DEVICE and row.strap in ("tampered", "removed"):
             return theme.colour("danger")

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui import theme
-from ui.data import JournalEntry
+from workstation.read.outbox import JournalEntry
 from workstation.route import RouteStop
 
 ROUTE_COLUMNS = ("#", "Time", "Participant", "Visit", "Leg", "Should be now", "Device")

@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from local_db.timeutil import utc_now
 from ui import theme
 from ui.snapshot_model import SnapshotTableModel
+from workstation.clock import utc_now
 from workstation.incidents import KIND_LABEL, Incident
 from workstation.route import format_age
 

@@ -38,9 +38,14 @@ SYSTEM_USE_BANNER = (
 
 def describe_login_error(exc: BaseException, server_url: str) -> str:
     """Exception from the login -> the sentence the officer reads."""
-    from local_db.errors import StoreCorrupt, WrongPassword
-    from workstation.security.lockout import AccountLocked, WorkstationWiped
-    from workstation.sync.errors import AuthRequired, ServerUnreachable
+    from workstation.errors import (
+        AccountLocked,
+        AuthRequired,
+        ServerUnreachable,
+        StoreCorrupt,
+        WorkstationWiped,
+        WrongPassword,
+    )
 
     if isinstance(exc, WrongPassword):
         return "Wrong password for this workstation. Check Caps Lock and try again."

@@ -1,7 +1,7 @@
 """The main window: caseload on the left, the participant record / map / today's route in the
 centre, incidents on the right, status bar below.
 
-Threading (the GUI thread never waits on disk or network): every read (ui.data), every action
+Threading (the GUI thread never waits on disk or network): every read (workstation.read), every action
 (workstation.actions), every sync and every outbox decision runs through ui.tasks.run_task on the
 thread pool; results come back as immutable snapshots.
 
@@ -31,8 +31,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from local_db.timeutil import utc_now
-from ui import data as ui_data
 from ui import map_actions, style, theme
 from ui.caseload import CaseloadPanel
 from ui.field_views import RouteView
@@ -46,6 +44,8 @@ from ui.window_actions import WindowActions
 from ui.window_feed import WindowFeed
 from ui.window_menus import WindowMenus
 from ui.window_sync import WindowSync
+from workstation.clock import utc_now
+from workstation.read.caseload import CaseloadSnapshot
 
 LIVE_APPLY_MS = 1000
 AGE_TICK_MS = 30_000
@@ -83,7 +83,7 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         self.settings = settings
         self.setWindowTitle("Field Workstation" + (f" — {services.officer_name}" if services.officer_name else ""))
         self._names: dict[str, str] = {}
-        self._snapshot: ui_data.CaseloadSnapshot | None = None
+        self._snapshot: CaseloadSnapshot | None = None
         #: device id -> the marker last handed to the map (from a snapshot or a live fix)
         self._markers_shown: dict[str, dict] = {}
         self._selected: str | None = None

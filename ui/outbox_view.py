@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from ui import theme
-from ui.data import OutboxItem
 from ui.snapshot_model import SnapshotTableModel
+from workstation.read.outbox import OutboxItem
 
 STATE_WORDS = {"queued": "pending", "sending": "not confirmed", "done": "applied", "conflict": "conflict",
                "rejected": "rejected", "discarded": "server's kept"}

@@ -1,6 +1,6 @@
 """The selected participant's record: who, where, what device, which rules, what happened.
 
-Rendered from one ParticipantRecord snapshot (ui.data.load_participant) as rich text in a
+Rendered from one ParticipantRecord snapshot (workstation.read.record.load_participant) as rich text in a
 read-only, keyboard-scrollable browser: legal-status flags and court hearings are made
 prominent on purpose (officers must not miss a stay of removal or a hearing date); every
 position says how old it is; notes queued offline say "pending".
@@ -16,11 +16,12 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
-from local_db.timeutil import utc_now
 from ui import theme
-from ui.data import ParticipantRecord
 from ui.outbox_view import pending_phrase
+from workstation.clock import utc_now
 from workstation.incidents import KIND_LABEL
+from workstation.read.record import ParticipantRecord
+from workstation.read.rules import fix_is_stale
 from workstation.route import format_age
 
 LEGAL_LABEL = {
@@ -94,7 +95,7 @@ def render_record(rec: ParticipantRecord, now: datetime) -> str:
         battery = "—" if d.battery_pct is None else f"{d.battery_pct}%" + (" (charging)" if d.charging else "")
         if d.last_fix_time:
             fix_age = format_age(now - d.last_fix_time)
-            stale = (now - d.last_fix_time).total_seconds() > 15 * 60
+            stale = fix_is_stale(d.last_fix_time, now)
             colour = s.danger if stale else s.ok
             when = "just now" if fix_age == "now" else f"{fix_age} ago"
             fix = (f"<span style='color:{colour}'>{when}{' — STALE' if stale else ''}</span> "

@@ -12,9 +12,9 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QVBoxLayout
 
-from local_db.errors import WrongPassword
 from ui.tasks import run_task
 from workstation.commands.change_password import password_problem
+from workstation.errors import WrongPassword
 from workstation.security.key_change import change_store_password
 from workstation.security.lockout import AccountLocked
 

@@ -19,8 +19,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from local_db.store import Store
 from workstation import actions
+from workstation.read.caseload import LiveFix, load_device_fixes
+from workstation.store import Store
 from workstation.sync.engine import SyncProgress, SyncSummary
 
 log = logging.getLogger(__name__)
@@ -173,9 +174,7 @@ class GuiServices:
     def decide_conflict(self, store: Store, action_id: str, keep_mine: bool) -> Any:
         return self.session.keep_mine(action_id) if keep_mine else self.session.use_server(action_id)
 
-    def device_fixes(self, store: Store, device_ids: list[str]):
-        from ui.data import load_device_fixes
-
+    def device_fixes(self, store: Store, device_ids: list[str]) -> list[LiveFix]:
         return load_device_fixes(store, device_ids)
 
     # ------------------------------------------------------------------ shutdown

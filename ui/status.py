@@ -13,8 +13,8 @@ from datetime import datetime
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
-from local_db.timeutil import utc_now
 from ui import theme
+from workstation.clock import utc_now
 from workstation.route import format_age
 
 STATE_TEXT = {"online": "● Online", "degraded": "● Degraded", "offline": "● Offline"}

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 
 from PySide6.QtCore import QTimer
 
-from ui import data as ui_data
-from ui.data import LiveFix
 from ui.tasks import run_task
+from workstation.read.caseload import CaseloadSnapshot, LiveFix, device_marker, load_caseload
+from workstation.read.record import load_participant
+from workstation.read.visits import load_todays_visits
 from workstation.route import plan_route
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class WindowFeed:
             # feed already updated are not "changed" again. Against the last snapshot, every reload
             # during live tracking re-sent ~700 markers and repainted the whole caseload (22-33 ms).
             previous = replace(previous, rows=list(self.caseload.model.rows()), markers=dict(self._markers_shown))
-        run_task(lambda: ui_data.load_caseload(store, self.clock(), previous), self._snapshot_loaded,
+        run_task(lambda: load_caseload(store, self.clock(), previous), self._snapshot_loaded,
                  self._reload_failed, owner=self)
 
     def _feed_map(self, markers: list[dict]) -> None:
@@ -69,7 +70,7 @@ class WindowFeed:
         log.error("caseload reload failed: %s", exc)
         self.statusBar().showMessage(f"Could not read the local store: {exc}", 10_000)
 
-    def _snapshot_loaded(self, snap: ui_data.CaseloadSnapshot) -> None:
+    def _snapshot_loaded(self, snap: CaseloadSnapshot) -> None:
         self._reload_running = False
         first = self._snapshot is None
         self._snapshot = snap
@@ -94,7 +95,7 @@ class WindowFeed:
         # the paint and any pending input. Snapshots are applied in arrival order: nothing is skipped.
         QTimer.singleShot(1, self, lambda: self._apply_snapshot_rest(snap, first))
 
-    def _apply_snapshot_rest(self, snap: ui_data.CaseloadSnapshot, first: bool) -> None:
+    def _apply_snapshot_rest(self, snap: CaseloadSnapshot, first: bool) -> None:
         if self._closing:
             return
         self.incidents.set_incidents(snap.incidents, snap.names, snap.raw_alerts)
@@ -133,7 +134,7 @@ class WindowFeed:
 
     def _load_record(self, participant_id: str) -> None:
         store = self.store
-        run_task(lambda: ui_data.load_participant(store, participant_id), lambda rec: self._record_loaded(participant_id, rec),
+        run_task(lambda: load_participant(store, participant_id), lambda rec: self._record_loaded(participant_id, rec),
                  owner=self)
 
     def _record_loaded(self, participant_id: str, record) -> None:
@@ -154,7 +155,7 @@ class WindowFeed:
         local_midnight = (now + local_offset).replace(hour=0, minute=0, second=0, microsecond=0) - local_offset
 
         def work():
-            visits, start = ui_data.load_todays_visits(store, local_midnight, local_midnight + timedelta(days=1))
+            visits, start = load_todays_visits(store, local_midnight, local_midnight + timedelta(days=1))
             return plan_route(visits, start, now, local_offset)
 
         run_task(work, lambda stops: self.route.set_stops(stops, local_offset), owner=self)
@@ -191,7 +192,7 @@ class WindowFeed:
                 row = model.row_for_device(fix.device_id)
                 if row is not None:
                     r = rows[row]
-                    updated.append(ui_data.device_marker(r, bool(model.open_incidents(r.participant_id)), now))
+                    updated.append(device_marker(r, bool(model.open_incidents(r.participant_id)), now))
             if updated:
                 self._markers_shown.update((m["device_id"], m) for m in updated)
                 self._feed_map(updated)

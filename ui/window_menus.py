@@ -10,7 +10,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
-from ui import data as ui_data
 from ui import map_actions
 from ui.field_views import JournalDialog
 from ui.keyboard import SHORTCUTS, KeyboardDialog
@@ -18,6 +17,7 @@ from ui.outbox_view import OutboxDialog
 from ui.password_dialog import ChangePasswordDialog
 from ui.tasks import run_task
 from ui.window_feed import TAB_RECORD, TAB_ROUTE
+from workstation.read.outbox import load_journal, load_outbox
 
 
 class WindowMenus:
@@ -103,7 +103,7 @@ class WindowMenus:
             # "sending" rows are in flight only while a push runs; otherwise they are unconfirmed
             # (the request may never have left: crash, cable pulled)
             in_flight = services.sending_now()
-            return ui_data.load_outbox(store), in_flight and services.sending_now()
+            return load_outbox(store), in_flight and services.sending_now()
 
         run_task(read, lambda result: self._outbox_loaded(*result, seq=seq), owner=self)
 
@@ -127,7 +127,7 @@ class WindowMenus:
 
     def open_journal(self) -> None:
         store = self.store
-        run_task(lambda: ui_data.load_journal(store), lambda entries: JournalDialog(entries, self).open(), owner=self)
+        run_task(lambda: load_journal(store), lambda entries: JournalDialog(entries, self).open(), owner=self)
 
     def show_keyboard(self) -> KeyboardDialog:
         dialog = KeyboardDialog(self)

@@ -188,12 +188,12 @@ def test_an_older_outbox_read_never_overwrites_a_newer_one(qtbot, offline_window
 
     from PySide6.QtCore import QThreadPool
 
-    from ui import data as ui_data
+    from ui import window_menus
 
     w = offline_window
     qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=10_000)
     actions.add_note(w.store, "p004", "Door closed; card left.")
-    real = ui_data.load_outbox
+    real = window_menus.load_outbox
     calls = []
     newer_read_done = threading.Event()
 
@@ -208,7 +208,7 @@ def test_an_older_outbox_read_never_overwrites_a_newer_one(qtbot, offline_window
         finally:
             newer_read_done.set()
 
-    monkeypatch.setattr(ui_data, "load_outbox", load)
+    monkeypatch.setattr(window_menus, "load_outbox", load)
     outbox = w.open_outbox()  # read 1 (older, slow)
     qtbot.waitUntil(lambda: len(calls) == 1, timeout=10_000)
     w._refresh_outbox()  # read 2 (newer)

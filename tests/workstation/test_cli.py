@@ -51,7 +51,8 @@ def test_sync_note_outbox_caseload(sync_server_factory, env, capsys):
     code, out, _ = run(capsys, "caseload", "--json", "--limit", "4")
     rows = json.loads(out)
     assert code == 0 and len(rows) == 4
-    assert set(rows[0]) == {"case_number", "name", "risk", "device_status", "last_fix_age_s", "open_alerts"}
+    assert set(rows[0]) == {"case_number", "name", "risk", "device_status", "last_fix_age_s", "stale", "device_problem",
+                            "open_alerts"}
     code, out, _ = run(capsys, "caseload", "--search", case)
     assert code == 0 and case in out and "1 participant(s)" in out
     with open_store(env, "pw") as store, store.read_session() as db:  # the offline note's audit row
@@ -77,7 +78,7 @@ def test_failures_are_one_clear_line_and_non_zero(sync_server_factory, env, caps
 def test_device_status_reads_like_an_officer_would_say_it():
     from types import SimpleNamespace
 
-    from workstation.commands.caseload import device_status
+    from workstation.read.rules import device_status
 
     def row(**kw):
         return SimpleNamespace(**{"device_id": "d1", "device_kind": "ankle", "strap": "ok", "battery_pct": 40,

@@ -1,0 +1,9 @@
+"""The failures a front end explains to the officer, from every layer, under one name each."""
+
+from __future__ import annotations
+
+from local_db.errors import StoreCorrupt, WrongPassword
+from workstation.security.lockout import AccountLocked, WorkstationWiped
+from workstation.sync.errors import AuthRequired, ServerUnreachable
+
+__all__ = ["AccountLocked", "AuthRequired", "ServerUnreachable", "StoreCorrupt", "WorkstationWiped", "WrongPassword"]

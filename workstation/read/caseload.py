@@ -1,0 +1,163 @@
+"""The caseload as the officer's screens show it: rows, incidents, open-incident counts, names and
+map markers, read in one snapshot; and the live feed's per-device updates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from local_db import audit as audit_log
+from local_db.models import Alert, Device, Officer, OutboxAction, SyncState
+from local_db.queries import CaseloadRow, caseload_rows
+from local_db.store import Store
+from local_db.timeutil import utc_now
+from workstation.access_audit import search_target
+from workstation.incidents import AlertFact, Incident, build_incidents
+from workstation.read.rules import display_name, marker_state
+
+__all__ = ["CaseloadRow", "CaseloadSnapshot", "LiveFix", "alert_fact", "device_marker", "load_caseload",
+           "list_caseload", "load_device_fixes"]
+
+#: Resolved alerts stay visible (greyed) this long, so "what happened today" stays reachable.
+RESOLVED_KEEP = timedelta(hours=24)
+
+
+def alert_fact(a: Alert) -> AlertFact:
+    return AlertFact(
+        id=a.id, participant_id=a.participant_id, device_id=a.device_id, kind=a.kind, severity=a.severity,
+        opened_at=a.opened_at, state=a.state, detail=a.detail, pending=a.pending, incident_id=a.incident_id,
+        lat=a.lat, lon=a.lon,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFix:
+    """A position or device-status update for one device (plain data from the live feed)."""
+
+    device_id: str
+    fix_time: datetime | None = None
+    lat: float | None = None
+    lon: float | None = None
+    accuracy_m: float | None = None
+    battery_pct: int | None = None
+    charging: bool | None = None
+    strap: str | None = None
+
+
+@dataclass(frozen=True)
+class CaseloadSnapshot:
+    rows: list[CaseloadRow]
+    incidents: list[Incident]
+    open_incidents: dict[str, int]
+    names: dict[str, str]
+    raw_alerts: int
+    officer_name: str
+    pending_actions: int
+    #: outbox actions in conflict or rejected (waiting for the officer)
+    outbox_problems: int
+    last_sync_at: datetime | None
+    #: device id -> map marker dict
+    markers: dict[str, dict]
+    #: rows that differ from the previous snapshot (None: participants added/removed/reordered)
+    changed_rows: list[int] | None
+    #: markers that differ from the previous snapshot (None: no previous snapshot)
+    changed_markers: list[dict] | None
+
+
+def device_marker(r: CaseloadRow, has_incident: bool, now: datetime) -> dict[str, Any]:
+    """The map's device dict for one caseload row (maps.view.MapView.set_devices format)."""
+    return {
+        "device_id": r.device_id, "participant_id": r.participant_id, "label": display_name(r),
+        "lat": r.last_lat, "lon": r.last_lon,
+        "fix_time": r.last_fix_time.isoformat() + "Z" if r.last_fix_time else None,
+        "accuracy_m": r.last_accuracy_m, "state": marker_state(r, has_incident, now),
+    }
+
+
+def load_caseload(
+    store: Store,
+    now: datetime | None = None,
+    previous: CaseloadSnapshot | None = None,
+) -> CaseloadSnapshot:
+    """Read the caseload and derive everything the window shows from it. With `previous` (the
+    snapshot on screen), also work out here, off the GUI thread, which rows and which map markers
+    changed, so applying the new snapshot costs the GUI thread only the changed cells."""
+    now = now or utc_now()
+    with store.read_session() as session:
+        rows = caseload_rows(session, now=now)
+        alerts = session.scalars(
+            select(Alert).where(or_(Alert.state != "resolved", Alert.resolved_at >= now - RESOLVED_KEEP))
+        ).all()
+        facts = [alert_fact(a) for a in alerts]
+        pending = session.scalar(
+            select(func.count()).select_from(OutboxAction).where(OutboxAction.state.in_(("queued", "sending")))
+        )
+        problems = session.scalar(
+            select(func.count()).select_from(OutboxAction).where(OutboxAction.state.in_(("conflict", "rejected")))
+        )
+        state = session.scalars(select(SyncState).order_by(SyncState.id.desc())).first()
+        last_pull = state.last_pull_at if state else None
+        officer = session.scalars(select(Officer)).first()
+        officer_name = officer.display_name if officer else ""
+    risk = {r.participant_id: r.risk_level for r in rows}
+    incidents = build_incidents(facts, risk)
+    counts: dict[str, int] = {}
+    for incident in incidents:
+        if incident.state != "resolved":
+            counts[incident.participant_id] = counts.get(incident.participant_id, 0) + 1
+    names = {r.participant_id: f"{r.first_name} {r.last_name}" for r in rows}
+    markers = {r.device_id: device_marker(r, bool(counts.get(r.participant_id)), now) for r in rows if r.device_id}
+    changed_rows: list[int] | None = None
+    changed_markers: list[dict] | None = None
+    if previous is not None:
+        old_rows = previous.rows
+        if len(old_rows) == len(rows) and all(
+            a.participant_id == b.participant_id for a, b in zip(old_rows, rows, strict=True)
+        ):
+            changed_rows = [i for i, (a, b) in enumerate(zip(old_rows, rows, strict=True)) if a != b]
+        old_markers = previous.markers
+        changed_markers = [m for key, m in markers.items() if old_markers.get(key) != m]
+    return CaseloadSnapshot(
+        markers=markers,
+        changed_rows=changed_rows,
+        changed_markers=changed_markers,
+        rows=rows,
+        incidents=incidents,
+        open_incidents=counts,
+        names=names,
+        raw_alerts=len(facts),
+        officer_name=officer_name,
+        pending_actions=int(pending or 0),
+        outbox_problems=int(problems or 0),
+        last_sync_at=last_pull,
+    )
+
+
+def load_device_fixes(store: Store, device_ids: list[str]) -> list[LiveFix]:
+    """Current last-fix and status columns of the given devices, as LiveFix values."""
+    out: list[LiveFix] = []
+    with store.read_session() as s:
+        for start in range(0, len(device_ids), 500):
+            chunk = device_ids[start:start + 500]
+            for d in s.execute(
+                select(Device.id, Device.last_fix_time, Device.last_lat, Device.last_lon, Device.last_accuracy_m,
+                       Device.battery_pct, Device.charging, Device.strap).where(Device.id.in_(chunk))
+            ):
+                out.append(LiveFix(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]))
+    return out
+
+
+def list_caseload(store: Store, search: str | None = None, limit: int | None = None) -> list[CaseloadRow]:
+    """The caseload sorted by name, optionally full-text searched (the headless listing).
+
+    AU-2: a whole-caseload listing and a search are both accesses to participant data; each is
+    audited first, and nothing is read if the audit row cannot be written (AccessRefused)."""
+    def read() -> list[CaseloadRow]:
+        with store.read_session() as db:
+            return caseload_rows(db, search, limit)
+
+    event, target = ("search", search_target(search)) if search else ("view_participant", "caseload")
+    return audit_log.audited_access(store, event, target, read, detail="cli caseload")
