@@ -4,6 +4,7 @@
                 [--random-seed S]] [--simulate] [--speed X] [--watchdog SECONDS]
                 [--parent-pid PID] [--die-with-parent] [--remove-when-orphaned DIR]
     sync-server unlock USER [--db URL]
+    sync-server disable USER [--db URL] / sync-server enable USER [--db URL]
     sync-server revoke-workstation WORKSTATION_ID [--db URL]
     sync-server keys [--db URL]              prints {"gateway_key": ..., "admin_key": ...}
     sync-server openapi [--write]            prints (or writes sync_server/openapi.json)
@@ -24,6 +25,9 @@ from pathlib import Path
 from sync_server.db import Database, default_db_url
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+#: sub-commands that name an officer by user name
+USER_COMMANDS = ("unlock", "disable", "enable")
+ADMIN_COMMANDS = (*USER_COMMANDS, "revoke-workstation", "keys", "openapi")
 
 
 def openapi_text() -> str:
@@ -40,6 +44,8 @@ def _serve_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="administration (unlock, revoke-workstation and keys take --db URL):\n"
         "  sync-server unlock USER                 release an account locked after failed logins\n"
+        "  sync-server disable USER                stop everything of an officer at once: logins, tokens, streams\n"
+        "  sync-server enable USER                 restore a disabled officer\n"
         "  sync-server revoke-workstation ID       the workstation is told to wipe at its next request\n"
         "  sync-server keys                        print the gateway and admin keys as JSON\n"
         "  sync-server openapi [--write]           print (or write sync_server/openapi.json)",
@@ -106,7 +112,7 @@ def _db(url: str | None) -> Database:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("unlock", "revoke-workstation", "keys", "openapi"):
+    if argv and argv[0] in ADMIN_COMMANDS:
         return _admin(argv)
     args = _serve_parser().parse_args(argv)
     if args.seed and not args.password:
@@ -165,7 +171,7 @@ def _serve(args: argparse.Namespace, stop: threading.Event, serving: threading.E
 
 def _admin(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog=f"sync-server {argv[0]}")
-    if argv[0] in ("unlock", "revoke-workstation"):
+    if argv[0] in (*USER_COMMANDS, "revoke-workstation"):
         p.add_argument("name")
     if argv[0] == "openapi":
         p.add_argument("--write", action="store_true", help=f"write {OPENAPI_PATH}")
@@ -188,9 +194,13 @@ def _admin(argv: list[str]) -> int:
             print(json.dumps({"gateway_key": db.setting("gateway_key"), "admin_key": db.setting("admin_key")}))
             return 0
         with db.write() as session:
-            if argv[0] == "unlock":
-                found = auth.unlock(session, args.name)
-                print(json.dumps({"unlocked": args.name} if found else {"error": f"no user {args.name}"}))
+            if argv[0] in USER_COMMANDS:
+                if argv[0] == "unlock":
+                    found = auth.unlock(session, args.name)
+                else:
+                    found = auth.set_disabled(session, args.name, disabled=argv[0] == "disable")
+                done = {"unlock": "unlocked", "disable": "disabled", "enable": "enabled"}[argv[0]]
+                print(json.dumps({done: args.name} if found else {"error": f"no user {args.name}"}))
                 return 0 if found else 1
             newly = auth.revoke_workstation(session, args.name)
             print(json.dumps({"revoked": args.name, "newly_revoked": newly}))

@@ -34,6 +34,7 @@ from sync_server.db import Database, utcnow
 from sync_server.ingest import IngestError, check_silence, ingest_fixes
 from sync_server.ingest_queue import IngestQueue
 from sync_server.live import LiveHub
+from sync_server.login_throttle import FREE_FAILURES, LoginThrottle
 from sync_server.models import AuditChainBreak, AuditUpload, AuditUploadConflict, Participant, Position
 from sync_server.osmand import parse_osmand
 from sync_server.wire import TO_WIRE, officer_data, position_data
@@ -62,19 +63,29 @@ class ServerOptions:
     access_ttl_s: int = 15 * 60
     refresh_ttl_s: int = 30 * 24 * 3600
     heartbeat_s: float = 10.0
+    #: failed-login lockout of password logins (CJIS AC-7 asks for 30 minutes or an administrator)
+    lockout_s: int = 30 * 60
+    #: failed logins an address may make before its progressive delay starts (sync_server.login_throttle)
+    login_free_failures: int = FREE_FAILURES
     max_body_bytes: int = 4 * 1024 * 1024
     #: run check_silence every N seconds (None: off; the CLI turns it on with the simulator)
     watchdog_s: float | None = None
 
 
 class ServerError(Exception):
-    def __init__(self, status: int, error: str, detail: str = "", wipe: bool = False) -> None:
+    def __init__(
+        self, status: int, error: str, detail: str = "", wipe: bool = False, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail or error)
-        self.status, self.error, self.detail, self.wipe = status, error, detail, wipe
+        self.status, self.error, self.detail, self.wipe, self.headers = status, error, detail, wipe, headers
 
 
-def error_response(status: int, error: str, detail: str = "", wipe: bool = False) -> JSONResponse:
-    return JSONResponse(ErrorBody(error=error, detail=detail, wipe=wipe).model_dump(), status_code=status)
+def error_response(
+    status: int, error: str, detail: str = "", wipe: bool = False, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        ErrorBody(error=error, detail=detail, wipe=wipe).model_dump(), status_code=status, headers=headers
+    )
 
 
 class RevokeRequest(BaseModel):
@@ -87,8 +98,9 @@ class RevokeResult(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 422, 423)
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 422)
 }
+LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 429: {"model": ErrorBody}}
 
 
 class BodySizeLimit:
@@ -162,6 +174,8 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
     options = options or ServerOptions()
     hub = hub or LiveHub()
     pings = IngestQueue(db, hub)
+    policy = auth.AuthPolicy(options.access_ttl_s, options.refresh_ttl_s, options.lockout_s)
+    throttle = LoginThrottle(free_failures=options.login_free_failures)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -187,7 +201,7 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
 
     @app.exception_handler(ServerError)
     async def _server_error(_req: Request, exc: ServerError) -> JSONResponse:
-        return error_response(exc.status, exc.error, exc.detail, exc.wipe)
+        return error_response(exc.status, exc.error, exc.detail, exc.wipe, exc.headers)
 
     @app.exception_handler(auth.AuthError)
     async def _auth_error(_req: Request, exc: auth.AuthError) -> JSONResponse:
@@ -214,21 +228,30 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
             raise ServerError(503, "database_unavailable", type(exc).__name__) from None
         return {"status": "ok"}
 
-    @app.post("/v1/auth/token", response_model=TokenResponse, responses=ERRORS)
-    def token(body: TokenRequest) -> TokenResponse:
-        with db.write() as session:
-            issued = auth.login(
-                session, body.username, body.password, body.workstation_id, options.access_ttl_s,
-                options.refresh_ttl_s,
+    @app.post("/v1/auth/token", response_model=TokenResponse, responses=LOGIN_ERRORS)
+    def token(body: TokenRequest, request: Request) -> TokenResponse:
+        address = request.client.host if request.client else "unknown"
+        wait = throttle.retry_after(address)
+        if wait:
+            raise ServerError(
+                429, "too_many_attempts", f"too many failed logins from this address; try again in {wait} s",
+                headers={"Retry-After": str(wait)},
             )
+        with db.write() as session:
+            issued = auth.login(session, body.username, body.password, body.workstation_id, policy)
         if isinstance(issued, auth.AuthError):
+            if issued.error == "invalid_credentials":
+                throttle.failed(address)
             raise issued
+        throttle.succeeded(address)
         return _token_response(issued)
 
     @app.post("/v1/auth/refresh", response_model=TokenResponse, responses=ERRORS)
     def refresh(body: RefreshRequest) -> TokenResponse:
         with db.write() as session:
-            issued = auth.refresh(session, body.refresh_token, options.access_ttl_s, options.refresh_ttl_s)
+            issued = auth.refresh(session, body.refresh_token, policy)
+        if isinstance(issued, auth.AuthError):
+            raise issued
         return _token_response(issued)
 
     @app.get("/v1/sync/changes", responses={200: {"model": ChangesPage}, **ERRORS})

@@ -1,9 +1,13 @@
 """Passwords, lockout, bearer tokens and workstation revocation.
 
 Passwords: scrypt (n=2**14, r=8, p=1, 16-byte salt), stored as `scrypt$n$r$p$salt$hash`.
-Lockout: 5 failed attempts within 15 minutes lock the account (423) until `sync-server unlock USER`.
-Tokens: random opaque strings; the database keeps only their SHA-256, with kind, officer, workstation and
-expiry. A revoked workstation gets 403 with ErrorBody.wipe = true on every request, including login.
+Lockout (CJIS AC-7): 5 failed logins within 15 minutes block *password logins* for 30 minutes (or until
+`sync-server unlock USER`); sessions already established keep refreshing, so guessing cannot cut an
+officer off. Wrong password, unknown user, locked or disabled account: one identical 401.
+Tokens: random opaque strings; the database keeps only their SHA-256, with kind, officer, workstation,
+expiry and family (one per password login; refresh tokens rotate, and a reused one revokes its family).
+A revoked workstation gets 403 with ErrorBody.wipe = true on every request, including login.
+A disabled officer (`sync-server disable USER`) gets nothing at all until enabled again.
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -72,6 +76,24 @@ class IssuedTokens:
     officer: Officer
 
 
+@dataclass(frozen=True)
+class AuthPolicy:
+    access_ttl_s: int = 15 * 60
+    refresh_ttl_s: int = 30 * 24 * 3600
+    #: CJIS AC-7: how long MAX_FAILURES failed logins within FAILURE_WINDOW block password logins
+    lockout_s: int = 30 * 60
+
+
+#: The one answer to a wrong password, an unknown user, a locked and a disabled account: the caller
+#: learns nothing about which (an attacker probing names or lockouts gets the same 401 every time).
+def invalid_credentials() -> AuthError:
+    return AuthError(
+        401, "invalid_credentials",
+        "wrong user name or password, or the account is not available (after repeated failures, "
+        "wait or ask an administrator)",
+    )
+
+
 def check_workstation(session: Session, workstation_id: str) -> None:
     ws = session.get(Workstation, workstation_id)
     if ws is not None and ws.revoked_at is not None:
@@ -79,79 +101,106 @@ def check_workstation(session: Session, workstation_id: str) -> None:
 
 
 def login(
-    session: Session, username: str, password: str, workstation_id: str, access_ttl_s: int, refresh_ttl_s: int
+    session: Session, username: str, password: str, workstation_id: str, policy: AuthPolicy
 ) -> IssuedTokens | AuthError:
-    """Verify credentials and issue a token pair.
+    """Verify credentials and issue a token pair (a new token family).
 
-    A wrong password is *returned* as an AuthError rather than raised, so the caller's transaction still
-    commits the recorded failure (raising would roll the failure count back).
+    A refusal is *returned* as an AuthError rather than raised, so the caller's transaction still
+    commits the recorded failure (raising would roll the failure count back). The password is verified
+    in every case, so the answer's timing does not tell an unknown, locked or disabled account either.
     """
     check_workstation(session, workstation_id)
     officer = session.scalar(select(Officer).where(Officer.username == username))
+    now = utcnow()
     if officer is None:
         verify_password(password, _DUMMY_HASH)
-        raise AuthError(401, "invalid_credentials", "wrong username or password")
-    if officer.locked:
-        raise AuthError(423, "account_locked", "too many failed logins; an administrator must unlock it")
-    if not verify_password(password, officer.password_hash):
-        now = utcnow()
-        session.add(LoginFailure(officer_id=officer.id, at=now))
-        session.flush()
-        recent = session.scalar(
-            select(func.count())
-            .select_from(LoginFailure)
-            .where(LoginFailure.officer_id == officer.id, LoginFailure.at > now - FAILURE_WINDOW)
-        )
-        if recent >= MAX_FAILURES:
-            officer.locked = True
-            return AuthError(423, "account_locked", "too many failed logins; an administrator must unlock it")
-        return AuthError(401, "invalid_credentials", "wrong username or password")
+        return invalid_credentials()
+    correct = verify_password(password, officer.password_hash)
+    if officer.disabled or (officer.locked_until is not None and officer.locked_until > now):
+        return invalid_credentials()
+    if not correct:
+        _record_failure(session, officer, now, policy)
+        return invalid_credentials()
     session.execute(delete(LoginFailure).where(LoginFailure.officer_id == officer.id))
+    officer.locked_until = None
     ws = session.get(Workstation, workstation_id)
     if ws is None:
-        session.add(Workstation(id=workstation_id, officer_id=officer.id, first_seen=utcnow()))
+        session.add(Workstation(id=workstation_id, officer_id=officer.id, first_seen=now))
     else:
         ws.officer_id = officer.id
-    return _issue(session, officer, workstation_id, access_ttl_s, refresh_ttl_s)
+    return _issue(session, officer, workstation_id, policy, family=secrets.token_hex(16))
 
 
-def refresh(session: Session, refresh_token: str, access_ttl_s: int, refresh_ttl_s: int) -> IssuedTokens:
-    """Rotate a refresh token: the old one stops working, a new pair is issued."""
+def _record_failure(session: Session, officer: Officer, now: datetime, policy: AuthPolicy) -> None:
+    session.add(LoginFailure(officer_id=officer.id, at=now))
+    session.flush()
+    recent = session.scalar(
+        select(func.count())
+        .select_from(LoginFailure)
+        .where(LoginFailure.officer_id == officer.id, LoginFailure.at > now - FAILURE_WINDOW)
+    )
+    if recent >= MAX_FAILURES:
+        officer.locked_until = now + timedelta(seconds=policy.lockout_s)
+        session.execute(delete(LoginFailure).where(LoginFailure.officer_id == officer.id))
+
+
+def refresh(session: Session, refresh_token: str, policy: AuthPolicy) -> IssuedTokens | AuthError:
+    """Rotate a refresh token: it is spent, a new pair of the same family is issued.
+
+    Presenting a spent refresh token means two parties hold it (the legitimate client and a thief, in
+    whichever order): the whole family, access tokens included, is revoked and must log in again.
+    Returned rather than raised, like login's refusals, so the revocation commits.
+    """
+    now = utcnow()
     row = session.get(SessionToken, _digest(refresh_token))
-    if row is None or row.kind != "refresh" or row.expires_at <= utcnow():
+    if row is None or row.kind != "refresh" or row.expires_at <= now:
         raise AuthError(401, "invalid_token", "refresh token is invalid or expired")
     check_workstation(session, row.workstation_id)
     officer = session.get(Officer, row.officer_id)
-    if officer is None or officer.locked:
-        raise AuthError(401, "invalid_token", "account is not available")
-    session.delete(row)
-    return _issue(session, officer, row.workstation_id, access_ttl_s, refresh_ttl_s)
+    if officer is None or officer.disabled:
+        raise AuthError(401, "account_disabled", "this account is disabled")
+    # A conditional update, so two concurrent uses of one token cannot both win (PostgreSQL re-checks
+    # the condition after the first commits; SQLite writes one at a time).
+    claimed = session.execute(
+        update(SessionToken)
+        .where(SessionToken.digest == row.digest, SessionToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        revoke_family(session, row.family)
+        return AuthError(401, "refresh_reused", "this refresh token was already used; the session is revoked")
+    return _issue(session, officer, row.workstation_id, policy, family=row.family)
 
 
-def _issue(session: Session, officer: Officer, workstation_id: str, access_ttl_s: int, refresh_ttl_s: int):
+def revoke_family(session: Session, family: str) -> None:
+    session.execute(
+        delete(SessionToken).where(SessionToken.family == family).execution_options(synchronize_session=False)
+    )
+
+
+def _issue(session: Session, officer: Officer, workstation_id: str, policy: AuthPolicy, family: str) -> IssuedTokens:
     now = utcnow()
     # Housekeeping at the natural moment: this officer's expired tokens can never be used again.
-    session.execute(delete(SessionToken).where(SessionToken.officer_id == officer.id, SessionToken.expires_at < now))
+    session.execute(
+        delete(SessionToken)
+        .where(SessionToken.officer_id == officer.id, SessionToken.expires_at < now)
+        .execution_options(synchronize_session=False)
+    )
     access, refresh_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     session.add_all(
         [
             SessionToken(
-                digest=_digest(access),
-                kind="access",
-                officer_id=officer.id,
-                workstation_id=workstation_id,
-                expires_at=now + timedelta(seconds=access_ttl_s),
+                digest=_digest(access), kind="access", officer_id=officer.id, workstation_id=workstation_id,
+                expires_at=now + timedelta(seconds=policy.access_ttl_s), family=family,
             ),
             SessionToken(
-                digest=_digest(refresh_token),
-                kind="refresh",
-                officer_id=officer.id,
-                workstation_id=workstation_id,
-                expires_at=now + timedelta(seconds=refresh_ttl_s),
+                digest=_digest(refresh_token), kind="refresh", officer_id=officer.id, workstation_id=workstation_id,
+                expires_at=now + timedelta(seconds=policy.refresh_ttl_s), family=family,
             ),
         ]
     )
-    return IssuedTokens(access, refresh_token, access_ttl_s, officer)
+    return IssuedTokens(access, refresh_token, policy.access_ttl_s, officer)
 
 
 def authenticate(session: Session, authorization: str | None) -> Caller:
@@ -159,7 +208,10 @@ def authenticate(session: Session, authorization: str | None) -> Caller:
         raise AuthError(401, "missing_token", "send Authorization: Bearer <access token>")
     token = authorization[7:].strip()
     row = session.execute(
-        select(SessionToken.kind, SessionToken.expires_at, SessionToken.workstation_id, Officer.id, Officer.username)
+        select(
+            SessionToken.kind, SessionToken.expires_at, SessionToken.workstation_id, Officer.id, Officer.username,
+            Officer.disabled,
+        )
         .join(Officer, Officer.id == SessionToken.officer_id)
         .where(SessionToken.digest == _digest(token))
     ).first()
@@ -168,6 +220,8 @@ def authenticate(session: Session, authorization: str | None) -> Caller:
     if row.expires_at <= utcnow():
         raise AuthError(401, "token_expired", "access token expired; refresh it")
     check_workstation(session, row.workstation_id)
+    if row.disabled:
+        raise AuthError(401, "account_disabled", "this account is disabled")
     return Caller(officer_id=row.id, username=row.username, workstation_id=row.workstation_id)
 
 
@@ -201,9 +255,20 @@ def revoke_workstation(session: Session, workstation_id: str) -> bool:
 
 
 def unlock(session: Session, username: str) -> bool:
+    """Release a failed-login lockout before its time is up."""
     officer = session.scalar(select(Officer).where(Officer.username == username))
     if officer is None:
         return False
-    officer.locked = False
+    officer.locked_until = None
     session.execute(delete(LoginFailure).where(LoginFailure.officer_id == officer.id))
+    return True
+
+
+def set_disabled(session: Session, username: str, disabled: bool) -> bool:
+    """`sync-server disable/enable`: every check (login, refresh, requests, open live streams) reads the
+    flag, so one write stops, and restores, everything of the officer at once."""
+    officer = session.scalar(select(Officer).where(Officer.username == username))
+    if officer is None:
+        return False
+    officer.disabled = disabled
     return True

@@ -50,7 +50,10 @@ class Officer(Base):
     office_lat: Mapped[float | None] = mapped_column(Float)
     office_lon: Mapped[float | None] = mapped_column(Float)
     password_hash: Mapped[str] = mapped_column(String(300))
-    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: password logins are refused until then (failed-login lockout); sessions keep working
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    #: `sync-server disable`: no login, no refresh, no request, no live stream
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class LoginFailure(Base):
@@ -77,6 +80,10 @@ class SessionToken(Base):
     officer_id: Mapped[str] = mapped_column(ForeignKey("officer.id", ondelete="CASCADE"))
     workstation_id: Mapped[str] = mapped_column(String(100))
     expires_at: Mapped[datetime] = mapped_column(DateTime)
+    #: every token descended from one password login; a reused refresh token revokes the family
+    family: Mapped[str] = mapped_column(String(32), index=True)
+    #: when a refresh token was rotated; kept until it expires so a second use is recognised
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Participant(Base):

@@ -10,7 +10,9 @@ Times are timezone-aware UTC datetimes on the wire (ISO-8601). Server rows carry
 
 Errors: every 4xx/5xx body is an ErrorBody. A revoked workstation gets HTTP 403 with
 error="workstation_revoked" and wipe=true on every request (login included); 401 means a missing,
-invalid or expired token (refresh or log in again); 423 a locked account. A note created by an action
+invalid or expired token (refresh or log in again), or a refused login (the same answer for a wrong
+password, an unknown user and a locked or disabled account); 429 too many failed logins from this
+address (Retry-After). A note created by an action
 has id = str(action.id), so the synced note replaces the client's pending one.
 """
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from sync_server.__main__ import main as cli
+from sync_server.login_throttle import LoginThrottle
 from tests.sync_server.conftest import login
 
 
@@ -44,14 +47,89 @@ def test_unknown_user_and_wrong_password_are_401(sync_server):
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_credentials"
 
 
-def test_five_failures_lock_until_admin_unlocks(sync_server):
-    statuses = [_token(sync_server, "wrong").status_code for _ in range(5)]
-    assert statuses == [401, 401, 401, 401, 423]
-    # locked: even the right password is refused
-    assert _token(sync_server, "pw").status_code == 423
-    assert cli(["unlock", "officer1", "--db", sync_server.db_url]) == 0
-    assert _token(sync_server, "pw").status_code == 200
-    assert cli(["unlock", "ghost", "--db", sync_server.db_url]) == 1
+def _refresh(server, token: str) -> httpx.Response:
+    return httpx.post(f"{server.url}/v1/auth/refresh", json={"refresh_token": token})
+
+
+def _changes(server, access: str) -> httpx.Response:
+    return httpx.get(f"{server.url}/v1/sync/changes", headers={"Authorization": f"Bearer {access}"})
+
+
+def test_lockout_blocks_password_logins_only_and_answers_like_a_wrong_password(sync_server_factory, db_url):
+    server = sync_server_factory(caseload=1, db_url=db_url, lockout_s=1, login_free_failures=100)
+    session = _token(server, "pw").json()
+    unknown = _token(server, "pw", username="nobody")
+    assert unknown.status_code == 401
+    for _ in range(5):
+        wrong = _token(server, "wrong")
+        assert (wrong.status_code, wrong.json()) == (401, unknown.json())
+    # locked: the right password gets the very same answer, so an attacker learns nothing
+    locked = _token(server, "pw")
+    assert (locked.status_code, locked.json()) == (401, unknown.json())
+    # the officer's running session is not cut off: refresh and requests keep working
+    refreshed = _refresh(server, session["refresh_token"])
+    assert refreshed.status_code == 200
+    assert _changes(server, refreshed.json()["access_token"]).status_code == 200
+    # an administrator releases it at once; otherwise it ends by itself after lockout_s
+    assert cli(["unlock", "officer1", "--db", server.db_url]) == 0
+    assert _token(server, "pw").status_code == 200
+    assert cli(["unlock", "ghost", "--db", server.db_url]) == 1
+    for _ in range(5):
+        _token(server, "wrong")
+    assert _token(server, "pw").status_code == 401
+    time.sleep(1.2)
+    assert _token(server, "pw").status_code == 200
+
+
+def test_failed_logins_from_one_address_are_delayed_progressively(sync_server_factory):
+    server = sync_server_factory(caseload=1, login_free_failures=2)
+    assert [_token(server, "wrong", username=f"guess{i}").status_code for i in range(2)] == [401, 401]
+    slowed = _token(server, "pw")  # even the right password waits: the address is being braked
+    assert slowed.status_code == 429 and slowed.json()["error"] == "too_many_attempts"
+    assert slowed.headers["Retry-After"] == "1"
+    throttle = LoginThrottle(free_failures=2, clock=lambda: now)
+    now = 0.0
+    for _ in range(6):
+        throttle.failed("10.0.0.1")
+    assert [throttle.retry_after("10.0.0.1"), throttle.retry_after("10.0.0.2")] == [16, 0]
+    now = 16.0
+    assert throttle.retry_after("10.0.0.1") == 0
+    for _ in range(20):
+        throttle.failed("10.0.0.1")
+    assert throttle.retry_after("10.0.0.1") == 60  # capped
+    throttle.succeeded("10.0.0.1")
+    assert throttle.retry_after("10.0.0.1") == 0
+
+
+def test_disable_stops_everything_of_an_officer_and_enable_restores_it(sync_server_factory, db_url):
+    server = sync_server_factory(officers=2, caseload=1, db_url=db_url)
+    mine, theirs = _token(server, "pw").json(), _token(server, "pw", username="officer2").json()
+    assert cli(["disable", "officer1", "--db", server.db_url]) == 0
+    denied = _changes(server, mine["access_token"])
+    assert denied.status_code == 401 and denied.json()["error"] == "account_disabled"
+    assert _refresh(server, mine["refresh_token"]).status_code == 401
+    assert _token(server, "pw").json()["error"] == "invalid_credentials"
+    assert _changes(server, theirs["access_token"]).status_code == 200  # only that officer
+    assert cli(["enable", "officer1", "--db", server.db_url]) == 0
+    assert _changes(server, mine["access_token"]).status_code == 200
+    assert _token(server, "pw").status_code == 200
+    assert cli(["disable", "ghost", "--db", server.db_url]) == 1
+
+
+def test_a_reused_refresh_token_revokes_its_whole_family(sync_server_factory, db_url):
+    server = sync_server_factory(caseload=1, db_url=db_url)
+    first, other = _token(server, "pw").json(), _token(server, "pw", ws="ws-b").json()
+    stolen = first["refresh_token"]
+    rotated = _refresh(server, stolen).json()  # the thief (or the officer) uses it first
+    reused = _refresh(server, stolen)
+    assert reused.status_code == 401 and reused.json()["error"] == "refresh_reused"
+    # everything descended from that login is gone: the rotated pair and the original access token
+    assert _refresh(server, rotated["refresh_token"]).status_code == 401
+    for access in (rotated["access_token"], first["access_token"]):
+        assert _changes(server, access).json()["error"] == "invalid_token"
+    # another login of the same officer is another family and keeps working
+    assert _changes(server, other["access_token"]).status_code == 200
+    assert _refresh(server, other["refresh_token"]).status_code == 200
 
 
 def test_expired_access_token_is_401(sync_server_factory):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from sync_server.__main__ import main as cli
 from workstation.protocol import GatewayFix, LiveEvent
 
 
@@ -92,3 +93,9 @@ def test_an_open_stream_ends_with_the_reason_when_its_authorisation_ends(sync_se
     short = sync_server_factory(caseload=1, heartbeat_s=0.2, access_ttl_s=1, db_url=db_url)
     with client_for(short).stream("GET", "/v1/live", timeout=timeout) as response:
         assert _end_of(response.iter_lines()).reason == "token_expired"
+
+    with client_for(server, workstation_id="ws-kept").stream("GET", "/v1/live", timeout=timeout) as response:
+        lines = response.iter_lines()
+        assert _events(lines, 1)[0][1].type == "heartbeat"
+        assert cli(["disable", "officer1", "--db", server.db_url]) == 0
+        assert _end_of(lines).reason == "account_disabled"
