@@ -75,7 +75,7 @@ class IncidentTableModel(SnapshotTableModel):
             # "Rebecca Nelson · Low batter…"): severity / how long ago, who / what
             if col == 0:
                 return f"{inc.severity.capitalize()}\n{format_age(self._now - inc.last_at)}"
-            mark = "pending" if inc.pending else STATE_MARK[inc.state]
+            mark = "conflict" if inc.conflict else "pending" if inc.pending else STATE_MARK[inc.state]
             name = self._names.get(inc.participant_id, inc.participant_id)
             return f"{name}{' · ' + mark if mark else ''}\n{incident_line(inc)}"
         if role == Qt.ItemDataRole.AccessibleTextRole:
@@ -85,10 +85,14 @@ class IncidentTableModel(SnapshotTableModel):
         if role == Qt.ItemDataRole.ForegroundRole:
             if inc.state == "resolved":
                 return theme.colour("muted")
+            if inc.conflict:
+                return theme.colour("danger")
             if col == 0:
                 return theme.colour("pending" if inc.pending else theme.SEVERITY_COLOUR_KEY.get(inc.severity, "muted"))
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{inc.title}: {inc.summary}\nfirst {inc.opened_at:%d %b %H:%M} UTC, last {inc.last_at:%d %b %H:%M} UTC"
+            conflict = f"\n{inc.conflict}" if inc.conflict else ""
+            return (f"{inc.title}: {inc.summary}\nfirst {inc.opened_at:%d %b %H:%M} UTC, "
+                    f"last {inc.last_at:%d %b %H:%M} UTC{conflict}")
         return None
 
 
@@ -140,6 +144,12 @@ class IncidentsPanel(QWidget):
         self.ack.clicked.connect(lambda: self._emit(self.acknowledgeRequested))
         self.resolve.clicked.connect(lambda: self._emit(self.resolveRequested))
         self.open_participant.clicked.connect(self._activate)
+        # a conflict is said in words beside the incident, not only as a count in the status bar
+        self.conflict = QLabel(self)
+        self.conflict.setWordWrap(True)
+        self.conflict.setAccessibleName("Conflict on the selected incident")
+        self.conflict.setStyleSheet(f"color: {theme.semantic().danger}")
+        self.conflict.hide()
         self.ratio = QLabel(self)
         self.ratio.setAccessibleName("Alert to incident ratio")
         self.ratio.setWordWrap(True)
@@ -165,6 +175,7 @@ class IncidentsPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(head)
         layout.addWidget(split, 1)
+        layout.addWidget(self.conflict)
         layout.addLayout(buttons)
         layout.addWidget(self.ratio)
         self._update_buttons()
@@ -187,7 +198,7 @@ class IncidentsPanel(QWidget):
 
     def _refilter(self, *_args) -> None:
         show = self.show_resolved.isChecked()
-        self.model.set_incidents([i for i in self._all if show or i.state != "resolved"], self._names)
+        self.model.set_incidents([i for i in self._all if show or i.state != "resolved" or i.conflict], self._names)
         self._update_buttons()
 
     def current_incident(self) -> Incident | None:
@@ -228,6 +239,9 @@ class IncidentsPanel(QWidget):
 
     def _update_buttons(self) -> None:
         incident = self.current_incident()
+        words = incident.conflict if incident is not None else ""
+        self.conflict.setText(words)
+        self.conflict.setVisible(bool(words))
         actionable = incident is not None and incident.state != "resolved" and not incident.pending
         self.ack.setEnabled(actionable and incident.state == "open")
         self.resolve.setEnabled(actionable)

@@ -85,6 +85,8 @@ class AlertFact:
     incident_id: str | None = None
     lat: float | None = None
     lon: float | None = None
+    #: the officer's acknowledge/resolve of this alert came back as a conflict: what happened, in words
+    conflict: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,11 @@ class Incident:
             if label not in kinds:
                 kinds.append(label)
         return " → ".join(kinds)
+
+    @property
+    def conflict(self) -> str:
+        """Why the officer's action on this incident did not apply (empty: no conflict)."""
+        return next((a.conflict for a in self.alerts if a.conflict), "")
 
     @property
     def requires_note_to_resolve(self) -> bool:

@@ -173,6 +173,16 @@ def test_conflict_is_shown_and_resolved_with_keep_mine(qtbot, tmp_path, sync_ser
     assert outbox.keep_mine.isEnabled() and outbox.use_server.isEnabled()
     detail = outbox.detail.toPlainText()
     assert "Mine" in detail and "Server's" in detail and "resolved" in detail
+    # the same conflict in words beside the incident, where the officer works (listed although
+    # resolved: it waits for the officer's decision)
+    qtbot.waitUntil(lambda: any(i.conflict for i in window.incidents.model.incidents()), timeout=10_000)
+    incident = next(i for i in window.incidents.model.incidents() if i.conflict)
+    assert window.incidents.select_incident(incident.id)
+    words = window.incidents.conflict.text()
+    assert window.incidents.conflict.isVisibleTo(window.incidents)
+    assert words.startswith("Resolved elsewhere by officer1 at ") and "your resolution was not applied" in words
+    row = window.incidents.model.index(window.incidents.table.currentIndex().row(), 1)
+    assert "conflict" in row.data()
     outbox.keep_mine.click()
     qtbot.waitUntil(lambda: all(i.state == "done" for i in outbox.model.items()), timeout=15_000)
     # the colleague's resolution stands and this officer's finding is on the record too

@@ -17,6 +17,7 @@ from local_db.timeutil import utc_now
 from workstation.access_audit import search_target
 from workstation.incidents import AlertFact, Incident, build_incidents
 from workstation.read.rules import display_name, marker_state
+from workstation.sync import outbox
 
 __all__ = ["CaseloadRow", "CaseloadSnapshot", "LiveFix", "alert_fact", "device_marker", "load_caseload",
            "list_caseload", "load_device_fixes"]
@@ -25,11 +26,11 @@ __all__ = ["CaseloadRow", "CaseloadSnapshot", "LiveFix", "alert_fact", "device_m
 RESOLVED_KEEP = timedelta(hours=24)
 
 
-def alert_fact(a: Alert) -> AlertFact:
+def alert_fact(a: Alert, conflict: str = "") -> AlertFact:
     return AlertFact(
         id=a.id, participant_id=a.participant_id, device_id=a.device_id, kind=a.kind, severity=a.severity,
         opened_at=a.opened_at, state=a.state, detail=a.detail, pending=a.pending, incident_id=a.incident_id,
-        lat=a.lat, lon=a.lon,
+        lat=a.lat, lon=a.lon, conflict=conflict,
     )
 
 
@@ -91,7 +92,8 @@ def load_caseload(
         alerts = session.scalars(
             select(Alert).where(or_(Alert.state != "resolved", Alert.resolved_at >= now - RESOLVED_KEEP))
         ).all()
-        facts = [alert_fact(a) for a in alerts]
+        conflicts = outbox.alert_conflicts(session)
+        facts = [alert_fact(a, conflicts.get(a.id, "")) for a in alerts]
         pending = session.scalar(
             select(func.count()).select_from(OutboxAction).where(OutboxAction.state.in_(("queued", "sending")))
         )

@@ -304,6 +304,33 @@ def use_server(session: Session, action_id: str) -> None:
 
 # --------------------------------------------------------------------------- reading
 
+ACTION_WORDS = {"acknowledge_alert": "acknowledge", "resolve_alert": "resolution"}
+
+
+def conflict_sentence(kind: str, server_result: dict[str, Any] | None) -> str:
+    """What happened, in words, for an alert action in conflict: who did what on the server, and
+    what the officer can do about it ("keep mine" records the officer's note on top of it)."""
+    current = _validated(p.AlertData, (server_result or {}).get("current"))
+    mine = ACTION_WORDS.get(kind, kind.replace("_", " "))
+    if current is not None and current.state == "resolved":
+        by = f" by {current.resolved_by}" if current.resolved_by else ""
+        at = f" at {current.resolved_at:%H:%M} UTC" if current.resolved_at else ""
+        happened = f"Resolved elsewhere{by}{at}"
+    else:
+        happened = "Changed on the server"
+    return f"{happened}: your {mine} was not applied. Outbox (Ctrl+O): keep yours or use the server's."
+
+
+def alert_conflicts(session: Session) -> dict[str, str]:
+    """alert id -> conflict_sentence, for the alerts whose acknowledge/resolve waits for a decision."""
+    rows = session.execute(
+        select(OutboxAction.target, OutboxAction.kind, OutboxAction.server_result)
+        .where(OutboxAction.state == "conflict", OutboxAction.kind.in_(p.ALERT_ACTIONS))
+        .order_by(OutboxAction.seq)
+    ).all()
+    return {target: conflict_sentence(kind, result) for target, kind, result in rows}
+
+
 
 def counts_by_state(session: Session) -> dict[str, int]:
     return dict(session.execute(select(OutboxAction.state, func.count()).group_by(OutboxAction.state)).all())
