@@ -99,11 +99,12 @@ EXCLUDED_QT_MODULES = tuple(
 BUILD_TIME_MODULES = ("maps.build_assets", "maps.basemap", "maps.demo_window")
 
 # What only those build-time modules import: folium renders the page template (and imports NumPy,
-# ~40 MiB with OpenBLAS); the basemap renderer needs mapbox-vector-tile, Shapely, pyclipper,
-# protobuf and Pillow (~25 MiB). Excluded by name, because the app's lazy fall-backs for a source
-# checkout (maps.page.page_template, maps.scheme.no_tiles_png) mention them.
+# ~40 MiB with OpenBLAS); the basemap renderer needs mapbox-vector-tile, Shapely, pyclipper and
+# protobuf. Excluded by name, because the app's lazy fall-backs for a source checkout
+# (maps.page.page_template, maps.scheme.no_tiles_png) mention them. Pillow is not among them: the
+# evidence packet's track map (maps.track_map) and its images in the PDF (ReportLab) need it.
 BUILD_TIME_PYTHON_MODULES = (
-    "folium", "branca", "jinja2", "numpy", "PIL", "shapely", "mapbox_vector_tile", "pyclipper",
+    "folium", "branca", "jinja2", "numpy", "shapely", "mapbox_vector_tile", "pyclipper",
     "google.protobuf",
 )
 

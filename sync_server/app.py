@@ -26,7 +26,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sync_server import audit_chain, auth
+from sync_server import audit_chain, auth, signing_keys
 from sync_server.actions import apply_batch
 from sync_server.caseload import CHILD_MODELS
 from sync_server.changes import read_page
@@ -393,6 +393,7 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
             newly = auth.revoke_workstation(session, body.workstation_id)
         return RevokeResult(workstation_id=body.workstation_id, newly_revoked=newly)
 
+    signing_keys.add_routes(app, db, CurrentCaller, ServerError, ERRORS)
     return app
 
 

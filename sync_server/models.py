@@ -294,3 +294,17 @@ class Counter(Base):
     __tablename__ = "counter"
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+class SigningKey(Base):
+    """The public half of a workstation's report-signing key (Ed25519), filed under its SHA-256 fingerprint.
+
+    Rows are never updated or deleted: a packet sealed years ago must still find the key that sealed it.
+    """
+
+    __tablename__ = "signing_key"
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    workstation_id: Mapped[str] = mapped_column(String(100), index=True)
+    officer_id: Mapped[str] = mapped_column(String(64))
+    registered_at: Mapped[datetime] = mapped_column(DateTime)

@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args and args[0] == "selftest":
         return _selftest(args)
+    if args and args[0] == "report":
+        return _report(args)
     if args and not args[0].startswith("-") and args[0] in cli.subcommand_names():
         return cli.main(args)
     if args and args[0] in ("-h", "--help") and len(args) == 1:
@@ -64,6 +66,19 @@ def _selftest(args: list[str]) -> int:
     else:
         extra.append(("map_page", lambda: _offscreen_if_headless(check_map_page)))
     return cli.run_command(parsed.command_module, parsed, extra_checks=extra)
+
+
+def _report(args: list[str]) -> int:
+    """`workstation report`: the core generates the report; the track map comes from maps (offline tiles),
+    which the core may not import, so it is handed in here."""
+    from workstation import cli
+
+    parsed = cli.build_parser().parse_args(args)
+    try:
+        from maps.track_map import OfflineTrackMaps
+    except ImportError:  # the map part is not built into this install
+        return cli.run_command(parsed.command_module, parsed)
+    return cli.run_command(parsed.command_module, parsed, map_renderer_factory=OfflineTrackMaps)
 
 
 def _offscreen_if_headless(check):  # type: ignore[no-untyped-def]

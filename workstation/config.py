@@ -52,6 +52,8 @@ class Config:
     retention_days: int = DEFAULT_RETENTION_DAYS
     #: (security) agency setting: crypto-wipe after this many consecutive failed unlocks; None = never
     wipe_after_failures: int | None = None
+    #: printed in the header of evidence packets and reports (workstation.reports); "" = not configured
+    agency_name: str = ""
     #: generated once and kept in the data dir; None when the data dir does not exist (yet)
     workstation_id: str | None = None
     #: officer-readable messages about skipped files or values
@@ -182,6 +184,14 @@ def _lock_timeout(value: Any) -> int:
     return min(minutes, MAX_LOCK_TIMEOUT_MIN)
 
 
+def _short_text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected text")
+    if len(value.strip()) > 200:
+        raise ValueError("longer than 200 characters")
+    return value.strip()
+
+
 def _positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError("expected a whole number")
@@ -199,6 +209,7 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "lock_timeout_min": _lock_timeout,
     "retention_days": _positive_int,
     "wipe_after_failures": _positive_int,
+    "agency_name": _short_text,
 }
 
 

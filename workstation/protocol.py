@@ -510,4 +510,32 @@ class AuditAck(WireModel):
     reason: ShortText = ""
 
 
+
+# --------------------------------------------------------------------------- report signing keys
+
+#: an Ed25519 public key: 32 raw bytes, standard base64 (44 characters with padding)
+Ed25519PublicKeyB64 = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=$")]
+#: SHA-256 of the raw public key, lowercase hex: the name a key is filed and looked up under
+KeyFingerprint = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class SigningKeyRegistration(WireModel):
+    """PUT /v1/workstation/signing-key: the public half of the key this workstation seals reports with."""
+
+    algorithm: Literal["ed25519"] = "ed25519"
+    public_key: Ed25519PublicKeyB64
+
+
+class SigningKeyRecord(WireModel):
+    """The server's record of a report-signing key (GET /v1/signing-keys/{fingerprint})."""
+
+    fingerprint: KeyFingerprint
+    algorithm: Literal["ed25519"] = "ed25519"
+    public_key: Ed25519PublicKeyB64
+    workstation_id: ShortText
+    officer_username: ShortText
+    registered_at: datetime
+    #: the workstation was revoked (lost or stolen) at this time; reports sealed after it are suspect
+    workstation_revoked_at: datetime | None = None
+
 ChangeAdapter: TypeAdapter[Any] = TypeAdapter(Change)

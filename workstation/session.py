@@ -107,6 +107,12 @@ class WorkstationSession:
             if client is not None:
                 client.close()
             raise
+        if result.online and client is not None:
+            # the server records the public half of this workstation's report-signing key (verify-packet
+            # asks it); a failure here is retried at the next online login and never blocks this one
+            from workstation.reports.signing_key import register_quietly
+
+            register_quietly(result.store, client)
         return cls(
             home, result.store, client, result.auth, connectivity,
             retention_days=config.retention_days, offline_reason=None if result.online else result.offline_reason,

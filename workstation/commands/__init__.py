@@ -15,4 +15,6 @@ COMMANDS: tuple[str, ...] = (
     "note",
     "outbox",
     "change-password",
+    "report",
+    "verify-packet",
 )
