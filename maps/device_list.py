@@ -105,6 +105,7 @@ class DeviceListWidget(QWidget):
         proxy.setSortRole(Qt.ItemDataRole.UserRole)
         self._proxy = proxy
         self.table = QTableView(self)
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table
         self.table.setModel(proxy)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # Qt's default indicator is descending

@@ -4,6 +4,12 @@ model in workstation.protocol, so what the outbox stores is exactly what the ser
 
 The forms do not write anything: the main window hands the payload to workstation.actions on a
 worker thread, which writes the local effect and the outbox row in one transaction.
+
+Keyboard: a form opens on its first field and names its participant in the body (the window title
+alone is easy to miss). No button is a default button, so Enter never submits by accident: in a
+multi-line field Enter is a new line, and a stray space never lands on a focused "Queue". Submit is
+Ctrl+Enter or the button; Escape cancels. Nothing an officer must decide is preset: the outcome of a
+contact or visit starts empty and must be chosen.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
-from PySide6.QtCore import QDateTime, QTimeZone
+from PySide6.QtCore import QDateTime, Qt, QTimeZone
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -23,6 +30,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -56,8 +64,12 @@ def _datetime_edit(parent: QWidget, when: datetime, name: str) -> QDateTimeEdit:
     return edit
 
 
+#: What submits a form (both Enter keys: the main one and the keypad's).
+SUBMIT_KEYS = ("Ctrl+Return", "Ctrl+Enter")
+
+
 class ActionForm(QDialog):
-    """Base: a form layout, a message line and OK/Cancel; OK runs validate()."""
+    """Base: who it is for, a form layout, a message line and OK/Cancel; OK runs validate()."""
 
     title = "Action"
 
@@ -65,6 +77,13 @@ class ActionForm(QDialog):
         super().__init__(parent)
         self.setWindowTitle(f"{self.title} — {participant_name}")
         self.setMinimumWidth(460)
+        self.subject = QLabel(self)
+        self.subject.setTextFormat(Qt.TextFormat.PlainText)
+        self.subject.setText(f"For: {participant_name}")
+        self.subject.setAccessibleName("Participant")
+        font = self.subject.font()
+        font.setBold(True)
+        self.subject.setFont(font)
         self.form = QFormLayout()
         self.message = QLabel(self)
         self.message.setWordWrap(True)
@@ -74,18 +93,44 @@ class ActionForm(QDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Queue")
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setAccessibleName("Queue action")
         self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setAccessibleName("Cancel")
+        for button in self.buttons.findChildren(QPushButton):
+            button.setAutoDefault(False)
+            button.setDefault(False)
+        self.submit_button.setToolTip("Ctrl+Enter")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
+        for keys in SUBMIT_KEYS:
+            QShortcut(QKeySequence(keys), self, activated=self.accept, context=Qt.ShortcutContext.WindowShortcut)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.subject)
         layout.addLayout(self.form)
         layout.addWidget(self.message)
         layout.addWidget(self.buttons)
         self.payload: p.WireModel | None = None
 
+    @property
+    def submit_button(self) -> QPushButton:
+        return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+
     def add_row(self, label: str, widget: QWidget) -> QWidget:
         widget.setAccessibleName(label.rstrip(":"))
         self.form.addRow(label, widget)
         return widget
+
+    def first_field(self) -> QWidget | None:
+        """The first field the officer fills in (focus goes there when the form opens)."""
+        for row in range(self.form.rowCount()):
+            item = self.form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+            widget = item.widget() if item is not None else None
+            if widget is not None and widget.isEnabled() and widget.focusPolicy() != Qt.FocusPolicy.NoFocus:
+                return widget
+        return None
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        first = self.first_field()
+        if first is not None:
+            first.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def build(self) -> p.WireModel:  # pragma: no cover - every form overrides it
         raise NotImplementedError
@@ -136,6 +181,9 @@ class ContactForm(ActionForm):
         self.outcome = self.add_row("Outcome:", QComboBox(self))
         for value, label in OUTCOMES:
             self.outcome.addItem(label, value)
+        # the officer says what happened; a preset "Met in person" made false contact records
+        self.outcome.setPlaceholderText("Choose what happened…")
+        self.outcome.setCurrentIndex(-1)
         self.when = self.add_row("When:", _datetime_edit(self, self.now, "When"))
         self.place = self.add_row("Place:", QLineEdit(place, self))
         self.use_location = self.add_row("Location:", QCheckBox("Use my location", self))
@@ -149,6 +197,8 @@ class ContactForm(ActionForm):
         when = _utc(self.when)
         if when > self.now + timedelta(minutes=5):
             raise ValueError("A contact cannot be recorded in the future: check the date and time.")
+        if self.outcome.currentIndex() < 0:
+            raise ValueError("Choose the outcome: what happened on this contact or visit.")
         if self.kind.currentData() == "home_visit" and not self.place.text().strip():
             raise ValueError("Say where the home visit took place.")
         return p.RecordContactPayload(

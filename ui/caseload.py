@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from PySide6.QtCore import QModelIndex, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -42,6 +41,7 @@ class CaseloadPanel(QWidget):
         self.search.setClearButtonEnabled(True)
         self.search.setAccessibleName("Search caseload")
         self.search.textChanged.connect(self._apply_filter)
+        self.search.installEventFilter(self)
 
         self.only_incidents = QCheckBox("Incidents", self)
         self.only_today = QCheckBox("Due today", self)
@@ -69,6 +69,7 @@ class CaseloadPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table instead of walking its cells
         self.table.setWordWrap(False)
         self.table.setShowGrid(False)
         self.table.verticalHeader().hide()
@@ -100,9 +101,36 @@ class CaseloadPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.count)
 
-        QShortcut(QKeySequence.StandardKey.Find, self, activated=self.focus_search, context=Qt.ShortcutContext.WindowShortcut)
         self.model.modelReset.connect(self._update_count)
         self.proxy.layoutChanged.connect(self._update_count)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        """In the search box: Down goes to the results, Enter opens the first (or current) one,
+        Escape clears the search (or, when empty, goes back to the table)."""
+        if watched is self.search and event.type() == QEvent.Type.KeyPress and not event.modifiers() & ~(
+            Qt.KeyboardModifier.KeypadModifier
+        ):
+            key = event.key()
+            if key in (Qt.Key.Key_Down, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self._go_to_results()
+                return True
+            if key == Qt.Key.Key_Escape:
+                if self.search.text():
+                    self.search.clear()
+                else:
+                    self.table.setFocus(Qt.FocusReason.ShortcutFocusReason)
+                return True
+        return super().eventFilter(watched, event)
+
+    def _go_to_results(self) -> None:
+        if self.proxy.rowCount() == 0:
+            return
+        current = self.table.currentIndex()
+        if not current.isValid():
+            current = self.proxy.index(0, 0)
+            self.table.setCurrentIndex(current)
+        self.table.scrollTo(current)
+        self.table.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def focus_search(self) -> None:
         self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)

@@ -3,8 +3,8 @@
 Why a Python proxy and not QSortFilterProxyModel: with 100,000 rows, QSortFilterProxyModel calls
 back into Python for every comparison and every row. Measured on this machine: sorting 100k rows
 on a SortRole took 35 s, re-filtering 1.3 s. CaseloadFilterProxy computes the visible order in
-Python (one key per row, list.sort; a substring test per row over a precomputed lower-case
-haystack), then announces it with layoutChanged while keeping persistent indexes, so the
+Python (one key per row, list.sort; workstation.read.search's substring test per row over a
+precomputed folded haystack), then announces it with layoutChanged while keeping persistent indexes, so the
 selection survives a new search or sort. It still sorts on native values (SortRole).
 """
 
@@ -17,6 +17,7 @@ from PySide6.QtCore import QAbstractItemModel, QAbstractProxyModel, QModelIndex,
 
 from ui.caseload_model import CaseloadTableModel, Col
 from workstation.read.rules import has_device_problem, is_stale
+from workstation.read.search import matcher
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,9 @@ class CaseloadFilterProxy(QAbstractProxyModel):
         f = self._filter
         now = src.now()
         tests: list[Callable[[int], bool]] = []
-        words = f.text.casefold().split()
-        if words:
-            if len(words) == 1:
-                w = words[0]
-                tests.append(lambda i: w in hay[i])
-            else:
-                tests.append(lambda i: all(w in hay[i] for w in words))
+        matches = matcher(f.text)
+        if matches is not None:
+            tests.append(lambda i: matches(hay[i]))
         if f.risk:
             tests.append(lambda i: rows[i].risk_level == f.risk)
         if f.open_incidents:

@@ -18,6 +18,7 @@ from ui import theme
 from workstation.clock import utc_now
 from workstation.read.caseload import CaseloadRow, LiveFix
 from workstation.read.rules import display_name, is_stale, low_battery
+from workstation.read.search import search_text
 from workstation.route import format_age
 
 SortRole = Qt.ItemDataRole.UserRole + 1
@@ -64,11 +65,6 @@ _ROLES = frozenset({
 })
 _FAR_FUTURE = datetime.max
 _FAR_PAST = datetime.min
-
-
-def search_text(row: CaseloadRow) -> str:
-    """What the instant search matches against, case-folded once per row."""
-    return f"{row.first_name} {row.last_name} {row.case_number} {row.address} {row.phone}".casefold()
 
 
 class CaseloadTableModel(QAbstractTableModel):

@@ -36,6 +36,7 @@ class RouteView(QWidget):
         super().__init__(parent)
         self.header = QLabel("<b>Today's visits</b>", self)
         self.table = QTableWidget(0, len(ROUTE_COLUMNS), self)
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table
         self.table.setAccessibleName("Today's visits route")
         self.table.setHorizontalHeaderLabels(list(ROUTE_COLUMNS))
         self.table.verticalHeader().hide()
@@ -86,6 +87,7 @@ class JournalDialog(QDialog):
         self.resize(820, 480)
         cols = ("Started (UTC)", "Took", "Outcome", "Brought", "Sent", "Detail")
         table = QTableWidget(len(entries), len(cols), self)
+        table.setTabKeyNavigation(False)  # Tab leaves the table
         table.setAccessibleName("Sync journal")
         table.setHorizontalHeaderLabels(list(cols))
         table.verticalHeader().hide()

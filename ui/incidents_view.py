@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtCore import QEvent, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -97,6 +97,10 @@ class IncidentTableModel(SnapshotTableModel):
 
 
 class IncidentsPanel(QWidget):
+    """Keyboard: Enter opens the incident's participant, Space goes to its raw alerts, Tab leaves."""
+
+    #: the current incident's participant (selecting an incident selects its participant)
+    participantSelected = Signal(str)
     participantActivated = Signal(str)
     acknowledgeRequested = Signal(object)  # Incident
     resolveRequested = Signal(object)  # Incident
@@ -106,6 +110,7 @@ class IncidentsPanel(QWidget):
         self.model = IncidentTableModel(self, clock=clock)
         self._all: list[Incident] = []
         self._names: dict[str, str] = {}
+        self._followed: str | None = None  # the incident whose participant was last selected
         self.title = QLabel("<b>Incidents</b>", self)
         self.show_resolved = QCheckBox("Show resolved", self)
         self.show_resolved.setAccessibleName("Show resolved incidents")
@@ -128,8 +133,11 @@ class IncidentsPanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().lineSpacing() * 2 + 10)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table instead of walking its cells
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
         self.table.doubleClicked.connect(self._activate)
+        self.table.activated.connect(self._activate)  # Enter
+        self.table.installEventFilter(self)
         self.alerts = QListWidget(self)
         self.alerts.setAccessibleName("Raw alerts of the selected incident")
         self.alerts_title = QLabel("Select an incident to see its alerts", self)
@@ -139,7 +147,7 @@ class IncidentsPanel(QWidget):
         self.resolve = QPushButton("Resolve…", self)
         self.resolve.setToolTip("Resolve the selected incident (Ctrl+E); tamper incidents need a note")
         self.resolve.setAccessibleName("Resolve incident")
-        self.open_participant = QPushButton("Open participant", self)
+        self.open_participant = QPushButton("&Open participant", self)
         self.open_participant.setAccessibleName("Open participant of the incident")
         self.ack.clicked.connect(lambda: self._emit(self.acknowledgeRequested))
         self.resolve.clicked.connect(lambda: self._emit(self.resolveRequested))
@@ -212,6 +220,14 @@ class IncidentsPanel(QWidget):
                 return True
         return False
 
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if (watched is self.table and event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Space
+                and not event.modifiers() and self.alerts.count()):
+            self.alerts.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            self.alerts.setCurrentRow(0)
+            return True
+        return super().eventFilter(watched, event)
+
     def _emit(self, signal) -> None:
         incident = self.current_incident()
         if incident is not None:
@@ -228,6 +244,10 @@ class IncidentsPanel(QWidget):
         n = len(incident.alerts) if incident is not None else 0
         self.alerts_title.setText(f"{n} alert{'s' if n != 1 else ''} in this incident" if incident is not None
                                   else "Select an incident to see its alerts")
+        if incident is not None and incident.id != self._followed:
+            # a new choice of the officer, not the same incident re-selected after a reload
+            self._followed = incident.id
+            self.participantSelected.emit(incident.participant_id)
         if incident is not None:
             for a in incident.alerts:
                 pending = " (pending)" if a.pending else ""

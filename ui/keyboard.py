@@ -60,6 +60,7 @@ class KeyboardDialog(QDialog):
         self.resize(520, 620)
         rows = [(keys, what) for _aid, keys, what in SHORTCUTS] + list(STANDARD_KEYS)
         table = QTableWidget(len(rows), 2, self)
+        table.setTabKeyNavigation(False)  # Tab leaves the table
         table.setAccessibleName("Keyboard shortcuts")
         table.setHorizontalHeaderLabels(["Keys", "Action"])
         table.verticalHeader().hide()

@@ -118,6 +118,7 @@ class OutboxDialog(QDialog):
         self.model = OutboxModel(self)
         self.summary = QLabel(self)
         self.table = QTableView(self)
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table
         self.table.setAccessibleName("Outbox actions")
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

@@ -15,7 +15,10 @@ class WindowActions:
     """Mixed into MainWindow: every action an officer records goes through here to the outbox."""
 
     def _participant_name(self, participant_id: str) -> str:
-        return self._names.get(participant_id, participant_id)
+        """"Rebecca Nelson · CHI-2026-0000007": who a form is for, as the officer can check it."""
+        name = self._names.get(participant_id, participant_id)
+        row = self.caseload.model.row_for_participant(participant_id)
+        return f"{name} · {self.caseload.model.rows()[row].case_number}" if row is not None else name
 
     def _record_action(self, name: str, participant_id: str | None) -> None:
         if not participant_id:

@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 
 from ui.tasks import run_task
 from workstation.read.caseload import CaseloadSnapshot, LiveFix, device_marker, load_caseload
@@ -131,6 +131,11 @@ class WindowFeed:
             # filtered out of the table: show the record anyway
             self._participant_selected(participant_id)
         self.centre.setCurrentIndex(TAB_RECORD)
+
+    def open_participant(self, participant_id: str) -> None:
+        """Show the participant's record and go there (Enter on an incident)."""
+        self.show_participant(participant_id)
+        self.record.browser.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _load_record(self, participant_id: str) -> None:
         store = self.store

@@ -17,6 +17,7 @@ from local_db.timeutil import utc_now
 from workstation.access_audit import search_target
 from workstation.incidents import AlertFact, Incident, build_incidents
 from workstation.read.rules import display_name, marker_state
+from workstation.read.search import search_rows
 from workstation.sync import outbox
 
 __all__ = ["CaseloadRow", "CaseloadSnapshot", "LiveFix", "alert_fact", "device_marker", "load_caseload",
@@ -153,13 +154,15 @@ def load_device_fixes(store: Store, device_ids: list[str]) -> list[LiveFix]:
 
 
 def list_caseload(store: Store, search: str | None = None, limit: int | None = None) -> list[CaseloadRow]:
-    """The caseload sorted by name, optionally full-text searched (the headless listing).
+    """The caseload sorted by name, optionally searched as the window searches (workstation.read.search).
 
     AU-2: a whole-caseload listing and a search are both accesses to participant data; each is
     audited first, and nothing is read if the audit row cannot be written (AccessRefused)."""
     def read() -> list[CaseloadRow]:
         with store.read_session() as db:
-            return caseload_rows(db, search, limit)
+            rows = caseload_rows(db, now=utc_now())
+        rows = search_rows(rows, search) if search else rows
+        return rows if limit is None else rows[: max(0, limit)]
 
     event, target = ("search", search_target(search)) if search else ("view_participant", "caseload")
     return audit_log.audited_access(store, event, target, read, detail="cli caseload")
