@@ -8,6 +8,7 @@
     sync-server revoke-workstation WORKSTATION_ID [--db URL]
     sync-server keys [--db URL]              prints {"gateway_key": ..., "admin_key": ...}
     sync-server openapi [--write]            prints (or writes sync_server/openapi.json)
+    sync-server receive | rules | api ...    a role of the scaled-out cluster (sync_server/cluster/roles.py)
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ def _serve_parser() -> argparse.ArgumentParser:
         "  sync-server enable USER                 restore a disabled officer\n"
         "  sync-server revoke-workstation ID       the workstation is told to wipe at its next request\n"
         "  sync-server keys                        print the gateway and admin keys as JSON\n"
-        "  sync-server openapi [--write]           print (or write sync_server/openapi.json)",
+        "  sync-server openapi [--write]           print (or write sync_server/openapi.json)\n"
+        "cluster roles (docs/scaling.md):\n"
+        "  sync-server receive | rules | api --db URL --nats URL ...",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
@@ -114,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ADMIN_COMMANDS:
         return _admin(argv)
+    if argv and argv[0] in ("receive", "rules", "api"):
+        from sync_server.cluster import roles
+
+        return roles.main(argv)
     args = _serve_parser().parse_args(argv)
     if args.seed and not args.password:
         print("sync-server: --seed needs --password", file=sys.stderr)

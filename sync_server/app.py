@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import parse_qsl
 
 import zstandard
@@ -46,6 +46,7 @@ from workstation.protocol import (
     ChangesPage,
     ErrorBody,
     GatewayBatch,
+    GatewayFix,
     IngestResult,
     ParticipantDetail,
     RefreshRequest,
@@ -170,21 +171,69 @@ def current_caller(request: Request, authorization: Annotated[str | None, Header
 CurrentCaller = Annotated[auth.Caller, Depends(current_caller)]
 
 
-def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions | None = None) -> FastAPI:
+class IngestSink(Protocol):
+    """Where the ingestion routes hand validated fixes: the database (all-in-one) or the broker (cluster
+    receivers, sync_server.cluster.receiver). Answers only once the fixes are stored."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def check_gateway_key(self, given: str | None) -> None: ...
+    async def ping(self, fix: GatewayFix) -> None: ...
+    async def batch(self, fixes: list[GatewayFix]) -> IngestResult: ...
+    async def unavailable(self) -> str | None: ...
+
+
+class LocalIngest:
+    """The all-in-one server's ingestion: straight into its database, concurrent pings grouped."""
+
+    def __init__(self, db: Database, hub: LiveHub) -> None:
+        self.db, self.hub = db, hub
+        self.pings = IngestQueue(db, hub)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self.pings.stop()
+
+    def check_gateway_key(self, given: str | None) -> None:
+        _require_key(self.db, "gateway_key", given, "X-Gateway-Key")
+
+    async def ping(self, fix: GatewayFix) -> None:
+        await asyncio.wrap_future(self.pings.submit(fix))
+
+    async def batch(self, fixes: list[GatewayFix]) -> IngestResult:
+        return await asyncio.to_thread(ingest_fixes, self.db, fixes, self.hub)
+
+    async def unavailable(self) -> str | None:
+        return await asyncio.to_thread(_database_problem, self.db)
+
+
+INGEST_PATHS = frozenset({"/osmand", "/v1/ingest/fixes"})
+
+
+def create_app(
+    db: Database, hub: LiveHub | None = None, options: ServerOptions | None = None,
+    ingest: IngestSink | None = None, serve: Literal["all", "ingest", "api"] = "all",
+) -> FastAPI:
+    """The server's routes; `serve` picks the all-in-one set, a cluster receiver's (ingestion only, into
+    `ingest`) or an API worker's (everything but ingestion)."""
     options = options or ServerOptions()
     hub = hub or LiveHub()
-    pings = IngestQueue(db, hub)
+    sink: IngestSink = ingest or LocalIngest(db, hub)
     policy = auth.AuthPolicy(options.access_ttl_s, options.refresh_ttl_s, options.lockout_s)
     throttle = LoginThrottle(free_failures=options.login_free_failures)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await sink.start()
+        await hub.start()
         task = asyncio.create_task(_watchdog(db, hub, options.watchdog_s)) if options.watchdog_s else None
         try:
             yield
         finally:
             hub.close()
-            pings.stop()
+            await sink.stop()
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -220,12 +269,10 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
         return error_response(exc.status_code, "http_error", str(exc.detail))
 
     @app.get("/healthz", responses={503: {"model": ErrorBody}})
-    def healthz() -> dict[str, str]:
-        try:
-            with db.read() as session:
-                session.execute(text("SELECT 1"))
-        except SQLAlchemyError as exc:
-            raise ServerError(503, "database_unavailable", type(exc).__name__) from None
+    async def healthz() -> dict[str, str]:
+        problem = await (sink.unavailable() if serve == "ingest" else asyncio.to_thread(_database_problem, db))
+        if problem:
+            raise ServerError(503, problem)
         return {"status": "ok"}
 
     @app.post("/v1/auth/token", response_model=TokenResponse, responses=LOGIN_ERRORS)
@@ -340,7 +387,7 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
             fix = parse_osmand(fields, utcnow())
         except (ValueError, ValidationError) as exc:
             raise ServerError(400, "invalid_osmand", _describe_exc(exc)) from None
-        await asyncio.wrap_future(pings.submit(fix))
+        await sink.ping(fix)
         return Response(status_code=200)
 
     for method in ("GET", "POST"):
@@ -351,9 +398,9 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
         )
 
     @app.post("/v1/ingest/fixes", response_model=IngestResult, responses=ERRORS)
-    def ingest(batch: GatewayBatch, x_gateway_key: Annotated[str | None, Header()] = None) -> IngestResult:
-        _require_key(db, "gateway_key", x_gateway_key, "X-Gateway-Key")
-        return ingest_fixes(db, batch.fixes, hub)
+    async def ingest(batch: GatewayBatch, x_gateway_key: Annotated[str | None, Header()] = None) -> IngestResult:
+        sink.check_gateway_key(x_gateway_key)
+        return await sink.batch(batch.fixes)
 
     @app.post("/v1/audit", response_model=AuditAck, responses=ERRORS)
     def audit(batch: AuditBatch, who: CurrentCaller) -> AuditAck:
@@ -394,6 +441,11 @@ def create_app(db: Database, hub: LiveHub | None = None, options: ServerOptions 
         return RevokeResult(workstation_id=body.workstation_id, newly_revoked=newly)
 
     signing_keys.add_routes(app, db, CurrentCaller, ServerError, ERRORS)
+    if serve == "api":
+        app.router.routes = [r for r in app.router.routes if getattr(r, "path", None) not in INGEST_PATHS]
+    elif serve == "ingest":
+        kept = INGEST_PATHS | {"/healthz"}
+        app.router.routes = [r for r in app.router.routes if getattr(r, "path", None) in kept]
     return app
 
 
@@ -410,6 +462,15 @@ def _own_participant(session: Any, who: auth.Caller, case_number: str) -> Partic
         # Same answer whether it does not exist or belongs to someone else.
         raise ServerError(404, "not_found", "no such participant in your caseload")
     return participant
+
+
+def _database_problem(db: Database) -> str | None:
+    try:
+        with db.read() as session:
+            session.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        return "database_unavailable"
+    return None
 
 
 def _require_key(db: Database, name: str, given: str | None, header: str) -> None:

@@ -67,9 +67,12 @@ class LiveHub:
                 if officer == officer_id:
                     if not isinstance(body, str):
                         body = item[2] = body()
-                    out.append((seq, f'{{"seq":{seq},{body[1:]}'))
+                    out.append((seq, with_seq(seq, body)))
         out.reverse()
         return out
+
+    async def start(self) -> None:
+        """Nothing to connect: the hub lives in this process (the cluster's BrokerLive connects here)."""
 
     def close(self) -> None:
         """Wake every subscriber and make their streams end (server shutdown)."""
@@ -99,26 +102,40 @@ class LiveHub:
             while not self._closed:
                 wake.clear()
                 items = self.since(officer_id, cursor)
-                if items and (reason := await _denial(recheck)):
+                if items and (reason := await denial(recheck)):
                     yield end_event(cursor, reason)
                     return
                 for seq, body in items:
-                    yield f"id: {seq}\ndata: {body}\n\n"
+                    yield sse_event(seq, body)
                     cursor = seq
                 if items:
                     continue
                 try:
                     await asyncio.wait_for(wake.wait(), timeout=heartbeat_s)
                 except TimeoutError:
-                    if reason := await _denial(recheck):
+                    if reason := await denial(recheck):
                         yield end_event(cursor, reason)
                         return
                     # Carries the subscriber's own cursor: a heartbeat must never move a resume point.
-                    yield f'data: {{"seq":{cursor},"type":"heartbeat"}}\n\n'
+                    yield heartbeat_event(cursor)
         finally:
             with self._lock:
                 self._waiters.discard(entry)
 
 
-async def _denial(recheck: Recheck | None) -> str | None:
+def with_seq(seq: int, body: str) -> str:
+    """An event's JSON text (an object without its seq) with the seq put first."""
+    return f'{{"seq":{seq},{body[1:]}'
+
+
+def sse_event(seq: int, text: str) -> str:
+    """One delivered event: the SSE id is its seq (what Last-Event-ID sends back on a reconnect)."""
+    return f"id: {seq}\ndata: {text}\n\n"
+
+
+def heartbeat_event(cursor: int) -> str:
+    return f'data: {{"seq":{cursor},"type":"heartbeat"}}\n\n'
+
+
+async def denial(recheck: Recheck | None) -> str | None:
     return None if recheck is None else await recheck()

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -308,3 +309,28 @@ class SigningKey(Base):
     workstation_id: Mapped[str] = mapped_column(String(100), index=True)
     officer_id: Mapped[str] = mapped_column(String(64))
     registered_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ClusterApplied(Base):
+    """A FIXES message a rules worker applied (sync_server.cluster.rules), written in the transaction
+    that applied it: a redelivery finds its id here and changes nothing; per partition, the highest
+    stream sequence is where the worker resumes after a crash."""
+
+    __tablename__ = "cluster_applied"
+    msg_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer)
+    stream_seq: Mapped[int] = mapped_column(BigInteger)
+    applied_at: Mapped[datetime] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_cluster_applied_partition_seq", "partition", "stream_seq"),)
+
+
+class ClusterOutbox(Base):
+    """Live events of one applied rules batch, written with it and deleted once the broker stored them,
+    so a worker killed between its commit and its publish sends them when it restarts."""
+
+    __tablename__ = "cluster_outbox"
+    batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    #: zstd-compressed JSON: [[officer_id, [event text, ...]], ...]
+    payload: Mapped[bytes] = mapped_column(LargeBinary)

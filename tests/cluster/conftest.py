@@ -35,3 +35,34 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def seeded_postgres(postgres_url) -> str:
+    """officer1 and officer2 (password 'pw') with 12 participants each, one device apiece."""
+    from sync_server.cluster.roles import prepare_database
+    from sync_server.seeder import seed
+
+    db = prepare_database(postgres_url)
+    try:
+        seed(db, officers=2, caseload=12, password="pw")
+    finally:
+        db.dispose()
+    return postgres_url
+
+
+@pytest.fixture
+def cluster_factory(seeded_postgres, tmp_path):
+    """Start a LocalCluster on the seeded database; every cluster is stopped at teardown."""
+    from sync_server.cluster.launcher import LocalCluster
+
+    started: list[LocalCluster] = []
+
+    def make(**counts: int) -> LocalCluster:
+        cluster = LocalCluster(seeded_postgres, tmp_path / f"cluster-{len(started)}", heartbeat_s=0.5, **counts)
+        started.append(cluster)
+        return cluster.start()
+
+    yield make
+    for cluster in reversed(started):
+        cluster.stop()

@@ -1,0 +1,254 @@
+"""Cluster rules workers: apply FIXES messages to PostgreSQL with the all-in-one server's rules and
+storage code (sync_server.ingest.apply_fixes), exactly once, in per-device order.
+
+Worker `index` of `count` owns the partitions p with p % count == index and reads them through one
+durable JetStream consumer filtered on those subjects. Each round takes what is waiting (up to
+`max_messages`) and applies it in one transaction: positions (COPY), device state, change-feed rows
+and alerts, plus a `cluster_applied` row per message id and the round's live events in
+`cluster_outbox`. Only after the commit does it publish the live events and acknowledge the messages.
+
+Exactly once through a crash (SIGKILL at any point): what committed is recorded with its message ids,
+so a redelivered message is skipped; the database, not the consumer, is the position of record: at
+start the worker re-creates its consumer at the sequence after the highest one it applied per partition,
+so messages are never applied out of order, and it first publishes any outbox left by a crash between
+commit and publish (the broker drops the copies it already stored: live messages have fixed ids).
+
+Device state (last fix, rule memory, officer) is held in memory for the devices of owned partitions,
+loaded from the database on a device's first fix; nothing else writes those columns but this worker.
+Zones come from the shared ZoneCache (one counter read per round; zone edits invalidate it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import nats.errors
+import zstandard
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+from sqlalchemy import delete, func, select
+
+from sync_server.cluster import broker
+from sync_server.db import Database, utcnow
+from sync_server.ingest import IngestError, apply_fixes, load_devices, order_fixes
+from sync_server.models import ClusterApplied, ClusterOutbox
+from sync_server.rawsql import Raw
+
+log = logging.getLogger("sync_server.cluster.rules")
+
+#: test hook: SIGKILL this process right after its Nth commit, before it publishes or acknowledges
+CRASH_AFTER_COMMIT_ENV = "SYNC_SERVER_CRASH_AFTER_COMMIT"
+
+
+@dataclass
+class _Message:
+    msg_id: str
+    partition: int
+    stream_seq: int
+    batch: broker.FixBatch
+
+
+class RulesWorker:
+    def __init__(
+        self, db: Database, nats_url: str, index: int = 0, count: int = 1,
+        partitions: int = broker.DEFAULT_PARTITIONS, max_messages: int = 256,
+    ) -> None:
+        if not 0 <= index < count <= partitions:
+            raise ValueError("need 0 <= index < count <= partitions")
+        self.db, self.nats_url, self.max_messages = db, nats_url, max_messages
+        self.index, self.count, self.partitions = index, count, partitions
+        self.owned = [p for p in range(partitions) if p % count == index]
+        self.devices: dict[str, Any] = {}
+        self.offsets: dict[int, int] = {}
+        self.commits = 0
+        self.fixes_applied = 0
+        crash = os.environ.get(CRASH_AFTER_COMMIT_ENV)
+        self._crash_after = int(crash) if crash else None
+        self._zstd = zstandard.ZstdCompressor(level=1)
+
+    @property
+    def consumer_name(self) -> str:
+        return f"rules-{self.index}-of-{self.count}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        nc = await broker.connect(self.nats_url, self.consumer_name)
+        try:
+            js = nc.jetstream()
+            await broker.ensure_streams(js)
+            self.offsets = await asyncio.to_thread(self._load_offsets)
+            await self._flush_outbox(js)
+            subscription = await self._bind(js)
+            while not stop.is_set():
+                try:
+                    messages = await subscription.fetch(self.max_messages, timeout=0.5)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    continue
+                if messages:
+                    await self._round(js, messages)
+        finally:
+            await nc.close()
+
+    async def _bind(self, js: Any) -> Any:
+        """(Re)create the durable consumer at the database's position: after a crash the broker's own
+        position may be ahead of what committed, or behind it."""
+        try:
+            await js.delete_consumer(broker.FIX_STREAM, self.consumer_name)
+        except NotFoundError:
+            pass
+        start = min(self.offsets.get(p, 0) for p in self.owned) + 1
+        await js.add_consumer(broker.FIX_STREAM, ConsumerConfig(
+            durable_name=self.consumer_name,
+            filter_subjects=[broker.fix_subject(p) for p in self.owned],
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start,
+            ack_policy=AckPolicy.ALL, ack_wait=300, max_ack_pending=-1,
+        ))
+        return await js.pull_subscribe_bind(durable=self.consumer_name, stream=broker.FIX_STREAM)
+
+    async def _round(self, js: Any, messages: list[Any]) -> None:
+        decoded = [m for m in map(self._decode, messages) if m is not None]
+        outbox = await asyncio.to_thread(self._apply, decoded) if decoded else None
+        if outbox is not None:
+            self.commits += 1
+            if self._crash_after is not None and self.commits >= self._crash_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            await self._publish(js, *outbox)
+            await asyncio.to_thread(self._clear_outbox, outbox[0])
+        await messages[-1].ack()  # AckPolicy.ALL: acknowledges the whole round
+
+    def _decode(self, message: Any) -> _Message | None:
+        partition = broker.partition_of_subject(message.subject)
+        seq = message.metadata.sequence.stream
+        if seq <= self.offsets.get(partition, 0):
+            return None  # applied before a restart
+        msg_id = (message.headers or {}).get(broker.MSG_ID) or f"seq-{seq}"
+        try:
+            batch = broker.decode_fixes(message.data)
+        except ValidationError:
+            log.error("FIXES message %s (seq %d) is not a fix batch; skipped", msg_id, seq)
+            batch = broker.FixBatch(received_at=utcnow(), fixes=[])
+        return _Message(msg_id, partition, seq, batch)
+
+    def _load_offsets(self) -> dict[int, int]:
+        with self.db.read() as session:
+            rows = session.execute(
+                select(ClusterApplied.partition, func.max(ClusterApplied.stream_seq))
+                .where(ClusterApplied.partition.in_(self.owned))
+                .group_by(ClusterApplied.partition)
+            ).all()
+        return {p: seq for p, seq in rows}
+
+    def _apply(self, messages: list[_Message]) -> tuple[str, list[tuple[str, list[str]]]] | None:
+        """One transaction for the round; returns (outbox id, live events by officer) or None."""
+        try:
+            return self._apply_once(messages)
+        except BaseException:
+            self.devices.clear()  # rolled back: the state in memory may be ahead of the database
+            raise
+
+    def _apply_once(self, messages: list[_Message]) -> tuple[str, list[tuple[str, list[str]]]] | None:
+        now = utcnow()
+        with self.db.write() as session:
+            ids = list({m.msg_id for m in messages})
+            done = set(session.scalars(select(ClusterApplied.msg_id).where(ClusterApplied.msg_id.in_(ids))))
+            fresh: list[_Message] = []
+            for m in messages:
+                if m.msg_id not in done:
+                    done.add(m.msg_id)
+                    fresh.append(m)
+            if not fresh:
+                return None
+            raw = Raw(session)
+            timed = []
+            for m in fresh:
+                try:
+                    timed.extend(order_fixes(m.batch.fixes, m.batch.received_at))
+                except IngestError as exc:  # the receiver ran the same check: only a forged message
+                    log.error("FIXES message %s refused: %s", m.msg_id, exc.detail)
+            self._load_missing(raw, {fix.serial for _, fix, _ in timed})
+            kept = [t for t in timed if t[1].serial in self.devices]
+            if len(kept) < len(timed):
+                log.error("%d fixes of unknown devices dropped", len(timed) - len(kept))
+            kept.sort(key=lambda t: t[0])
+            live: dict[str, list[str]] = defaultdict(list)
+            if kept:
+                devices = {t[1].serial: self.devices[t[1].serial] for t in kept}
+                applied = apply_fixes(session, raw, devices, self.db.zone_cache, kept, live=True)
+                for officer_id, body in applied.live:
+                    live[officer_id].append(body if isinstance(body, str) else body())
+            session.add_all(
+                ClusterApplied(msg_id=m.msg_id, partition=m.partition, stream_seq=m.stream_seq, applied_at=now)
+                for m in fresh
+            )
+            outbox_id = fresh[-1].msg_id
+            events = sorted(live.items())
+            session.add(ClusterOutbox(
+                batch_id=outbox_id, created_at=now,
+                payload=self._zstd.compress(json.dumps(events, separators=(",", ":")).encode()),
+            ))
+        for m in fresh:
+            self.offsets[m.partition] = max(self.offsets.get(m.partition, 0), m.stream_seq)
+        self.fixes_applied += len(kept)
+        return outbox_id, events
+
+    def _load_missing(self, raw: Raw, serials: set[str]) -> None:
+        missing = [s for s in serials if s not in self.devices]
+        if missing:
+            self.devices.update(load_devices(raw, missing))
+
+    async def _publish(self, js: Any, outbox_id: str, events: list[tuple[str, list[str]]]) -> None:
+        publishes = []
+        for officer_id, bodies in events:
+            for chunk in range(0, len(bodies), broker.LIVE_SLOTS):
+                publishes.append(js.publish(
+                    broker.live_subject(officer_id), "\n".join(bodies[chunk:chunk + broker.LIVE_SLOTS]).encode(),
+                    headers={broker.MSG_ID: f"{outbox_id}:{officer_id}:{chunk}"}, timeout=30,
+                ))
+        await asyncio.gather(*publishes)
+
+    def _clear_outbox(self, outbox_id: str) -> None:
+        with self.db.write() as session:
+            session.execute(delete(ClusterOutbox).where(ClusterOutbox.batch_id == outbox_id))
+
+    async def _flush_outbox(self, js: Any) -> None:
+        """Live events committed by a run that died before publishing them (any worker's: the copies
+        the broker already has are dropped by their ids)."""
+        rows = await asyncio.to_thread(self._outbox_rows)
+        decompress = zstandard.ZstdDecompressor().decompress
+        for batch_id, payload in rows:
+            await self._publish(js, batch_id, [tuple(e) for e in json.loads(decompress(payload))])
+            await asyncio.to_thread(self._clear_outbox, batch_id)
+        if rows:
+            log.warning("published the live events of %d rounds left by a crash", len(rows))
+
+    def _outbox_rows(self) -> list[tuple[str, bytes]]:
+        with self.db.read() as session:
+            return [tuple(r) for r in session.execute(
+                select(ClusterOutbox.batch_id, ClusterOutbox.payload).order_by(ClusterOutbox.created_at)
+            )]
+
+
+def run_worker(worker: RulesWorker, stop_signal: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (the process roles) or until `stop_signal` is set."""
+
+    async def main() -> None:
+        stop = stop_signal or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        started = time.monotonic()
+        print(json.dumps({"role": "rules", "consumer": worker.consumer_name, "partitions": worker.owned}),
+              flush=True)
+        await worker.run(stop)
+        print(json.dumps({"stopped": worker.consumer_name, "fixes_applied": worker.fixes_applied,
+                          "seconds": round(time.monotonic() - started, 1)}), flush=True)
+
+    asyncio.run(main())
