@@ -1,9 +1,11 @@
 """The one tile store: every map tile the page shows comes through here.
 
-Lookup order for a tile z/x/y: the local cache (an MBTiles file inside the data directory, size-capped,
-least-recently-used tiles evicted first), then imported MBTiles packages (read-only, never evicted), then
-the agency XYZ tile server (fetched with httpx, validated, stored in the cache). A miss everywhere returns
-None and the scheme handler answers with a "no map tiles here" tile, so the page never breaks offline.
+Lookup order for a tile z/x/y: the offline map packages in their priority order (maps/packages.py: newest
+import first, agency-preloaded ones after; read-only, never evicted), then the local cache (an MBTiles file
+inside the data directory, size-capped, least-recently-used tiles evicted first), then the agency XYZ tile
+server (fetched with httpx, validated, stored in the cache), and last the bundled demo basemap. A miss
+everywhere returns None and the scheme handler answers with a "no map tiles here" tile, so the page never
+breaks offline. Reading MBTiles files safely is maps/mbtiles.py's job.
 
 No Qt in this module: it is plain blocking Python, called from worker threads by maps/scheme.py and from
 the offline-download operation. One sqlite connection guarded by a lock serves all threads (tiles are small,
@@ -13,8 +15,6 @@ lookups take microseconds; the network fetch happens outside the lock).
 from __future__ import annotations
 
 import logging
-import math
-import shutil
 import sqlite3
 import threading
 import time
@@ -27,6 +27,20 @@ from urllib.parse import urlsplit
 import httpx
 import mercantile
 import sqlcipher3.dbapi2 as sqlcipher
+
+from maps.mbtiles import (  # noqa: F401 (re-exported: the tile store's callers know these names from here)
+    MBTilesInfo,
+    MBTilesReader,
+    TileStoreError,
+    create_mbtiles,
+    image_kind,
+    import_package,
+    inspect_mbtiles,
+    tms_row,
+    valid_tile_address,
+    write_tiles,
+)
+from maps.packages import BUNDLED, PackageEntry, PackageRegistry
 
 log = logging.getLogger(__name__)
 
@@ -50,142 +64,6 @@ CREATE TABLE IF NOT EXISTS tiles (
 );
 CREATE INDEX IF NOT EXISTS tiles_lru ON tiles (pinned, last_used);
 """
-
-
-class TileStoreError(Exception):
-    """A tile operation failed in a way the officer should read (bad file, cap exceeded, ...)."""
-
-
-def image_kind(data: bytes) -> str | None:
-    """'png', 'jpg' or 'webp' from the magic bytes; None for anything else (HTML error pages, JSON...)."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpg"
-    if len(data) > 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
-def tms_row(z: int, y: int) -> int:
-    """MBTiles stores rows bottom-up (TMS); XYZ counts top-down."""
-    return (1 << z) - 1 - y
-
-
-def valid_tile_address(z: int, x: int, y: int) -> bool:
-    return 0 <= z <= 22 and 0 <= x < (1 << z) and 0 <= y < (1 << z)
-
-
-# --------------------------------------------------------------------------- MBTiles files
-
-
-def create_mbtiles(path: Path, metadata: dict[str, str]) -> sqlite3.Connection:
-    """A new, empty MBTiles file (standard tables only) ready for write_tiles()."""
-    conn = sqlite3.connect(path)
-    conn.executescript(
-        "CREATE TABLE metadata (name TEXT, value TEXT);"
-        "CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);"
-        "CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row);"
-    )
-    conn.executemany("INSERT INTO metadata VALUES (?, ?)", sorted(metadata.items()))
-    return conn
-
-
-def write_tiles(conn: sqlite3.Connection, tiles: Iterable[tuple[int, int, int, bytes]]) -> None:
-    """(z, x, y-XYZ, data) rows into an MBTiles connection."""
-    conn.executemany(
-        "INSERT OR REPLACE INTO tiles VALUES (?, ?, ?, ?)",
-        ((z, x, tms_row(z, y), data) for z, x, y, data in tiles),
-    )
-
-
-@dataclass(frozen=True)
-class MBTilesInfo:
-    path: Path
-    name: str
-    tile_count: int
-    min_zoom: int
-    max_zoom: int
-    bounds: tuple[float, float, float, float] | None  # west, south, east, north
-    attribution: str
-
-
-def inspect_mbtiles(path: Path) -> MBTilesInfo:
-    """Validate an MBTiles file and describe it; raises TileStoreError with a readable reason."""
-    path = Path(path)
-    if not path.is_file():
-        raise TileStoreError(f"{path.name}: no such file")
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise TileStoreError(f"{path.name} cannot be opened: {exc}") from exc
-    try:
-        check = conn.execute("PRAGMA quick_check").fetchone()
-        if not check or check[0] != "ok":
-            raise TileStoreError(f"{path.name} is damaged (sqlite quick_check: {check and check[0]})")
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table','view')")}
-        if not {"tiles", "metadata"} <= tables:
-            raise TileStoreError(f"{path.name} is not an MBTiles file (needs 'tiles' and 'metadata' tables)")
-        meta = dict(conn.execute("SELECT name, value FROM metadata").fetchall())
-        count, zmin, zmax = conn.execute(
-            "SELECT count(*), min(zoom_level), max(zoom_level) FROM tiles"
-        ).fetchone()
-        if not count:
-            raise TileStoreError(f"{path.name} contains no tiles")
-        sample = conn.execute("SELECT tile_data FROM tiles LIMIT 1").fetchone()[0]
-        # (security helper) a TEXT or NULL tile_data is not an image either (found by the fuzz campaign)
-        if not isinstance(sample, bytes | memoryview) or image_kind(bytes(sample)) is None:
-            raise TileStoreError(
-                f"{path.name} holds tiles that are not PNG/JPEG/WebP images (vector MBTiles are not supported)"
-            )
-    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
-        # (security helper) UnicodeDecodeError: metadata TEXT that is not UTF-8 (found by the fuzz campaign)
-        raise TileStoreError(f"{path.name} is not a readable MBTiles file: {exc}") from exc
-    finally:
-        conn.close()
-    bounds = None
-    try:
-        parts = [float(v) for v in str(meta.get("bounds") or "").split(",")]
-        if len(parts) == 4 and all(math.isfinite(p) for p in parts):
-            bounds = (parts[0], parts[1], parts[2], parts[3])
-    except ValueError:
-        bounds = None
-    # (security helper) NULL metadata values and non-integer zoom levels are refused or defaulted
-    # instead of crashing (found by the fuzz campaign)
-    if not all(isinstance(v, int) for v in (zmin, zmax)):
-        raise TileStoreError(f"{path.name} has tiles with a zoom level that is not a whole number")
-    return MBTilesInfo(
-        path=path,
-        name=str(meta.get("name") or path.stem),
-        tile_count=int(count),
-        min_zoom=int(zmin),
-        max_zoom=int(zmax),
-        bounds=bounds,
-        attribution=str(meta.get("attribution") or ""),
-    )
-
-
-class _Package:
-    """A read-only MBTiles file consulted after the cache (imported packages, the demo basemap)."""
-
-    def __init__(self, info: MBTilesInfo) -> None:
-        self.info = info
-        self._conn = sqlite3.connect(f"file:{info.path}?mode=ro", uri=True, check_same_thread=False)
-        self._lock = threading.Lock()
-
-    def get(self, z: int, x: int, y: int) -> bytes | None:
-        if not self.info.min_zoom <= z <= self.info.max_zoom:
-            return None
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT tile_data FROM tiles WHERE zoom_level=? AND tile_column=? AND tile_row=?",
-                (z, x, tms_row(z, y)),
-            ).fetchone()
-        return bytes(row[0]) if row else None
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
 
 
 # --------------------------------------------------------------------------- offline download
@@ -258,15 +136,39 @@ def open_cache(path: Path, key: bytes | None):
 # --------------------------------------------------------------------------- the store
 
 
+@dataclass(frozen=True)
+class PackageView:
+    """One package as the Offline maps dialog and `workstation maps list` show it."""
+
+    entry: PackageEntry
+    info: MBTilesInfo | None  # None: the file could not be opened (see error)
+    error: str = ""
+
+
+#: what the page's raster layer gets where a vector package supplies the map (the vector layer
+#: underneath shows through): a fully transparent 1x1 PNG, which Leaflet stretches to the tile
+TRANSPARENT_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
+)
+
+
 class TileStore:
-    """Cache + packages + agency server. Thread-safe; every method may block (call off the GUI thread)."""
+    """Packages + cache + agency server + bundled basemap. Thread-safe; every method may block (call
+    off the GUI thread).
+
+    Lookup order for z/x/y, first hit wins: the registry's packages in their order (newest import first,
+    then agency-preloaded ones, as the officer arranged them), packages passed in `packages`, the cache,
+    the agency tile server, and last the bundled demo basemap (`basemap`)."""
 
     def __init__(
         self,
-        cache_path: Path,
+        cache_path: Path | None,
         *,
         tile_url: str | None = None,
         packages: Iterable[Path] = (),
+        registry: PackageRegistry | None = None,
+        basemap: Path | None = None,
         max_cache_bytes: int = DEFAULT_CACHE_BYTES,
         client: httpx.Client | None = None,
         attribution: str = "",
@@ -276,16 +178,19 @@ class TileStore:
             raise TileStoreError(f"tile URL must contain {{z}}, {{x}} and {{y}}: {tile_url!r}")
         if tile_url is not None and urlsplit(tile_url).scheme not in ("http", "https"):
             raise TileStoreError(f"tile URL must be http(s): {tile_url!r}")
-        self.cache_path = Path(cache_path)
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        # cache_path None: no cache (the command line, which has no session key to open it with)
+        self.cache_path = Path(cache_path) if cache_path is not None else None
+        if self.cache_path is not None:
+            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
         self.tile_url = tile_url
         self.max_cache_bytes = max_cache_bytes
+        self.registry = registry
         self._attribution = attribution
         self._lock = threading.Lock()
-        self._conn = open_cache(self.cache_path, cache_key)
+        self._conn = open_cache(self.cache_path, cache_key) if self.cache_path is not None else None
         self._cache_bytes, self._cache_tiles = self._conn.execute(
             "SELECT coalesce(sum(length(tile_data)), 0), count(*) FROM tiles WHERE pinned=0"
-        ).fetchone()
+        ).fetchone() if self._conn is not None else (0, 0)
         self._owns_client = client is None and tile_url is not None
         self._client = client if client is not None else (
             httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0), follow_redirects=False)
@@ -293,28 +198,50 @@ class TileStore:
             else None
         )
         self._offline_until = 0.0
-        self._packages: list[_Package] = []
+        #: open packages in priority order; replaced whole (never mutated) so lookups iterate a snapshot
+        self._packages: tuple[MBTilesReader, ...] = ()
+        self._views: tuple[PackageView, ...] = ()
+        self._basemap: MBTilesReader | None = None
         #: packages that could not be used, with the reason (shown to the officer; the map works without them)
-        self.package_errors: list[str] = []
-        for package in packages:
+        self.package_errors: list[str] = list(registry.problems) if registry else []
+        entries = (registry.entries() if registry else []) + [PackageEntry(Path(p), "given") for p in packages]
+        self._open_entries(entries)
+        if basemap is not None and Path(basemap).exists():
             try:
-                self.add_package(package)
+                self._basemap = MBTilesReader(inspect_mbtiles(basemap))
             except TileStoreError as exc:
-                log.warning("map tiles: package skipped: %s", exc)
-                self.package_errors.append(str(exc))
+                log.warning("map tiles: bundled basemap skipped: %s", exc)
+
+    def _open_entries(self, entries: list[PackageEntry]) -> None:
+        opened = {reader.info.path: reader for reader in self._packages}
+        readers, views = [], []
+        for entry in entries:
+            reader = opened.pop(entry.path, None)
+            if reader is None:
+                try:
+                    reader = MBTilesReader(inspect_mbtiles(entry.path))
+                except TileStoreError as exc:
+                    log.warning("map tiles: package skipped: %s", exc)
+                    self.package_errors.append(str(exc))
+                    views.append(PackageView(entry, None, str(exc)))
+                    continue
+            readers.append(reader)
+            views.append(PackageView(entry, reader.info))
+        self._packages, self._views = tuple(readers), tuple(views)
+        for reader in opened.values():
+            reader.close()
 
     @classmethod
-    def for_data_dir(cls, data_dir: Path, *, tile_url: str | None = None, **kwargs) -> TileStore:
-        """The app's store: cache and imported packages under data_dir/tiles, plus the bundled demo
-        basemap when it was built (python -m maps.build_assets)."""
-        from workstation.resources import resource_path
+    def for_data_dir(cls, data_dir: Path, *, tile_url: str | None = None, preloaded: Iterable[Path] = (),
+                     **kwargs) -> TileStore:
+        """The app's store: the cache, the package registry of data_dir (imported and agency-preloaded
+        packages), and the bundled demo basemap when it was built (python -m maps.build_assets)."""
+        from maps.asset_paths import basemap_path
 
-        tiles_dir = Path(data_dir) / "tiles"
-        packages: list[Path] = sorted((tiles_dir / "packages").glob("*.mbtiles"))
-        basemap = resource_path("maps", "assets", "basemap", "chicago.mbtiles")
-        if basemap.exists():
-            packages.append(basemap)
-        return cls(tiles_dir / "cache.mbtiles", tile_url=tile_url, packages=packages, **kwargs)
+        data_dir = Path(data_dir)
+        registry = PackageRegistry(data_dir, preloaded)
+        return cls(data_dir / "tile-cache.mbtiles", tile_url=tile_url, registry=registry,
+                   basemap=basemap_path(), **kwargs)
 
     # ---- description -----------------------------------------------------------------
 
@@ -323,21 +250,30 @@ class TileStore:
         """The only non-app host the web view may contact (the request interceptor's allowlist)."""
         return urlsplit(self.tile_url).hostname if self.tile_url else None
 
+    def _all_readers(self) -> tuple[MBTilesReader, ...]:
+        return self._packages + ((self._basemap,) if self._basemap else ())
+
     @property
     def attribution(self) -> str:
-        parts = [self._attribution] + [p.info.attribution for p in self._packages]
+        parts = [self._attribution] + [p.info.attribution for p in self._all_readers()]
         return " | ".join(dict.fromkeys(p for p in parts if p))
 
     @property
     def zoom_range(self) -> tuple[int, int]:
-        if self.tile_url:
+        readers = self._all_readers()
+        if self.tile_url or not readers:
             return (0, 19)
-        if not self._packages:
-            return (0, 19)
-        return (min(p.info.min_zoom for p in self._packages), max(p.info.max_zoom for p in self._packages))
+        return (min(p.info.min_zoom for p in readers), max(p.info.max_zoom for p in readers))
 
     def packages(self) -> list[MBTilesInfo]:
-        return [p.info for p in self._packages]
+        """The open packages, in priority order (the bundled basemap last)."""
+        return [p.info for p in self._all_readers()]
+
+    def package_views(self) -> list[PackageView]:
+        """Every package of the registry (and those passed in) in priority order, with the bundled
+        basemap last; unreadable ones carry their error."""
+        bundled = [PackageView(PackageEntry(self._basemap.info.path, BUNDLED), self._basemap.info)] if self._basemap else []
+        return list(self._views) + bundled
 
     def cache_bytes(self) -> int:
         with self._lock:
@@ -346,22 +282,32 @@ class TileStore:
     # ---- lookup ----------------------------------------------------------------------
 
     def get_tile(self, z: int, x: int, y: int) -> bytes | None:
-        """The tile image bytes, or None when nobody has it (the caller shows 'no map tiles here')."""
+        """The tile bytes (image, or vector tile as stored) the map shows at z/x/y after priorities, or
+        None when nobody has it (the caller shows 'no map tiles here')."""
+        found = self.lookup(z, x, y)
+        return found[0] if found else None
+
+    def lookup(self, z: int, x: int, y: int) -> tuple[bytes, str] | None:
+        """(tile bytes, where they came from: a package's file name, 'cache' or 'server')."""
         if not valid_tile_address(z, x, y):
             return None
-        data = self._cached(z, x, y)
-        if data is not None:
-            return data
         for package in self._packages:
             data = package.get(z, x, y)
             if data is not None:
-                return data
+                return data, package.info.path.name
+        data = self._cached(z, x, y)
+        if data is not None:
+            return data, "cache"
         data = self.fetch(z, x, y)
         if data is not None:
             self._store(z, x, y, data, pinned=False)
-        return data
+            return data, "server"
+        data = self._basemap.get(z, x, y) if self._basemap else None
+        return (data, self._basemap.info.path.name) if data is not None and self._basemap else None
 
     def _cached(self, z: int, x: int, y: int) -> bytes | None:
+        if self._conn is None:
+            return None
         key = (z, x, tms_row(z, y))
         with self._lock:
             row = self._conn.execute(
@@ -403,6 +349,8 @@ class TileStore:
     # ---- cache maintenance -------------------------------------------------------------
 
     def _store(self, z: int, x: int, y: int, data: bytes, *, pinned: bool) -> None:
+        if self._conn is None:
+            return
         key = (z, x, tms_row(z, y))
         with self._lock:
             old = self._conn.execute(
@@ -443,36 +391,65 @@ class TileStore:
         )
         log.info("tile cache over its cap: evicted %d least recently used tiles", len(doomed))
 
-    # ---- imported packages ----------------------------------------------------------------
+    # ---- packages ---------------------------------------------------------------------------
 
     def add_package(self, path: Path) -> MBTilesInfo:
-        """Consult an MBTiles file in place (validated first; the file is not copied)."""
-        info = inspect_mbtiles(Path(path))
-        self._packages.append(_Package(info))
+        """Consult an MBTiles file in place, after the others (checked first; the file is not copied)."""
+        reader = MBTilesReader(inspect_mbtiles(Path(path)))
+        self._packages += (reader,)
+        self._views += (PackageView(PackageEntry(reader.info.path, "given"), reader.info),)
+        return reader.info
+
+    def import_mbtiles(
+        self,
+        source: Path,
+        packages_dir: Path | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> MBTilesInfo:
+        """Check every tile of `source`, write a clean copy into the packages directory and put it
+        first (the newest import wins where packages overlap); registered, so it is there after a
+        restart. Any problem raises TileStoreError and leaves nothing behind."""
+        if packages_dir is None and self.registry is None and self.cache_path is None:
+            raise TileStoreError("this tile store has nowhere to keep imported packages")
+        target_dir = Path(packages_dir) if packages_dir else (
+            self.registry.packages_dir if self.registry else self.cache_path.parent / "packages"  # type: ignore[union-attr]
+        )
+        target_dir.mkdir(parents=True, exist_ok=True)
+        stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(source).stem)[:60] or "package"
+        target = target_dir / f"{stem}-{uuid.uuid4().hex[:8]}.mbtiles"
+        info = import_package(Path(source), target, progress=progress, cancel=cancel)
+        try:
+            reader = MBTilesReader(info)
+            if self.registry is not None and target_dir == self.registry.packages_dir:
+                self.registry.add_imported(target)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        entry = self.registry.find(target.name) if self.registry and target_dir == self.registry.packages_dir \
+            else PackageEntry(target, "given")
+        self._packages = (reader,) + self._packages
+        self._views = (PackageView(entry, info),) + self._views
         return info
 
-    def import_mbtiles(self, source: Path, packages_dir: Path | None = None) -> MBTilesInfo:
-        """Validate `source`, copy it into the data directory and start using it.
+    def remove_package(self, path: Path) -> None:
+        """Remove an imported package (its copy is deleted); preloaded ones raise RegistryError."""
+        if self.registry is None:
+            raise TileStoreError("this tile store has no package registry")
+        self.registry.remove(Path(path))
+        self._open_entries(self._current_entries())
 
-        Any problem raises TileStoreError before anything changed (the copy lands under a temporary
-        name and is renamed into place only after it validated).
-        """
-        info = inspect_mbtiles(Path(source))
-        target_dir = packages_dir or self.cache_path.parent / "packages"
-        target_dir.mkdir(parents=True, exist_ok=True)
-        target = target_dir / f"{Path(source).stem}-{uuid.uuid4().hex[:8]}.mbtiles"
-        partial = target.with_suffix(".partial")
-        try:
-            shutil.copyfile(source, partial)
-            copied = inspect_mbtiles(partial)
-            partial.replace(target)
-        except (OSError, TileStoreError):
-            partial.unlink(missing_ok=True)
-            raise
-        log.info("imported %s: %d tiles, z%d-%d", info.name, info.tile_count, info.min_zoom, info.max_zoom)
-        package = _Package(MBTilesInfo(**{**copied.__dict__, "path": target}))
-        self._packages.append(package)
-        return package.info
+    def move_package(self, path: Path, offset: int) -> None:
+        """Raise (offset < 0) or lower a package's priority."""
+        if self.registry is None:
+            raise TileStoreError("this tile store has no package registry")
+        self.registry.move(Path(path), offset)
+        self._open_entries(self._current_entries())
+
+    def _current_entries(self) -> list[PackageEntry]:
+        given = [v.entry for v in self._views if v.entry.origin == "given"]
+        return (self.registry.entries() if self.registry else []) + given
 
     # ---- download this area ----------------------------------------------------------------
 
@@ -532,8 +509,9 @@ class TileStore:
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
-        for package in self._packages:
+            if self._conn is not None:
+                self._conn.close()
+        for package in self._all_readers():
             package.close()
         if self._owns_client and self._client is not None:
             self._client.close()

@@ -179,19 +179,16 @@ def _run_gui(args: argparse.Namespace, demo) -> int:
 
 
 def open_tile_store(home: Path, config, cache_key: bytes | None):
-    """The map's tile store: the agency tile server (if configured) through a local cache, plus
-    the bundled Chicago demo basemap package when it was built (`make assets`). The cache is
+    """The map's tile store: the offline map packages of the data directory (imported ones and those
+    agency IT preloads with map_packages), the agency tile server (if configured) through a local
+    cache, and the bundled Chicago demo basemap when it was built (`make assets`). The cache is
     encrypted with the session's cache key (Store.cache_key): the areas an officer viewed are
     location metadata about the caseload (CJIS SC-28)."""
     try:
         from maps.tiles import TileStore
     except ImportError:
         return None
-    from workstation.resources import resource_path
-
-    basemap = resource_path("maps", "assets", "basemap", "chicago.mbtiles")
-    packages = [basemap] if basemap.exists() else []
-    return TileStore(home / "tile-cache.mbtiles", tile_url=config.tile_url, packages=packages, cache_key=cache_key)
+    return TileStore.for_data_dir(home, tile_url=config.tile_url, preloaded=config.map_packages, cache_key=cache_key)
 
 
 class ScreenshotWhenReady:

@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         return _selftest(args)
     if args and args[0] == "report":
         return _report(args)
+    if args and args[0] == "maps":
+        return _maps(args)
     if args and not args[0].startswith("-") and args[0] in cli.subcommand_names():
         return cli.main(args)
     if args and args[0] in ("-h", "--help") and len(args) == 1:
@@ -79,6 +81,19 @@ def _report(args: list[str]) -> int:
     except ImportError:  # the map part is not built into this install
         return cli.run_command(parsed.command_module, parsed)
     return cli.run_command(parsed.command_module, parsed, map_renderer_factory=OfflineTrackMaps)
+
+
+def _maps(args: list[str]) -> int:
+    """`workstation maps ...`: parsed by workstation.cli, carried out by the maps package (which the
+    core may not import), when this install has it."""
+    from workstation import cli
+
+    parsed = cli.build_parser().parse_args(args)
+    try:
+        from maps.package_commands import run_maps_command
+    except ImportError:  # the map part is not built into this install
+        run_maps_command = None
+    return cli.run_command(parsed.command_module, parsed, implementation=run_maps_command)
 
 
 def _offscreen_if_headless(check):  # type: ignore[no-untyped-def]

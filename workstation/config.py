@@ -54,6 +54,8 @@ class Config:
     wipe_after_failures: int | None = None
     #: printed in the header of evidence packets and reports (workstation.reports); "" = not configured
     agency_name: str = ""
+    #: (system configuration only) offline map packages agency IT preloads for every officer
+    map_packages: tuple[Path, ...] = ()
     #: generated once and kept in the data dir; None when the data dir does not exist (yet)
     workstation_id: str | None = None
     #: officer-readable messages about skipped files or values
@@ -116,6 +118,9 @@ def load_config(
             if parser is None:
                 problems.append(f"Unknown setting {key!r} in the {layer} configuration was ignored.")
                 continue
+            if key in _SYSTEM_ONLY and layer != "system":
+                problems.append(f"Setting {key!r} is agency-managed (system configuration only); the {layer} one was ignored.")
+                continue
             try:
                 values[key] = parser(raw_value)
             except (TypeError, ValueError) as exc:
@@ -170,6 +175,12 @@ def _path(value: Any) -> Path:
     return Path(value.strip()).expanduser()
 
 
+def _path_list(value: Any) -> tuple[Path, ...]:
+    if not isinstance(value, list):
+        raise ValueError("expected a list of file paths")
+    return tuple(_path(item) for item in value)
+
+
 def _sha256_pin(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("expected a SHA-256 fingerprint")
@@ -210,7 +221,10 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "retention_days": _positive_int,
     "wipe_after_failures": _positive_int,
     "agency_name": _short_text,
+    "map_packages": _path_list,
 }
+#: settings only the agency-managed system file may set
+_SYSTEM_ONLY = frozenset({"map_packages"})
 
 
 def _workstation_id(home: Path, problems: list[str]) -> str | None:

@@ -92,7 +92,7 @@ def test_import_valid_package(tmp_path):
 
 @pytest.mark.parametrize(
     "damage",
-    ["garbage", "truncated", "no_tiles_table", "empty", "vector"],
+    ["garbage", "truncated", "no_tiles_table", "empty", "not_a_tile"],
 )
 def test_import_bad_file_is_refused_and_changes_nothing(tmp_path, damage):
     bad = tmp_path / "bad.mbtiles"
@@ -179,7 +179,7 @@ def test_inspect_reports_zoom_range_and_bounds(tmp_path):
 
 
 def test_store_for_data_dir_uses_imported_packages_and_skips_broken_ones(tmp_path, caplog):
-    packages = tmp_path / "tiles" / "packages"
+    packages = tmp_path / "packages"  # copies imported by versions that kept no registry: adopted
     packages.mkdir(parents=True)
     make_package(packages / "good.mbtiles", [(14, 4200, 6090, png_bytes())])
     (packages / "broken.mbtiles").write_bytes(b"not a database" * 50)

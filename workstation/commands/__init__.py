@@ -17,4 +17,5 @@ COMMANDS: tuple[str, ...] = (
     "change-password",
     "report",
     "verify-packet",
+    "maps",
 )
