@@ -33,6 +33,7 @@ SHORTCUTS: tuple[tuple[str, str, str], ...] = (
     ("focus_devices", "Ctrl+4", "Show the devices in the map's view as a list"),
     ("download_area", "Ctrl+Shift+D", "Download the map area in view for offline use"),
     ("import_tiles", "Ctrl+Shift+M", "Import map tiles from an MBTiles file"),
+    ("offline_maps", "Ctrl+Shift+O", "Offline maps: the map packages, their order, remove"),
     ("lock", "Ctrl+L", "Lock the workstation now (registered by the lock screen)"),
     ("keyboard", "F1", "This list of shortcuts"),
     ("quit", "Ctrl+Q", "Quit"),

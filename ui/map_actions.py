@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from maps.device_list import DeviceListWidget
     from maps.download_dialog import DownloadAreaDialog
     from maps.tiles import MBTilesInfo
+    from ui.offline_maps_dialog import OfflineMapsDialog
 
 DEVICES_TAB_TITLE = "Devices in view"
 
@@ -95,6 +96,22 @@ def import_tiles(window, path: str | None = None) -> None:
         QMessageBox.warning(window, "Import map tiles", f"The file was not imported, nothing changed:\n{exc}")
 
     run_task(lambda: store.import_mbtiles(Path(path)), done, failed, owner=window)
+
+
+def offline_maps(window) -> OfflineMapsDialog | None:
+    """Map → Offline maps…: the packages in priority order; the map reloads after each change."""
+    store = window._tile_store
+    if store is None:
+        _unavailable(window, "Offline maps")
+        return None
+    from ui.offline_maps_dialog import OfflineMapsDialog
+
+    dialog = OfflineMapsDialog(store, window)
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    if window.map is not None:
+        dialog.packagesChanged.connect(window.map.reload)
+    dialog.open()
+    return dialog
 
 
 def describe(info: MBTilesInfo) -> str:

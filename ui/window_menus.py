@@ -46,13 +46,14 @@ class WindowMenus:
             "focus_devices": lambda: map_actions.show_devices(self),
             "download_area": lambda: map_actions.download_area(self),
             "import_tiles": lambda: map_actions.import_tiles(self),
+            "offline_maps": lambda: map_actions.offline_maps(self),
         }
         menus = {
             "File": ("sync", "outbox", "journal", "quit"),
             "View": ("focus_caseload", "search", "focus_record", "focus_map", "focus_route", "focus_incidents"),
             "Participant": ("note", "contact", "checkin", "schedule", "track"),
             "Incident": ("acknowledge", "resolve"),
-            "Map": ("focus_devices", "download_area", "import_tiles"),
+            "Map": ("focus_devices", "download_area", "import_tiles", "offline_maps"),
             "Help": ("keyboard",),
         }
         self.actions_by_id: dict[str, QAction] = {}
