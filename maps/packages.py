@@ -52,11 +52,14 @@ class PackageRegistry:
     """The ordered list of packages; every change is saved before the method returns (blocking I/O:
     call it off the GUI thread)."""
 
-    def __init__(self, data_dir: Path, preloaded: Iterable[Path] = ()) -> None:
+    def __init__(self, data_dir: Path, preloaded: Iterable[Path] | None = None) -> None:
+        """preloaded: map_packages of the configuration; None (a reader that does not load the
+        configuration) keeps the preloaded entries the registry already lists."""
         self.data_dir = Path(data_dir)
         self.packages_dir = self.data_dir / PACKAGES_DIR
         self.file = self.data_dir / REGISTRY_FILE
-        self._preloaded = [Path(p) for p in preloaded]
+        self._knows_config = preloaded is not None
+        self._preloaded = [Path(p) for p in preloaded or ()]
         self._entries: list[PackageEntry] = []
         self.problems: list[str] = []
         self._load()
@@ -84,7 +87,8 @@ class PackageRegistry:
         # preloaded packages no longer in the configuration are gone; imported copies that vanished too
         entries = [
             e for e in stored
-            if (e.origin == PRELOADED and e.path in configured) or (e.origin == IMPORTED and e.path.is_file())
+            if (e.origin == PRELOADED and (e.path in configured or not self._knows_config))
+            or (e.origin == IMPORTED and e.path.is_file())
         ]
         known = {e.path for e in entries}
         last_imported = max((i + 1 for i, e in enumerate(entries) if e.origin == IMPORTED), default=0)

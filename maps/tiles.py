@@ -232,7 +232,7 @@ class TileStore:
             reader.close()
 
     @classmethod
-    def for_data_dir(cls, data_dir: Path, *, tile_url: str | None = None, preloaded: Iterable[Path] = (),
+    def for_data_dir(cls, data_dir: Path, *, tile_url: str | None = None, preloaded: Iterable[Path] | None = None,
                      **kwargs) -> TileStore:
         """The app's store: the cache, the package registry of data_dir (imported and agency-preloaded
         packages), and the bundled demo basemap when it was built (python -m maps.build_assets)."""

@@ -195,14 +195,9 @@ class OfflineTrackMaps:
 
     def __init__(self, data_dir: Path, cache_key: bytes | None) -> None:
         from maps.tiles import TileStore
-        from workstation.resources import resource_path
 
-        data_dir = Path(data_dir)
-        packages = sorted((data_dir / "packages").glob("*.mbtiles"))
-        basemap = resource_path("maps", "assets", "basemap", "chicago.mbtiles")
-        if basemap.exists():
-            packages.append(basemap)
-        self.tiles = TileStore(data_dir / "tile-cache.mbtiles", tile_url=None, packages=packages, cache_key=cache_key)
+        # the same packages in the same order as the map (maps/packages.py), never the network
+        self.tiles = TileStore.for_data_dir(Path(data_dir), tile_url=None, cache_key=cache_key)
 
     def __call__(self, track: Sequence[tuple[float, float]], zones: Sequence[dict[str, Any]]) -> tuple[bytes, str]:
         return render(self.tiles.get_tile, track, zones, attribution=self.tiles.attribution)
