@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
-from ui import map_actions
+from ui import map_actions, report_dialog
 from ui.field_views import JournalDialog
 from ui.keyboard import SHORTCUTS, KeyboardDialog
 from ui.outbox_view import OutboxDialog
@@ -38,6 +38,8 @@ class WindowMenus:
             "checkin": lambda: self._record_action("checkin", self._selected),
             "schedule": lambda: self._record_action("schedule", self._selected),
             "track": lambda: self._record_action("track", self._selected),
+            "evidence_packet": lambda: report_dialog.open_evidence_packet(self),
+            "day_report": lambda: report_dialog.open_day_report(self),
             "sync": self.sync_now,
             "outbox": self.open_outbox,
             "journal": self.open_journal,
@@ -49,9 +51,9 @@ class WindowMenus:
             "offline_maps": lambda: map_actions.offline_maps(self),
         }
         menus = {
-            "File": ("sync", "outbox", "journal", "quit"),
+            "File": ("sync", "outbox", "journal", "day_report", "quit"),
             "View": ("focus_caseload", "search", "focus_record", "focus_map", "focus_route", "focus_incidents"),
-            "Participant": ("note", "contact", "checkin", "schedule", "track"),
+            "Participant": ("note", "contact", "checkin", "schedule", "track", "evidence_packet"),
             "Incident": ("acknowledge", "resolve"),
             "Map": ("focus_devices", "download_area", "import_tiles", "offline_maps"),
             "Help": ("keyboard",),

@@ -41,8 +41,9 @@ from workstation.reports.window import ReportWindow, utc_iso
 #: and the flags late / invalid / mock / drift). Whatever of it this version does not record is stated.
 EXPECTED_POSITION_FLAGS = ("late", "invalid", "mock", "drift")
 
-#: section keys, in the packet's order (the renderer and the not-held statements share them)
-SECTIONS = ("packet", "participant", "devices", "zones", "map", "positions", "incidents", "notes")
+#: a window starting this little before the retention horizon ("the last 7 days" picked a minute ago)
+#: loses nothing worth a sentence: the purge runs with the sync, not to the second
+RETENTION_SLACK = timedelta(minutes=15)
 
 
 class ParticipantNotHeld(LookupError):
@@ -285,7 +286,7 @@ def _state_gaps(
         )
 
     cutoff = to_db(now) - timedelta(days=retention_days)  # type: ignore[operator]
-    if start < cutoff:
+    if start < cutoff - RETENTION_SLACK:
         contents.state(
             "positions",
             f"Positions before {win.local(cutoff, seconds=False)} are past this laptop's retention "

@@ -165,7 +165,7 @@ def render_day(c: DayContents, manifest: bytes, manifest_sha256: str, key_finger
         subject=f"Officer activity {win.local(win.start)} to {win.local(win.end)} ({win.zone_label})",
         packet_id=c.report_id, manifest_sha256=manifest_sha256, created=c.generated_at,
         attachment_name="manifest.json", attachment=manifest,
-        attachment_description="Canonical JSON of every record in this report",
+        attachment_description="Canonical JSON of every record in this report", id_label="Report",
     )
     return pdf.build_pdf(info, story)
 

@@ -36,6 +36,10 @@ from workstation.reports.window import ReportWindow, utc_iso
 TrackMapRenderer = Callable[[Sequence[tuple[float, float]], Sequence[dict[str, Any]]], tuple[bytes, str]]
 
 
+class ReportRefused(audit_log.AuditWriteFailed):
+    """Not written or printed: its audit row could not be committed, so nothing left the laptop (AU-5)."""
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who generates the report, from where: printed in its header."""
@@ -152,17 +156,21 @@ def _draw_map(
 def export_report(store: Any, report: GeneratedReport, destination: Path, *, via: str) -> Path:
     """Audit (`export`), then write the sealed file atomically. AuditWriteFailed -> nothing is written."""
     destination = Path(destination)
-    audit_log.audit(
-        store, "export", report.audit_object, "ok",
-        report.audit_detail(via=via, file=destination.name),
-    )
+    _audit(store, "export", report, via=via, file=destination.name)
     write_atomically(destination, report.data)
     return destination
 
 
 def record_print(store: Any, report: GeneratedReport, *, printer: str, via: str) -> int:
     """The `print` audit row, committed before the caller sends a page to the printer."""
-    return audit_log.audit(store, "print", report.audit_object, "ok", report.audit_detail(via=via, printer=printer))
+    return _audit(store, "print", report, via=via, printer=printer)
+
+
+def _audit(store: Any, event: str, report: GeneratedReport, **detail: Any) -> int:
+    try:
+        return audit_log.audit(store, event, report.audit_object, "ok", report.audit_detail(**detail))
+    except audit_log.AuditWriteFailed as exc:
+        raise ReportRefused(f"refused: the audit trail cannot be written, so nothing left the laptop ({exc})") from exc
 
 
 def write_atomically(destination: Path, data: bytes) -> None:

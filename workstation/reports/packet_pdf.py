@@ -303,7 +303,7 @@ def _notes(c: PacketContents, st: pdf.Styles) -> list[Flowable]:
 
 
 def _integrity(c: PacketContents, st: pdf.Styles, manifest_sha256: str, signer: dict[str, str]) -> list[Flowable]:
-    return [
+    return [KeepTogether([
         *pdf.section(SECTION_TITLES["integrity"], st),
         Paragraph(
             "Every record shown in this packet is in the attached file manifest.json (canonical JSON: sorted keys, "
@@ -319,4 +319,4 @@ def _integrity(c: PacketContents, st: pdf.Styles, manifest_sha256: str, signer: 
             ("Signing key", f"Ed25519, SHA-256 fingerprint {signer.get('fingerprint', '')}"),
             ("Key registered", signer.get("registered") or "not yet registered with the agency server"),
         ], st),
-    ]
+    ])]

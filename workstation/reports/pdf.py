@@ -227,6 +227,8 @@ class DocumentInfo:
     attachment_name: str
     attachment: bytes
     attachment_description: str
+    #: how the footer names the id: "Packet" (evidence packet) or "Report" (day report)
+    id_label: str = "Packet"
 
 
 def build_pdf(info: DocumentInfo, story: list[Flowable]) -> bytes:
@@ -284,7 +286,7 @@ class _ReportCanvas(rl_canvas.Canvas):
         self.line(MARGIN, y + 16, width - MARGIN, y + 16)
         self.setFont(FONT, 6.8)
         self.setFillColor(colors.HexColor("#333333"))
-        self.drawString(MARGIN, y + 7, f"Packet {self._info.packet_id}")
+        self.drawString(MARGIN, y + 7, f"{self._info.id_label} {self._info.packet_id}")
         self.drawRightString(width - MARGIN, y + 7, f"Page {number} of {total}")
         self.drawString(MARGIN, y - 2, f"Manifest SHA-256 {self._info.manifest_sha256}")
         self.drawRightString(width - MARGIN, y - 2, "Verify: workstation verify-packet FILE.pdf")
