@@ -30,7 +30,7 @@ from sync_server import audit_chain, auth, signing_keys
 from sync_server.actions import apply_batch
 from sync_server.caseload import CHILD_MODELS
 from sync_server.changes import read_page
-from sync_server.db import Database, utcnow
+from sync_server.db import Database, to_naive_utc, utcnow
 from sync_server.ingest import IngestError, check_silence, ingest_fixes
 from sync_server.ingest_queue import IngestQueue
 from sync_server.live import LiveHub
@@ -339,14 +339,20 @@ def create_app(
 
     @app.get("/v1/participants/{case_number}/track", responses={200: {"model": TrackResponse}, **ERRORS})
     def track(
-        case_number: str, request: Request, who: CurrentCaller, hours: Annotated[float, Query(gt=0, le=24 * 31)] = 24
+        case_number: str, request: Request, who: CurrentCaller, hours: Annotated[float, Query(gt=0, le=24 * 31)] = 24,
+        since: datetime | None = None, until: datetime | None = None,
     ) -> Response:
+        """The last `hours`, or the window [since, until) (until: now) within the last 31 days."""
+        now = utcnow()
+        start = to_naive_utc(since) if since is not None else now - timedelta(hours=hours)
+        end = to_naive_utc(until) if until is not None else now + timedelta(minutes=1)
+        if start < now - timedelta(days=31) or end <= start:
+            raise ServerError(422, "invalid_window", "the track window must lie within the last 31 days, since before until")
         with db.read() as session:
             participant = _own_participant(session, who, case_number)
-            since = utcnow() - timedelta(hours=hours)
             rows = session.scalars(
                 select(Position)
-                .where(Position.participant_id == participant.id, Position.fix_time >= since)
+                .where(Position.participant_id == participant.id, Position.fix_time >= start, Position.fix_time < end)
                 .order_by(Position.fix_time)
                 .limit(50_000)
             ).all()

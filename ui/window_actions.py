@@ -3,10 +3,13 @@ changes, acknowledging and resolving incidents, and showing a participant's trac
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from PySide6.QtWidgets import QMessageBox
 
 from ui.action_forms import CheckinForm, ContactForm, NoteForm, ResolveForm, ScheduleChangeForm
 from ui.tasks import run_task
+from workstation import tracks
 from workstation.access_audit import audit_map_view
 from workstation.incidents import Incident, resolution_problem
 
@@ -104,23 +107,36 @@ class WindowActions:
                  lambda results: self._queued(results[-1] if results else ""), self._action_failed, owner=self)
 
     def _show_track(self, participant_id: str, record) -> None:
-        if self.map is None or record is None or not hasattr(self.map, "show_track"):
-            self.statusBar().showMessage("No track to show.", 3000)
+        """Fetch the participant's track since yesterday 18:00 from the server (offline: what the
+        store holds, said so in the status bar) and play it on the map."""
+        if self.map is None or not hasattr(self.map, "show_track"):
+            self.statusBar().showMessage("No map to show the track on.", 3000)
             return
-        positions = [{"lat": lat, "lon": lon, "fix_time": t.isoformat() + "Z"} for lat, lon, t in record.track]
+        zone = datetime.now().astimezone().tzinfo
+        since = tracks.default_since(self.clock(), zone)
+        when = since.replace(tzinfo=UTC).astimezone(zone)
         alerts = [{"lat": a.lat, "lon": a.lon, "kind": a.kind, "opened_at": a.opened_at.isoformat() + "Z"}
-                  for a in record.alerts if a.lat is not None]
-        store, mapped = self.store, self.map
+                  for a in (record.alerts if record else ()) if a.lat is not None]
+        store, mapped, session = self.store, self.map, self.services.session
+        self.statusBar().showMessage("Fetching the track…", 3000)
 
-        def show(_seq) -> None:
-            if not self._closing:
-                mapped.show_track(positions, alerts)
+        def fetch_and_audit() -> tracks.Track:
+            got = session.track(participant_id, since)
+            # AU-2: a participant's location history on the map is a view of its own, audited before it is shown
+            audit_map_view(store, participant_id, len(got.points))
+            return got
+
+        def show(got: tracks.Track) -> None:
+            if self._closing:
+                return
+            mapped.show_track([{"lat": lat, "lon": lon, "fix_time": t.isoformat() + "Z"} for lat, lon, t in got.points],
+                              alerts)
+            self.statusBar().showMessage(tracks.describe(got, f"{when:%a %H:%M}"), 15_000)
 
         def refuse(exc: BaseException) -> None:
-            self.statusBar().showMessage(f"Track not shown: the audit trail cannot be written ({exc}).", 8000)
+            self.statusBar().showMessage(f"Track not shown: {exc}", 8000)
 
-        # AU-2: a participant's location history on the map is a view of its own, audited before it is shown
-        run_task(lambda: audit_map_view(store, participant_id, len(positions)), show, refuse, owner=self)
+        run_task(fetch_and_audit, show, refuse, owner=self)
 
     def _search_refused(self, why: str) -> None:
         self.caseload.search.clear()

@@ -16,11 +16,13 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from local_db import audit as audit_log
 from local_db.store import Store
+from workstation import tracks
 from workstation.auth import Auth, login, stored_identity
 from workstation.config import Config
 from workstation.sync import outbox
@@ -187,6 +189,10 @@ class WorkstationSession:
     def stop_live(self) -> None:
         if self.live is not None:
             self.live.stop()
+
+    def track(self, participant_id: str, since: datetime, until: datetime | None = None) -> tracks.Track:
+        """A participant's track for a window, fetched from the server when it answers (blocking)."""
+        return tracks.track(self.store, self.client, participant_id, since, until, self.retention_days)
 
     # ------------------------------------------------------------------ state and decisions
 

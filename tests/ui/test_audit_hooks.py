@@ -69,6 +69,8 @@ def test_showing_a_track_on_the_map_is_audited_first(qtbot, offline_session, mak
     qtbot.waitUntil(lambda: window.record.record is not None and window.record.record.id == "p001", timeout=5000)
     window.actions_by_id["track"].trigger()
     qtbot.waitUntil(lambda: audit_rows(offline_session.store, "map_view") == ["participant:p001"], timeout=10_000)
+    # offline: the map shows what the store holds, and the officer is told so
+    qtbot.waitUntil(lambda: "showing what this laptop holds" in window.statusBar().currentMessage(), timeout=10_000)
 
 
 def test_change_password_dialog_rewraps_the_key_and_is_audited(qtbot, offline_window, store_home, store_password):
