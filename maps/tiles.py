@@ -187,7 +187,10 @@ class TileStore:
         self.registry = registry
         self._attribution = attribution
         self._lock = threading.Lock()
-        self._conn = open_cache(self.cache_path, cache_key) if self.cache_path is not None else None
+        #: the encrypted cache; None without one, and while the workstation is locked (close_cache)
+        self._conn: sqlite3.Connection | None = (
+            open_cache(self.cache_path, cache_key) if self.cache_path is not None else None
+        )
         self._cache_bytes, self._cache_tiles = self._conn.execute(
             "SELECT coalesce(sum(length(tile_data)), 0), count(*) FROM tiles WHERE pinned=0"
         ).fetchone() if self._conn is not None else (0, 0)
@@ -310,6 +313,8 @@ class TileStore:
             return None
         key = (z, x, tms_row(z, y))
         with self._lock:
+            if self._conn is None:
+                return None
             row = self._conn.execute(
                 "SELECT tile_data FROM tiles WHERE zoom_level=? AND tile_column=? AND tile_row=?", key
             ).fetchone()
@@ -353,6 +358,8 @@ class TileStore:
             return
         key = (z, x, tms_row(z, y))
         with self._lock:
+            if self._conn is None:
+                return  # locked: nothing is cached
             old = self._conn.execute(
                 "SELECT length(tile_data), pinned FROM tiles WHERE zoom_level=? AND tile_column=? AND tile_row=?",
                 key,
@@ -506,6 +513,20 @@ class TileStore:
             if progress is not None:
                 progress(done, plan.tile_count)
         return DownloadResult(fetched, stored, failed, cancelled=False)
+
+    def close_cache(self) -> None:
+        """The workstation locks: close the encrypted cache, so its key leaves memory with the
+        connection. Until reopen_cache, tiles come from the packages and the server, uncached."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def reopen_cache(self, cache_key: bytes | None) -> None:
+        """After unlock: the cache again, with the key of the re-opened store."""
+        with self._lock:
+            if self._conn is None and self.cache_path is not None:
+                self._conn = open_cache(self.cache_path, cache_key)
 
     def close(self) -> None:
         with self._lock:

@@ -141,24 +141,17 @@ def _run_gui(args: argparse.Namespace, demo) -> int:
             return 1
         session = dialog.session
 
-    def build_window(session):
-        return MainWindow(GuiServices(session), settings=None if args.screenshot else settings, banner=banner,
-                          tile_store=open_tile_store(home, config, session.store.cache_key))
-
-    window = build_window(session)
+    window = MainWindow(GuiServices(session), settings=None if args.screenshot else settings, banner=banner,
+                        tile_store=open_tile_store(home, config, session.store.cache_key))
     if args.screenshot:
         window.resize(*args.size)
         window.reset_layout()
     window.show()
     window.start()
-    # (security) idle lock / Ctrl+L / lock screen; unlock reopens the session and rebuilds the window
+    # (security) idle lock / Ctrl+L / lock screen: the session locks and unlocks, the window stays
     from ui.lock_screen import install_lock
 
-    server_url, username = session.client.base_url if session.client else "", session.auth.username
-    locker, lockable = install_lock(
-        session, window, lambda password: login(server_url, username, password), build_window,
-        config.lock_timeout_min,
-    )  # fmt: skip
+    locker, lockable = install_lock(session, window, config.lock_timeout_min)
     shooter = None
     if args.screenshot:
         shooter = ScreenshotWhenReady(window, Path(args.screenshot), app)
@@ -166,13 +159,10 @@ def _run_gui(args: argparse.Namespace, demo) -> int:
     rc = app.exec()
     locker.shutdown()
     lockable.wait_closed()  # a lock's session close still running on its worker
-    window, session = lockable.window, lockable.session
-    if not lockable.locked:
-        window.shutdown()
-        window.services.wait_stopped()
+    window.shutdown()
+    window.services.wait_stopped()
     QThreadPool.globalInstance().waitForDone(30_000)
-    if not lockable.locked:
-        session.close()
+    session.close()  # after a lock, only the client is left to close
     if shooter is not None:
         return shooter.result
     return rc

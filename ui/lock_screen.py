@@ -4,9 +4,10 @@
 - the idle timer (workstation.security.idle_lock), fed by an application-wide event filter that
   reports keyboard, mouse, wheel and touch input as activity;
 - "Lock now" (Ctrl+L, an application-wide shortcut on every window it is installed on);
-- the session: on lock `Lockable.lock()` drops the server tokens and closes the store (the data
-  key is released with its connections); on unlock `Lockable.unlock(password)` re-opens the
-  store through the failed-unlock policy and logs in to the server again.
+- the session: on lock `Lockable.lock()` has the core (WorkstationSession.lock) drop the server
+  tokens and close the store (the data key is released with its connections); on unlock
+  `Lockable.unlock(password)` has it re-open the store through the failed-unlock policy and log
+  in to the server again; `resume_gui()` then brings the same window back.
 
 Pattern hiding: every other top-level window gets an opaque cover child raised above all its
 content, its web views (the map) are hidden, its title is replaced by a neutral one and it is
@@ -23,11 +24,10 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import shiboken6
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut, QWindow
 from PySide6.QtWidgets import (
     QApplication,
@@ -40,15 +40,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from local_db import audit as audit_log
-from workstation.security import lockout
 from workstation.security.idle_lock import IdleLock
 from workstation.security.session_cap import SessionCap
+
+if TYPE_CHECKING:
+    from ui.main_window import MainWindow
+    from workstation.session import WorkstationSession
 
 LOCK_SHORTCUT = "Ctrl+L"
 ADOPT_WINDOWS_MS = 500
 NEUTRAL_TITLE = "Field Workstation (locked)"
 COVER_NAME = "lockCover"
+#: longest wait, on the lock's worker, for reads already running before the store closes
+CLOSE_WAIT_MS = 10_000
 _ACTIVITY_EVENTS = frozenset(
     {
         QEvent.Type.KeyPress,
@@ -71,6 +75,9 @@ class Lockable(Protocol):
 
     def release_with_code(self, code: str) -> bool:
         """A one-time admin code releases a lockout (True when it did)."""
+
+    def resume_gui(self) -> None:
+        """GUI thread, after a successful unlock: bring back what lock suspended."""
 
     @property
     def officer_name(self) -> str: ...
@@ -159,6 +166,7 @@ class LockController(QObject):
         self.screen: LockScreen | None = None
         self._covered: list[tuple[QWidget, str, _Cover, list[QWidget]]] = []
         self._worker: threading.Thread | None = None
+        self._was_active: QWidget | None = None
         self._shortcuts: list[QShortcut] = []
         self.idle.lock_requested.connect(self.lock)
         self._unlock_done.connect(self._finish_unlock)
@@ -220,6 +228,7 @@ class LockController(QObject):
         if self.is_locked:
             return
         QToolTip.hideText()
+        self._was_active = QApplication.activeWindow()
         for window in QApplication.topLevelWidgets():
             if window.isVisible() and not isinstance(window, LockScreen):
                 self._cover(window)
@@ -284,12 +293,10 @@ class LockController(QObject):
             self.screen.busy(False)
             self.screen.show_error(error)
             return
-        resume = getattr(self.session, "resume_gui", None)
-        if resume is not None:
-            resume()  # GUI-thread part of unlocking (rebuilding the main window)
+        self.session.resume_gui()  # GUI-thread part of unlocking
         for window, title, cover, hidden in self._covered:
             if not shiboken6.isValid(window):
-                continue  # closed while locked (the main window is rebuilt on unlock)
+                continue  # closed while locked
             window.setWindowTitle(title)
             window.setEnabled(True)
             cover.hide()
@@ -301,70 +308,57 @@ class LockController(QObject):
         self.screen.close()
         self.screen.deleteLater()
         self.screen = None
+        # the officer goes on where they were, keyboard included (the half-written note's field)
+        if self._was_active is not None and shiboken6.isValid(self._was_active):
+            self._was_active.activateWindow()
+        self._was_active = None
         self.idle.reset()
         self.locked_changed.emit(False)
 
 
-class GuiSessionLock:
-    """`Lockable` for the running application (ui/app.py).
+class AppLock:
+    """`Lockable` for the running application (ui/app.py): the GUI wrapper of the session's lock.
 
-    Lock ends the signed-in session: the main window stops its timers and threads, the session
-    closes (server tokens forgotten, every store connection closed, so the data key is
-    released). Unlock opens a new session with the password (through the failed-unlock policy and
-    an online login when the server is reachable) on the worker thread, then `resume_gui` builds a
-    fresh main window on the GUI thread and closes the old one. What was queued is in the outbox
-    and survives; a form left open in a dialog does not.
+    The window stays: lock suspends it (timers, live feed, automatic sync) and the session's
+    lock runs on a worker (audit `lock`, tokens forgotten, store closed, so the data key is
+    released); the GUI thread never waits on disk or network. Unlock re-opens the session on the
+    unlock worker, then `resume_gui` resumes the same window: the selection, the search, the map
+    view and any half-written form (its text held only in the widgets' memory, never on disk)
+    are where the officer left them, behind the cover until then.
     """
 
-    def __init__(
-        self,
-        session: Any,
-        window: Any,
-        reopen: Callable[[str], Any],
-        build_window: Callable[[Any], Any],
-        officer_name: str,
-    ) -> None:
+    def __init__(self, session: WorkstationSession, window: MainWindow) -> None:
         self.session, self.window = session, window
-        self._reopen, self._build = reopen, build_window
-        self._officer = officer_name
-        self._pending: Any = None
         self._closer: threading.Thread | None = None
-        self.locked = False
 
     @property
     def officer_name(self) -> str:
-        return self._officer
+        return self.session.officer_name
+
+    @property
+    def locked(self) -> bool:
+        return self._closer is not None
 
     def lock(self, reason: str) -> None:
-        """GUI thread, must not block: the server tokens are dropped here (memory only); the
-        audit row, waiting for the window's threads and closing the session (store, key, client)
-        run on a worker, since the GUI thread never waits on disk or network."""
-        if self.locked:
+        """GUI thread, returns at once; the session locks on a worker."""
+        if self._closer is not None:
             return
-        self.locked = True
         session, window = self.session, self.window
-        window.shutdown()  # timers stop now; its threads stop on their own thread
-        auth = getattr(session, "auth", None)
-        if auth is not None:
-            auth.forget()
+        window.suspend()  # timers stop now; the services' threads stop on their own thread
 
         def close() -> None:
-            try:
-                audit_log.audit(session.store, "lock", "workstation", "ok", reason)
-            except Exception:  # noqa: BLE001 - locking must never fail; the next audit row reports it
-                pass
-            services = getattr(window, "services", None)
-            if services is not None:
-                services.wait_stopped()
-            session.close()
+            window.services.wait_stopped()
+            # reads already running finish against the open store before it closes
+            QThreadPool.globalInstance().waitForDone(CLOSE_WAIT_MS)
+            session.lock(reason)
 
         self._closer = threading.Thread(target=close, name="lock-close", daemon=True)
         self._closer.start()
 
     @property
     def closed(self) -> bool:
-        """The locked session is fully closed (store closed, data key released)."""
-        return self.locked and self._closer is not None and not self._closer.is_alive()
+        """The locked session's store is closed (data key released)."""
+        return self._closer is not None and not self._closer.is_alive()
 
     def wait_closed(self, timeout: float | None = 30.0) -> bool:
         """Off the GUI thread (unlock's worker, application exit): wait for lock's close."""
@@ -374,34 +368,20 @@ class GuiSessionLock:
         return True
 
     def unlock(self, password: str) -> None:  # worker thread
-        self.wait_closed()  # the old session closes before the store is opened again
-        self._pending = self._reopen(password)
+        self.wait_closed()  # the store closes before it is opened again
+        self.session.unlock(password)
 
     def resume_gui(self) -> None:  # GUI thread, after a successful unlock
-        old = self.window
-        self.session, self._pending = self._pending, None
-        geometry = old.saveGeometry()
-        self.window = self._build(self.session)
-        self.window.restoreGeometry(geometry)
-        self.window.show()
-        self.window.start()
-        old.close()
-        old.deleteLater()
-        self.locked = False
+        self._closer = None
+        self.window.resume()
 
     def release_with_code(self, code: str) -> bool:
-        return lockout.release_with_code(self.session.home, code)
+        return self.session.release_with_code(code)
 
 
-def install_lock(
-    session: Any,
-    window: Any,
-    reopen: Callable[[str], Any],
-    build_window: Callable[[Any], Any],
-    minutes: float,
-) -> tuple[LockController, GuiSessionLock]:
+def install_lock(session: WorkstationSession, window: MainWindow, minutes: float) -> tuple[LockController, AppLock]:
     """Idle lock (with the 12 h session cap), Ctrl+L and the lock screen for the running app."""
-    lockable = GuiSessionLock(session, window, reopen, build_window, getattr(session.auth, "username", ""))
+    lockable = AppLock(session, window)
     idle = IdleLock(minutes, session_cap=SessionCap())
     controller = LockController(lockable, idle)
     idle.setParent(controller)
@@ -409,11 +389,8 @@ def install_lock(
     window.lock_requested.connect(idle.lock_now)
 
     def unlocked(locked: bool) -> None:
-        if not locked:
-            if idle.session_cap is not None:
-                idle.session_cap.authenticated()
-            controller.install_shortcut(lockable.window)
-            lockable.window.lock_requested.connect(idle.lock_now)
+        if not locked and idle.session_cap is not None:
+            idle.session_cap.authenticated()
 
     controller.locked_changed.connect(unlocked)
     idle.start()

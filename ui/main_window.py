@@ -46,6 +46,7 @@ from ui.window_menus import WindowMenus
 from ui.window_sync import WindowSync
 from workstation.clock import utc_now
 from workstation.read.caseload import CaseloadSnapshot
+from workstation.store import Store
 
 LIVE_APPLY_MS = 1000
 AGE_TICK_MS = 30_000
@@ -78,7 +79,6 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
     ) -> None:
         super().__init__()
         self.services = services
-        self.store = services.store
         self.clock = clock
         self.settings = settings
         self.setWindowTitle("Field Workstation" + (f" — {services.officer_name}" if services.officer_name else ""))
@@ -94,6 +94,8 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         self._last_reload = 0.0
         self._sync_cancel: threading.Event | None = None
         self._closing = False
+        #: locked: nothing reads the store (it is closed) until resume()
+        self._suspended = False
         self.live_fixes_applied = 0
         self._tile_store = tile_store
 
@@ -148,7 +150,7 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
 
         self._build_menus()
         # AU-2: a settled search is audited (on a worker); if it cannot be, the search is cleared
-        self._search_audit = SearchAuditor(self.store, self.caseload.proxy.rowCount, self)
+        self._search_audit = SearchAuditor(lambda: self.store, self.caseload.proxy.rowCount, self)
         self.caseload.search.textChanged.connect(self._search_audit.text_changed)
         self._search_audit.refused.connect(self._search_refused)
         self.caseload.participantSelected.connect(self._participant_selected)
@@ -223,6 +225,53 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
             # it does not compete with the first paint); automatic sync takes over after it
             self._start_auto_after_sync = True
             self._sync_after_first_snapshot = True
+
+    @property
+    def store(self) -> Store:
+        """The session's open store (the handle reads and actions are given on their worker)."""
+        return self.services.store
+
+    def suspend(self) -> None:
+        """Locking: stop everything that reads the store or the server (timers, live feed,
+        automatic sync, a running sync) and keep every widget as it is, for resume()."""
+        if self._suspended or self._closing:
+            return
+        self._suspended = True
+        self._live_timer.stop()
+        self._age_timer.stop()
+        self._search_audit.stop()
+        self._map_feeder.stop()
+        self._map_queue.clear()
+        if self._sync_cancel is not None:
+            self._sync_cancel.set()
+        self.services.stop()
+        if self._tile_store is not None:
+            # SC-28: the tile cache's key (derived from the data key) goes with the store's; on
+            # the pool, which the lock waits for before it closes the store
+            run_task(self._tile_store.close_cache)
+
+    def resume(self) -> None:
+        """Unlocked: the session's store is open again; restart what suspend() stopped and
+        re-read what may have changed meanwhile. Selection, search, map view and open forms
+        were never touched."""
+        if not self._suspended or self._closing:
+            return
+        self._suspended = False
+        self.services.restart()
+        if self._tile_store is not None:
+            tiles, key = self._tile_store, self.store.cache_key
+            run_task(lambda: tiles.reopen_cache(key))
+        self._live_timer.start()
+        self._age_timer.start()
+        self._search_audit.text_changed(self.caseload.search.text())
+        self.services.start_live(lambda changes: self._live_bridge.changed.emit(changes.device_ids, changes.alert_ids),
+                                 self._live_state_from_thread)
+        self._connectivity_changed_gui()
+        self.reload()
+        if getattr(self, "_start_auto_after_sync", False):
+            self.sync_now()  # the first sync was cut short by the lock: automatic sync follows it
+        else:
+            self.services.start_auto_sync(self._auto_synced)
 
     def shutdown(self) -> None:
         """Stop every timer, the map and the services' threads (idempotent)."""

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ui.tasks import run_task
 from workstation.access_audit import audit_search
+from workstation.store import Store
 
 SETTLE_MS = 1000
 
@@ -24,9 +25,9 @@ class SearchAuditor(QObject):
     refused = Signal(str)  # why the search was refused (the audit trail could not be written)
     audited = Signal(str)  # the query that was audited (tests, and nothing else, listen)
 
-    def __init__(self, store, shown_rows: Callable[[], int], parent: QObject | None = None) -> None:
+    def __init__(self, store: Callable[[], Store], shown_rows: Callable[[], int], parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._store = store
+        self._store = store  # the session's store when the search settles (it changes across a lock)
         self._shown_rows = shown_rows
         self._text = ""
         self._last_audited = ""
@@ -48,7 +49,7 @@ class SearchAuditor(QObject):
         if not query or query == self._last_audited:
             return
         self._last_audited = query
-        store, rows_shown = self._store, self._shown_rows()
+        store, rows_shown = self._store(), self._shown_rows()
         run_task(
             lambda: audit_search(store, query, via="gui", rows_shown=rows_shown),
             lambda _seq: self.audited.emit(query),

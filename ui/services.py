@@ -49,7 +49,6 @@ class GuiServices:
             # pydantic validates a whole page in one call that holds the GIL; with the GUI in the
             # same process a smaller page keeps each hold (and so each GUI stall) short
             session.engine.page_size = page_size
-        self.store: Store = session.store
         self.officer_name = officer_name
         self.auto_sync = auto_sync
         self._stopped = False
@@ -61,6 +60,11 @@ class GuiServices:
         self._push_running = False
         self._stopper: threading.Thread | None = None
         self._push_listener: Callable[[Any], None] | None = None
+
+    @property
+    def store(self) -> Store:
+        """The session's open store (a new one after each unlock)."""
+        return self.session.store
 
     @property
     def online_capable(self) -> bool:
@@ -195,6 +199,14 @@ class GuiServices:
 
         self._stopper = threading.Thread(target=stop_all, name="gui-services-stop", daemon=True)
         self._stopper.start()
+
+    def restart(self) -> None:
+        """After stop() (a lock): pushes are allowed again; start_live and start_auto_sync
+        start the feed and the scheduler over the session's new store. The lock's worker waited
+        for stop() to finish before it closed the store, so nothing is left to wait for here."""
+        self._stopped = False
+        self._stopper = None
+        self._push_thread = None
 
     def wait_stopped(self, timeout: float = 30.0) -> bool:
         if self._stopper is None:

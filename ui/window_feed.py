@@ -35,6 +35,8 @@ class WindowFeed:
 
     def reload(self) -> None:
         """Re-read the caseload snapshot on a worker (coalesced: one at a time, one queued)."""
+        if self._suspended:  # locked: the store is closed; resume() reads again
+            return
         if self._reload_running:
             self._reload_again = True
             return
@@ -138,6 +140,8 @@ class WindowFeed:
         self.record.browser.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _load_record(self, participant_id: str) -> None:
+        if self._suspended:
+            return
         store = self.store
         run_task(lambda: load_participant(store, participant_id), lambda rec: self._record_loaded(participant_id, rec),
                  owner=self)
@@ -154,6 +158,8 @@ class WindowFeed:
             ])
 
     def _load_route(self) -> None:
+        if self._suspended:
+            return
         store = self.store
         now = self.clock()
         local_offset = datetime.now().astimezone().utcoffset() or timedelta(0)
@@ -172,6 +178,8 @@ class WindowFeed:
             self._alerts_dirty = True
 
     def _apply_live(self) -> None:
+        if self._suspended:
+            return
         # New alerts need the incidents rebuilt (a full snapshot): at most every RELOAD_MIN_S, and
         # not while a sync runs (its end reloads anyway), so a burst of alerts cannot keep the
         # workers and the GUI thread busy with snapshots.

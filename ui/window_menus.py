@@ -95,6 +95,8 @@ class WindowMenus:
         return self.outbox_dialog
 
     def _refresh_outbox(self) -> None:
+        if self._suspended:
+            return
         # Reads run in parallel on the pool and may finish out of order: number them and never
         # let an older read overwrite what a newer one already showed (a stale "queued" read
         # landing after the push's "done" read would stay on screen until the next sync).

@@ -86,7 +86,7 @@ class WindowSync:
 
     def _sync_done(self, summary) -> None:
         self._sync_cancel = None
-        if getattr(self, "_start_auto_after_sync", False) and not self._closing:
+        if getattr(self, "_start_auto_after_sync", False) and not (self._closing or self._suspended):
             self._start_auto_after_sync = False
             self.services.start_auto_sync(self._auto_synced)
         self.status.hide_progress()
@@ -110,7 +110,7 @@ class WindowSync:
 
     def _sync_failed(self, exc: BaseException) -> None:
         self._sync_cancel = None
-        if getattr(self, "_start_auto_after_sync", False) and not self._closing:
+        if getattr(self, "_start_auto_after_sync", False) and not (self._closing or self._suspended):
             self._start_auto_after_sync = False
             self.services.start_auto_sync(self._auto_synced)
         self.status.hide_progress()

@@ -6,6 +6,13 @@ right order. Every method that touches disk or network blocks: the GUI calls the
 threads and gets results through the listener callbacks (a Qt adapter can turn those into
 signals). No Qt here.
 
+Lock (SC-10, AC-11): `lock()` stops the live feed and automatic sync, audits `lock`, forgets the
+server tokens and closes the store (releasing the data key); `unlock(password)` re-opens the store
+through the failed-unlock policy (audited `unlock`), rebuilds the sync engine over it and logs in
+to the server again when it answers. Both block (disk, KDF, network): a GUI calls them on a worker
+(ui/lock_screen.py). workstation.security.session_lock.SessionLock holds the store meanwhile:
+`session.store` raises SessionLocked while locked.
+
 Revocation: when the server answers with `wipe: true`, the session stops everything, closes the
 store and crypto-wipes the data directory (workstation.security.wipe), then tells listeners.
 """
@@ -25,6 +32,8 @@ from local_db.store import Store
 from workstation import tracks
 from workstation.auth import Auth, login, stored_identity
 from workstation.config import Config
+from workstation.security import lockout
+from workstation.security.session_lock import SessionLock
 from workstation.sync import outbox
 from workstation.sync.connectivity import Connectivity, ConnectivityStatus
 from workstation.sync.engine import SyncEngine, SyncProgress, SyncSummary
@@ -55,9 +64,12 @@ class WorkstationSession:
         self.home = Path(home)
         #: why the server login did not happen at open (None = logged in online)
         self.offline_reason = offline_reason
-        self.store = store
         self.client = client
         self.auth = auth
+        self._store_lock = SessionLock(
+            self.home, auth.username, auth.workstation_id, store,
+            forget_tokens=auth.forget, on_unlocked=self._unlocked,
+        )  # fmt: skip
         self.connectivity = connectivity
         self.retention_days = retention_days
         self.engine = SyncEngine(store, client) if client is not None else None
@@ -139,6 +151,48 @@ class WorkstationSession:
             home, result.store, None, result.auth, Connectivity(),
             retention_days=config.retention_days, offline_reason=result.offline_reason,
         )  # fmt: skip
+
+    @property
+    def store(self) -> Store:
+        """The open store; raises SessionLocked while the session is locked."""
+        return self._store_lock.store
+
+    # ------------------------------------------------------------------ lock
+
+    @property
+    def locked(self) -> bool:
+        return self._store_lock.locked
+
+    @property
+    def officer_name(self) -> str:
+        return self.auth.username
+
+    def lock(self, reason: str) -> None:
+        """Stop what uses the store, then audit `lock`, forget the tokens and close the store.
+        Blocking; never fails (a failed audit row is reported by the next one)."""
+        self.stop_auto_sync()
+        self.stop_live()
+        self._store_lock.lock(reason)
+
+    def unlock(self, password: str) -> None:
+        """Re-open the store with `password` (lockout policy, audited `unlock`), then log in to the
+        server again if it answers (offline is fine: sync asks for the password later). Blocking;
+        raises WrongPassword, AccountLocked, ... with an officer-readable message."""
+        self._store_lock.unlock(password)
+
+    def release_with_code(self, code: str) -> bool:
+        """A one-time administrator code releases a lockout (True when it did)."""
+        return lockout.release_with_code(self.home, code)
+
+    def _unlocked(self, store: Store, password: str) -> None:
+        if self.engine is not None:
+            self.engine = SyncEngine(store, self.engine.client, page_size=self.engine.page_size)
+        self.live = None  # the old feed wrote to the closed store; start_live makes a new one
+        if self.client is not None:
+            try:
+                self.auth.login(self.client, password)
+            except SyncError as exc:
+                log.info("unlocked offline: %s", exc)
 
     # ------------------------------------------------------------------ sync
 
@@ -233,6 +287,8 @@ class WorkstationSession:
         if self.client is not None:
             self.client.close()
         self.auth.forget()
+        if self.locked:
+            return  # the lock already audited it and closed the store
         # (security) AU-2 logout; a failing audit write must not stop the store from closing
         with contextlib.suppress(audit_log.AuditWriteFailed):
             audit_log.audit(self.store, "logout", "workstation")
@@ -288,7 +344,8 @@ class WorkstationSession:
         if self.client is not None:
             self.client.close()
         self.auth.forget()
-        self.store.close()
+        if not self.locked:
+            self.store.close()
         crypto_wipe(self.home, reason)
         for listener in list(self._revoked_listeners):
             listener(reason)

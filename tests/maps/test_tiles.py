@@ -213,3 +213,19 @@ def test_cache_with_a_key_is_encrypted_and_a_plain_or_foreign_one_is_replaced(tm
     foreign = TileStore(cache, tile_url=tile_server.url("png"), cache_key=bytes(32))  # another key: afresh
     assert foreign.get_tile(12, 1050, 1523) == tile_server.png and len(tile_server.requests) == 1
     foreign.close()
+
+
+def test_a_locked_workstation_closes_the_cache_and_unlock_reopens_it(tmp_path, tile_server):
+    key = bytes(range(32))
+    store = TileStore(tmp_path / "cache.mbtiles", tile_url=tile_server.url("png"), cache_key=key)
+    assert store.get_tile(12, 1050, 1523) == tile_server.png
+    store.close_cache()
+    tile_server.requests.clear()
+    # locked: served from the server, not from (or into) the closed cache
+    assert store.get_tile(12, 1050, 1523) == tile_server.png and len(tile_server.requests) == 1
+    assert store.get_tile(12, 1050, 1524) == tile_server.png and len(tile_server.requests) == 2
+    store.reopen_cache(key)
+    tile_server.requests.clear()
+    assert store.get_tile(12, 1050, 1523) == tile_server.png and tile_server.requests == []
+    assert store.get_tile(12, 1050, 1524) == tile_server.png and len(tile_server.requests) == 1
+    store.close()

@@ -12,17 +12,17 @@ SLOW_CLOSE_S = 1.5
 
 
 def test_gui_event_loop_keeps_running_while_the_session_closes_on_lock(qtbot, running_app):  # noqa: F811
-    controller, lockable, _clock, _built = running_app
+    controller, lockable, _clock = running_app
     session = lockable.session
     qtbot.waitUntil(lambda: session.live is not None and session.live.connected.is_set(), timeout=10_000)
     # a slow disk or network on close (the live feed's read, a store checkpoint) must not matter
-    real_close = session.close
+    real_lock = session.lock
 
-    def slow_close() -> None:
+    def slow_lock(reason: str) -> None:
         time.sleep(SLOW_CLOSE_S)
-        real_close()
+        real_lock(reason)
 
-    session.close = slow_close
+    session.lock = slow_lock
     probe = StallProbe(parent=controller)
     probe.start()
     started = time.perf_counter()

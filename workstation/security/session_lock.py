@@ -8,7 +8,8 @@ SQLCipher). On unlock: the password goes through the failed-unlock policy
 (workstation.security.unlock), the store is re-opened, `unlock` is audited, and the caller's
 `on_unlocked` hook logs in to the server again (best effort: offline is fine).
 
-Sessions compose this (workstation.session); ui/lock_screen.py talks to it through `Lockable`.
+workstation.session.WorkstationSession composes this (its `store` is this lock's); the GUI's lock
+screen (ui/lock_screen.py) drives the session's lock() and unlock() on a worker thread.
 """
 
 from __future__ import annotations
