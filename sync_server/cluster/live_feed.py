@@ -62,10 +62,11 @@ class BrokerLive:
     async def stream(
         self, officer_id: str, after: int | None, heartbeat_s: float, recheck: Recheck | None = None
     ) -> AsyncIterator[str]:
-        yield "retry: 2000\n\n"
+        # subscribed before the first line, so everything published after a client saw it reaches it
         subscription, skip_through = await self._subscribe(officer_id, after)
         cursor = after or 0
         try:
+            yield "retry: 2000\n\n"
             while not self._closed:
                 try:
                     message = await subscription.next_msg(timeout=heartbeat_s)

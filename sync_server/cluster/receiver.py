@@ -60,7 +60,9 @@ class BrokerIngest:
         """Until the broker answers: a receiver started before its broker refuses fixes meanwhile."""
         while True:
             try:
-                nc = await broker.connect(self.nats_url, "receiver")
+                # pending_size=0: while disconnected a publish fails at once instead of waiting in a
+                # buffer that is sent on reconnection, after the client was already told 503
+                nc = await broker.connect(self.nats_url, "receiver", pending_size=0)
                 js = nc.jetstream()
                 await broker.ensure_streams(js)
             except (nats.errors.Error, OSError, TimeoutError) as exc:

@@ -28,6 +28,18 @@ def query(db_url: str, sql: str, **params: Any) -> list[tuple]:
         engine.dispose()
 
 
+def revoke_workstation(db_url: str, workstation_id: str) -> None:
+    from sync_server import auth
+    from sync_server.db import Database
+
+    db = Database(db_url)
+    try:
+        with db.write() as session:
+            auth.revoke_workstation(session, workstation_id)
+    finally:
+        db.dispose()
+
+
 def rounds(serials: list[str], n: int, start: datetime | None = None, low_battery_round: int = -1) -> list[list[dict]]:
     """n rounds of one fix per device, 10 s apart, a few metres apart; battery 15% in one round."""
     start = start or datetime.now(UTC) - timedelta(minutes=3)
@@ -72,6 +84,7 @@ class LiveReader:
 
     def __init__(self, api_url: str, token: str, after: int | None = None, last_event_id: int | None = None) -> None:
         self.events: list[dict] = []
+        self.connected = False  # set at the stream's first line (its retry advice): later events reach it
         self.error: BaseException | None = None
         self._stop = threading.Event()
         headers = {"Authorization": f"Bearer {token}"}
@@ -86,6 +99,7 @@ class LiveReader:
             with httpx.stream("GET", f"{api_url}/v1/live", headers=headers, params=params,
                               timeout=httpx.Timeout(10, read=5)) as response:
                 for line in response.iter_lines():
+                    self.connected = True
                     if self._stop.is_set():
                         return
                     if line.startswith("data: "):

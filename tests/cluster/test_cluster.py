@@ -3,6 +3,7 @@ process (sync_server.cluster.launcher.LocalCluster), failures made with SIGKILL.
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from sync_server.cluster.rules import CRASH_AFTER_COMMIT_ENV
@@ -13,6 +14,7 @@ from tests.cluster.helpers import (
     login,
     post_batch,
     query,
+    revoke_workstation,
     rounds,
     wait_for,
 )
@@ -70,3 +72,76 @@ def test_fixes_are_applied_exactly_once_through_a_rules_worker_kill(cluster_fact
     seqs = [e["seq"] for e in live.events]
     assert seqs == sorted(set(seqs))
     assert query(db, "select count(*) from cluster_outbox")[0][0] == 0
+
+
+def test_a_live_stream_resumes_on_another_api_worker_after_a_kill(cluster_factory, seeded_postgres):
+    cluster = cluster_factory(receivers=1, rules_workers=1, api_workers=2)
+    db = seeded_postgres
+    officer1 = [s for s, officer in devices(db) if officer == "off1"]
+    key = gateway_key(db)
+    token = login(cluster.apis[0].url)
+    batches = rounds([s for s, _ in devices(db)], 3)
+    first = LiveReader(cluster.apis[0].url, token)
+    wait_for(lambda: first.connected, what="the stream to open")
+    assert post_batch(cluster.receivers[0].url, key, batches[0]).status_code == 200
+    wait_for(lambda: len(first.fixes) == len(officer1), what="round 1 on worker 0")
+    cluster.apis[0].kill()
+    wait_for(lambda: first.error is not None, what="the stream to break")
+    # while the officer is disconnected
+    assert post_batch(cluster.receivers[0].url, key, batches[1]).status_code == 200
+    # the client reconnects to the other worker with the id of the last event it got
+    second = LiveReader(cluster.apis[1].url, token, last_event_id=first.events[-1]["seq"])
+    assert post_batch(cluster.receivers[0].url, key, batches[2]).status_code == 200
+    wait_for(lambda: len(second.fixes) == 2 * len(officer1), what="rounds 2 and 3 on worker 1")
+    # everything the broker holds for officer1, read from the start on a restarted worker 0
+    cluster.apis[0].start()
+    everything = LiveReader(cluster.apis[0].url, token, after=0)
+    wait_for(lambda: len(everything.fixes) == 3 * len(officer1), what="the whole stream")
+    # the authorisation re-check runs on API workers too: a revoked workstation's stream ends
+    revoke_workstation(db, "ws-cluster")
+    wait_for(lambda: everything.events[-1]["type"] == "end", what="the stream's end")
+    for reader in (first, second, everything):
+        reader.close()
+
+    seen = [e["seq"] for e in first.events + second.events]
+    assert seen == [e["seq"] for e in everything.events[:-1]]  # no gap, no repeat, same order
+    assert seen == sorted(seen)
+    ids = [e["fix"]["id"] for e in first.fixes + second.fixes]
+    assert len(ids) == len(set(ids)) == 3 * len(officer1)
+    assert {e["fix"]["device_id"] for e in everything.fixes} == set(
+        r[0] for r in query(db, "select d.id from device d join participant p on p.id = d.participant_id "
+                                "where p.officer_id = 'off1'"))
+
+
+def test_a_receiver_refuses_fixes_while_the_broker_is_down(cluster_factory, seeded_postgres):
+    cluster = cluster_factory(receivers=1, rules_workers=1, api_workers=0)
+    db = seeded_postgres
+    serials = [s for s, _ in devices(db)]
+    key = gateway_key(db)
+    receiver = cluster.receivers[0].url
+    batches = rounds(serials, 3)
+    assert post_batch(receiver, key, batches[0]).status_code == 200
+    cluster.nats.stop()
+    refused = post_batch(receiver, key, batches[1])
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"] == "broker_unavailable"
+    ping_fields = {"id": serials[0], "lat": 41.9, "lon": -87.6, "timestamp": batches[0][0]["fix_time"][:19] + "Z"}
+    ping = httpx.get(f"{receiver}/osmand", params=ping_fields, timeout=30)
+    assert ping.status_code == 503
+    assert httpx.get(f"{receiver}/healthz", timeout=10).status_code == 503
+    cluster.nats.start()  # same port, same store
+    cluster.receivers[0].wait_healthy()
+    assert post_batch(receiver, key, batches[2]).status_code == 200
+    acknowledged = len(batches[0]) + len(batches[2])
+    wait_for(lambda: _positions(db) >= acknowledged, what="the acknowledged fixes stored")
+    # exactly those: a refused fix was not kept anywhere to be stored later behind the client's back
+    assert _positions(db) == acknowledged
+    assert len(query(db, "select distinct fix_time from position")) == 2
+    # the clients retry what was refused: stored once
+    assert post_batch(receiver, key, batches[1]).status_code == 200
+    assert post_batch(receiver, key, batches[1]).status_code == 200  # a retry after a lost answer
+    assert httpx.get(f"{receiver}/osmand", params=ping_fields, timeout=30).status_code == 200
+    everything = acknowledged + len(batches[1]) + 1
+    wait_for(lambda: _positions(db) >= everything, what="the retried fixes stored")
+    assert _positions(db) == everything
+    assert query(db, "select count(*) from (select distinct device_id, fix_time from position) t")[0][0] == everything
