@@ -78,7 +78,7 @@ class WindowActions:
         if incident.state != "open":
             self.statusBar().showMessage("This incident is already acknowledged.", 4000)
             return
-        ids = [a.id for a in incident.alerts if a.state == "open"]
+        ids = list(incident.open_alert_ids)
         store = self.store
         run_task(lambda: [self.services.record(store, "acknowledge_alert", i, {"note": ""}) for i in ids],
                  lambda results: self._queued(results[-1] if results else ""), self._action_failed, owner=self)

@@ -127,6 +127,11 @@ class Incident:
         return any(a.kind in TAMPER_CLASS_ALERTS for a in self.alerts)
 
     @property
+    def open_alert_ids(self) -> tuple[str, ...]:
+        """Alerts an acknowledge of the incident applies to (those still open)."""
+        return tuple(a.id for a in self.alerts if a.state == "open")
+
+    @property
     def actionable_alert_ids(self) -> tuple[str, ...]:
         """Alerts an acknowledge/resolve of the incident applies to (those not yet resolved)."""
         return tuple(a.id for a in self.alerts if a.state != "resolved")

@@ -1,0 +1,55 @@
+"""Acknowledge or resolve an incident by its id: the headless twin of the window's Incident menu.
+
+An incident's acknowledge is an acknowledge of each of its open alerts, its resolve a resolve of each
+alert not yet resolved (one outbox action per alert, as the window queues them; the server decides
+each on the alert's state, see sync_server.actions.alert_action_conflicts). The incident id is the
+one the window shows (workstation.incidents) or the server's incident id its alerts carry (what
+`workstation live --json` prints).
+
+Blocking (store): call from a worker or the command line, never the GUI thread.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from local_db.models import Alert
+from local_db.store import Store
+from workstation import actions
+from workstation.incidents import Incident, build_incidents, resolution_problem
+from workstation.read.caseload import alert_fact
+
+
+def find_incident(store: Store, incident_id: str) -> Incident:
+    """The incident with this id, built from the local alerts; ActionInvalid when there is none."""
+    with store.read_session() as session:
+        alerts = session.scalars(select(Alert).where(Alert.participant_id.in_(
+            select(Alert.participant_id).where((Alert.incident_id == incident_id) | (Alert.id == _first_alert(incident_id)))
+        ))).all()
+        facts = [alert_fact(a) for a in alerts]
+    for incident in build_incidents(facts, {}):
+        if incident_id == incident.id or any(a.incident_id == incident_id for a in incident.alerts):
+            return incident
+    raise actions.ActionInvalid(f"there is no incident {incident_id} in this caseload")
+
+
+def acknowledge_incident(store: Store, incident_id: str, note: str = "") -> list[str]:
+    """Queue an acknowledge of each open alert of the incident; returns the action ids."""
+    incident = find_incident(store, incident_id)
+    if not incident.open_alert_ids:
+        raise actions.ActionInvalid(f"incident {incident_id} is already {incident.state}")
+    return [actions.acknowledge_alert(store, alert_id, note) for alert_id in incident.open_alert_ids]
+
+
+def resolve_incident(store: Store, incident_id: str, note: str, resolution: str = "resolved") -> list[str]:
+    """Queue a resolve of each alert of the incident not yet resolved; returns the action ids."""
+    incident = find_incident(store, incident_id)
+    problem = resolution_problem(incident, note)
+    if problem:
+        raise actions.ActionInvalid(problem)
+    return [actions.resolve_alert(store, alert_id, note, resolution) for alert_id in incident.actionable_alert_ids]
+
+
+def _first_alert(incident_id: str) -> str:
+    """An incident the client chained itself is named after its first alert ("inc-<alert id>")."""
+    return incident_id.removeprefix("inc-")
