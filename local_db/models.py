@@ -241,6 +241,8 @@ class SyncState(Base):
     last_push_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_contact_at: Mapped[datetime | None] = mapped_column(DateTime)
     audit_acked_seq: Mapped[int] = mapped_column(Integer, default=0)
+    #: given by the server at this workstation's enrolment; proves audit uploads come from here (0004)
+    workstation_credential: Mapped[str | None] = mapped_column(String(100))
 
 
 class SyncJournal(Base):

@@ -9,7 +9,8 @@ redone one action per transaction). Outcomes:
 - duplicate: the id was applied before with the same payload; the original result is returned.
 - rejected: the same id came with a different payload, or the payload is invalid, or the target is
   unknown or belongs to another officer (never revealing which), or a tamper-class alert is resolved
-  without a note. Nothing is recorded, so a corrected action needs a new id.
+  without a note, or a time the officer gave is out of bounds (TimeBounds). Nothing is recorded, so a
+  corrected action needs a new id.
 - conflict: base_version is given and the target's version differs from it; `current` is the target's
   server state. Nothing is recorded: the client may resend the same id after the officer decides.
   An acknowledge/resolve conflicts only with a resolution made since its base version (see
@@ -24,7 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -37,6 +39,7 @@ from sync_server.auth import Caller
 from sync_server.caseload import upsert_entry
 from sync_server.changes import append_changes
 from sync_server.db import Database, to_naive_utc, utcnow
+from sync_server.geo import AGENCY_TZ
 from sync_server.models import Alert, AppliedAction, Appointment, Note, Participant
 from sync_server.wire import alert_data, note_data, participant_data
 from workstation.protocol import (
@@ -59,6 +62,49 @@ class _Conflict(Exception):
         self.version, self.current = version, current
 
 
+@dataclass(frozen=True)
+class TimeBounds:
+    """Where times an officer supplies may lie. Each is compared while still timezone-aware, so no
+    date, however far out, reaches a conversion that could overflow."""
+
+    #: how far back an action may be dated (a workstation offline for long still syncs its work)
+    past_limit: timedelta = timedelta(days=365)
+    #: how far ahead of the server's clock (a workstation's clock runs a little fast)
+    skew: timedelta = timedelta(minutes=5)
+    #: how far ahead a requested appointment time may be
+    schedule_ahead: timedelta = timedelta(days=400)
+
+    def problem(
+        self, name: str, value: datetime, now: datetime, supervision_start: date | None = None,
+        ahead: timedelta | None = None,
+    ) -> str | None:
+        """Why `value` is out of bounds, or None. `ahead` admits future times (requested times)."""
+        earliest = now - self.past_limit
+        if supervision_start is not None:
+            earliest = max(earliest, datetime.combine(supervision_start, time(), tzinfo=AGENCY_TZ))
+        latest = now + (ahead if ahead is not None else self.skew)
+        if ahead is not None:
+            earliest = now - self.skew
+        if value < earliest:
+            return f"{name} {value.isoformat()} is before {earliest.isoformat(timespec='minutes')}"
+        if value > latest:
+            return f"{name} {value.isoformat()} is after {latest.isoformat(timespec='minutes')}"
+        return None
+
+
+def _check_times(action: Action, payload: Any, participant: Participant | None, bounds: TimeBounds) -> None:
+    now = datetime.now(UTC)
+    start = participant.supervision_start if participant is not None else None
+    checks = [("created_at", action.created_at, start, None)]
+    if isinstance(getattr(payload, "occurred_at", None), datetime):
+        checks.append(("occurred_at", payload.occurred_at, start, None))
+    if isinstance(getattr(payload, "requested_time", None), datetime):
+        checks.append(("requested_time", payload.requested_time, None, bounds.schedule_ahead))
+    for name, value, supervision_start, ahead in checks:
+        if problem := bounds.problem(name, value, now, supervision_start, ahead):
+            raise _Reject(problem)
+
+
 def payload_digest(action: Action) -> str:
     canonical = json.dumps(
         {"kind": action.kind, "target": action.target, "base_version": action.base_version,
@@ -68,20 +114,22 @@ def payload_digest(action: Action) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def apply_batch(db: Database, caller: Caller, actions: list[Action]) -> list[ActionResult]:
+def apply_batch(
+    db: Database, caller: Caller, actions: list[Action], bounds: TimeBounds = TimeBounds()
+) -> list[ActionResult]:
     """Apply a batch in one transaction; if a concurrent request inserted one of its ids first (the
     primary key refuses it), redo the batch one action per transaction so each gets its own answer."""
     try:
         with db.write() as session:
-            return _run(session, caller, actions)
+            return _run(session, caller, actions, bounds)
     except IntegrityError:
-        return [apply_one(db, caller, action) for action in actions]
+        return [apply_one(db, caller, action, bounds) for action in actions]
 
 
-def apply_one(db: Database, caller: Caller, action: Action) -> ActionResult:
+def apply_one(db: Database, caller: Caller, action: Action, bounds: TimeBounds = TimeBounds()) -> ActionResult:
     try:
         with db.write() as session:
-            return _run(session, caller, [action])[0]
+            return _run(session, caller, [action], bounds)[0]
     except IntegrityError:
         with db.read() as session:
             previous = session.get(AppliedAction, str(action.id))
@@ -90,7 +138,7 @@ def apply_one(db: Database, caller: Caller, action: Action) -> ActionResult:
             return _replay(previous, payload_digest(action), caller)
 
 
-def _run(session: Session, caller: Caller, actions: list[Action]) -> list[ActionResult]:
+def _run(session: Session, caller: Caller, actions: list[Action], bounds: TimeBounds) -> list[ActionResult]:
     """Decide and apply each action. Every check of an action happens before its first write, so a
     rejected or conflicting action leaves nothing behind and never disturbs the others."""
     ids = [str(a.id) for a in actions]
@@ -100,7 +148,7 @@ def _run(session: Session, caller: Caller, actions: list[Action]) -> list[Action
     loaded = _preload(session, actions)  # held: the identity map only keeps weak references
     with session.no_autoflush:
         applied: list[dict[str, Any]] = []
-        results = [_decide(session, caller, action, previous, touched, now, applied) for action in actions]
+        results = [_decide(session, caller, action, previous, touched, now, applied, bounds) for action in actions]
     session.flush()
     # New rows go in with executemany: ORM unit-of-work bookkeeping cost more than the SQL itself.
     notes = [vars(row) for (entity, _), row in touched.items() if entity == "note"]
@@ -128,13 +176,13 @@ def _preload(session: Session, actions: list[Action]) -> list[Any]:
 
 def _decide(
     session: Session, caller: Caller, action: Action, previous: dict[str, AppliedAction],
-    touched: dict[tuple[str, str], Any], now: datetime, applied: list[dict[str, Any]],
+    touched: dict[tuple[str, str], Any], now: datetime, applied: list[dict[str, Any]], bounds: TimeBounds,
 ) -> ActionResult:
     digest = payload_digest(action)
     if str(action.id) in previous:
         return _replay(previous[str(action.id)], digest, caller)
     try:
-        version, result = _apply(session, caller, action, touched)
+        version, result = _apply(session, caller, action, touched, bounds)
     except _Reject as exc:
         return ActionResult(id=action.id, status="rejected", reason=exc.reason)
     except _Conflict as exc:
@@ -165,7 +213,7 @@ def _json(model: Any) -> dict[str, Any]:
 
 
 def _apply(
-    session: Session, caller: Caller, action: Action, touched: dict[tuple[str, str], Any]
+    session: Session, caller: Caller, action: Action, touched: dict[tuple[str, str], Any], bounds: TimeBounds
 ) -> tuple[int, dict[str, Any]]:
     try:
         payload = action.typed_payload()
@@ -174,10 +222,12 @@ def _apply(
         where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
         raise _Reject(f"invalid payload for {action.kind}: {where}: {first.get('msg', 'invalid')}") from None
     if action.kind in ALERT_ACTIONS:
+        _check_times(action, payload, None, bounds)
         return _alert_action(session, caller, action, payload, touched)
     participant = session.get(Participant, action.target)
     if participant is None or participant.officer_id != caller.officer_id:
         raise _Reject("unknown participant")
+    _check_times(action, payload, participant, bounds)
     if action.base_version is not None and participant.version != action.base_version:
         raise _Conflict(participant.version, _json(participant_data(participant)))
     note = _new_note(action, participant.id, caller)

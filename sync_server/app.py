@@ -12,7 +12,7 @@ import gzip
 import hmac
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import parse_qsl
@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sync_server import audit_chain, auth, signing_keys
-from sync_server.actions import apply_batch
+from sync_server.actions import TimeBounds, apply_batch
 from sync_server.caseload import CHILD_MODELS
 from sync_server.changes import read_page
 from sync_server.db import Database, to_naive_utc, utcnow
@@ -49,6 +49,8 @@ from workstation.protocol import (
     GatewayFix,
     IngestResult,
     ParticipantDetail,
+    PasswordChangeRequest,
+    PasswordChangeResult,
     RefreshRequest,
     TokenRequest,
     TokenResponse,
@@ -68,6 +70,8 @@ class ServerOptions:
     lockout_s: int = 30 * 60
     #: failed logins an address may make before its progressive delay starts (sync_server.login_throttle)
     login_free_failures: int = FREE_FAILURES
+    #: bounds of the times officers supply in actions (how far back, clock skew ahead)
+    action_time_bounds: TimeBounds = field(default_factory=TimeBounds)
     max_body_bytes: int = 4 * 1024 * 1024
     #: run check_silence every N seconds (None: off; the CLI turns it on with the simulator)
     watchdog_s: float | None = None
@@ -169,6 +173,19 @@ def current_caller(request: Request, authorization: Annotated[str | None, Header
 
 
 CurrentCaller = Annotated[auth.Caller, Depends(current_caller)]
+
+
+def enrolled_workstation(
+    request: Request, who: CurrentCaller, x_workstation_credential: Annotated[str | None, Header()] = None
+) -> auth.Caller:
+    """An officer's token used from the workstation it was issued to, proven by that workstation's
+    enrolment credential: for routes that file data under the workstation's id (audit upload)."""
+    with request.app.state.db.read() as session:
+        auth.check_workstation_credential(session, who, x_workstation_credential)
+    return who
+
+
+EnrolledWorkstation = Annotated[auth.Caller, Depends(enrolled_workstation)]
 
 
 class IngestSink(Protocol):
@@ -301,6 +318,14 @@ def create_app(
             raise issued
         return _token_response(issued)
 
+    @app.post("/v1/auth/password", response_model=PasswordChangeResult, responses=ERRORS)
+    def change_password(body: PasswordChangeRequest, who: CurrentCaller) -> PasswordChangeResult:
+        with db.write() as session:
+            refused = auth.change_password(session, who, body.current_password, body.new_password, policy)
+        if refused is not None:
+            raise refused
+        return PasswordChangeResult()
+
     @app.get("/v1/sync/changes", responses={200: {"model": ChangesPage}, **ERRORS})
     def changes(
         request: Request,
@@ -317,7 +342,7 @@ def create_app(
         ids = [a.id for a in batch.actions]
         if len(set(ids)) != len(ids):
             raise ServerError(422, "duplicate_action_ids", "an action id appears twice in one batch")
-        return ActionBatchResult(results=apply_batch(db, who, list(batch.actions)))
+        return ActionBatchResult(results=apply_batch(db, who, list(batch.actions), options.action_time_bounds))
 
     @app.get("/v1/participants/{case_number}", responses={200: {"model": ParticipantDetail}, **ERRORS})
     def participant_detail(case_number: str, request: Request, who: CurrentCaller) -> Response:
@@ -409,8 +434,16 @@ def create_app(
         return await sink.batch(batch.fixes)
 
     @app.post("/v1/audit", response_model=AuditAck, responses=ERRORS)
-    def audit(batch: AuditBatch, who: CurrentCaller) -> AuditAck:
-        records = batch.records
+    def audit(batch: AuditBatch, who: EnrolledWorkstation) -> AuditAck:
+        records = sorted(batch.records, key=_seq)
+        strangers = sorted({r.officer for r in records if r.officer not in (who.username, "")})
+        if strangers:
+            # Rows are filed under the token's officer; one naming someone else is not this officer's
+            # to upload. ("" is a row written before the store knew its officer: an offline unlock.)
+            raise ServerError(
+                422, "audit_officer_mismatch",
+                f"audit rows must name the signed-in officer {who.username!r}, not {', '.join(strangers)[:100]}",
+            )
         with db.write() as session:
             held = audit_chain.held_hashes(session, who.workstation_id, records[0].seq, max(r.seq for r in records))
             check = audit_chain.check_batch(
@@ -458,7 +491,7 @@ def create_app(
 def _token_response(issued: auth.IssuedTokens) -> TokenResponse:
     return TokenResponse(
         access_token=issued.access_token, refresh_token=issued.refresh_token, expires_in=issued.expires_in,
-        officer=officer_data(issued.officer),
+        officer=officer_data(issued.officer), workstation_credential=issued.workstation_credential,
     )
 
 
@@ -483,6 +516,10 @@ def _require_key(db: Database, name: str, given: str | None, header: str) -> Non
     expected = db.setting(name)
     if not given or expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
         raise ServerError(401, "invalid_key", f"missing or wrong {header}")
+
+
+def _seq(record: Any) -> int:
+    return record.seq
 
 
 def _starts(row: Any) -> datetime:

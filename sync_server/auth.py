@@ -12,6 +12,7 @@ A disabled officer (`sync-server disable USER`) gets nothing at all until enable
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -74,6 +75,7 @@ class IssuedTokens:
     refresh_token: str
     expires_in: int
     officer: Officer
+    workstation_credential: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,14 +123,47 @@ def login(
     if not correct:
         _record_failure(session, officer, now, policy)
         return invalid_credentials()
+    credential = enrol(session, workstation_id, officer, now)
     session.execute(delete(LoginFailure).where(LoginFailure.officer_id == officer.id))
     officer.locked_until = None
+    issued = _issue(session, officer, workstation_id, policy, family=secrets.token_hex(16))
+    return dataclasses.replace(issued, workstation_credential=credential)
+
+
+def enrol(session: Session, workstation_id: str, officer: Officer, now: datetime) -> str | None:
+    """Bind the workstation to the officer at its first login; returns its new credential, or None when
+    it already has one (the workstation kept it). A workstation enrolled to another officer is refused:
+    its id is not something a client may claim. (A workstation enrolled before credentials existed
+    gets one at its officer's next login.)"""
     ws = session.get(Workstation, workstation_id)
+    if ws is not None and ws.officer_id is not None and ws.officer_id != officer.id:
+        raise AuthError(403, "workstation_enrolled_elsewhere", "this workstation is enrolled to another officer")
     if ws is None:
-        session.add(Workstation(id=workstation_id, officer_id=officer.id, first_seen=now))
-    else:
-        ws.officer_id = officer.id
-    return _issue(session, officer, workstation_id, policy, family=secrets.token_hex(16))
+        ws = Workstation(id=workstation_id, officer_id=officer.id, first_seen=now)
+        session.add(ws)
+    ws.officer_id = officer.id
+    if ws.credential_hash is not None:
+        return None
+    credential = secrets.token_urlsafe(32)
+    ws.credential_hash = _digest(credential)
+    return credential
+
+
+def check_workstation_credential(session: Session, caller: Caller, credential: str | None) -> None:
+    """The request comes from the caller's enrolled workstation itself: its token is the officer's,
+    and the credential only that workstation holds matches (constant-time compare of digests)."""
+    ws = session.get(Workstation, caller.workstation_id)
+    if (
+        not credential
+        or ws is None
+        or ws.officer_id != caller.officer_id
+        or ws.credential_hash is None
+        or not hmac.compare_digest(ws.credential_hash, _digest(credential))
+    ):
+        raise AuthError(
+            403, "workstation_credential_invalid",
+            "send X-Workstation-Credential: the credential this workstation received at enrolment",
+        )
 
 
 def _record_failure(session: Session, officer: Officer, now: datetime, policy: AuthPolicy) -> None:
@@ -142,6 +177,29 @@ def _record_failure(session: Session, officer: Officer, now: datetime, policy: A
     if recent >= MAX_FAILURES:
         officer.locked_until = now + timedelta(seconds=policy.lockout_s)
         session.execute(delete(LoginFailure).where(LoginFailure.officer_id == officer.id))
+
+
+def change_password(
+    session: Session, caller: Caller, current: str, new: str, policy: AuthPolicy
+) -> AuthError | None:
+    """The signed-in officer's new password. A wrong current password counts towards the lockout like
+    a failed login (a stolen token must not become an uncounted password oracle); returned, not
+    raised, so that count commits."""
+    officer = session.get(Officer, caller.officer_id)
+    if officer is None:
+        raise AuthError(401, "invalid_token", "access token is invalid")
+    now = utcnow()
+    correct = verify_password(current, officer.password_hash)
+    locked = officer.locked_until is not None and officer.locked_until > now
+    if not correct or locked:
+        if not locked:
+            _record_failure(session, officer, now, policy)
+        # 403, not 401: the token is fine, and a 401 would make the client refresh and resend
+        return AuthError(403, "wrong_password", "the current password is wrong (or too many failures: wait)")
+    if new == current:
+        return AuthError(422, "same_password", "the new password is the same as the old one")
+    officer.password_hash = hash_password(new)
+    return None
 
 
 def refresh(session: Session, refresh_token: str, policy: AuthPolicy) -> IssuedTokens | AuthError:

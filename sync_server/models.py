@@ -67,9 +67,12 @@ class LoginFailure(Base):
 class Workstation(Base):
     __tablename__ = "workstation"
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    #: the officer it is enrolled to (at its first login); another officer's login naming it is refused
     officer_id: Mapped[str | None] = mapped_column(String(64))
     first_seen: Mapped[datetime] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: SHA-256 of the workstation credential handed out once at enrolment (sync_server.auth.enrol)
+    credential_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class SessionToken(Base):

@@ -1,6 +1,8 @@
-"""File → Change password…: re-wrap the data key under a new password (audited as key_change).
+"""File → Change password…: the officer's password changes on the server and on this workstation
+together (workstation.security.key_change; audited as key_change). Online only: in an offline session
+nothing is changed and the dialog says why.
 
-The re-wrap runs PBKDF2 twice (about half a second) and writes keys.json, so it runs on a worker;
+The server call and the re-wrap (PBKDF2 twice, about half a second, and keys.json) run on a worker;
 the dialog stays responsive and shows the outcome in place. Same rules as the CLI command
 (workstation/commands/change_password.py).
 """
@@ -15,25 +17,27 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QL
 from ui.tasks import run_task
 from workstation.commands.change_password import password_problem
 from workstation.errors import WrongPassword
-from workstation.security.key_change import change_store_password
+from workstation.security.key_change import PasswordChangeNeedsServer, change_store_password
 from workstation.security.lockout import AccountLocked
+from workstation.sync.errors import RequestRefused
 
 
 class ChangePasswordDialog(QDialog):
     lockedOut = Signal()  # wrong current passwords locked the workstation (workstation.security.lockout)
 
-    def __init__(self, store, data_dir: Path, parent=None) -> None:
+    def __init__(self, store, data_dir: Path, parent=None, server=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Change password")
         self._store = store
         self._data_dir = Path(data_dir)
+        self._server = server  # the session's ServerClient (None or logged out: offline)
         self.changed = False
         self.current = self._password_field("Current password")
         self.new = self._password_field("New password")
         self.again = self._password_field("New password again")
         self.message = QLabel(
-            "The new password unlocks this workstation from now on, also offline. "
-            "Use the password your agency account has.", self)
+            "The password changes on the agency server and on this workstation together (this needs "
+            "the server); the new one then unlocks this workstation, also offline.", self)
         self.message.setWordWrap(True)
         self.message.setAccessibleName("Change password message")
         self.buttons = QDialogButtonBox(
@@ -67,8 +71,10 @@ class ChangePasswordDialog(QDialog):
             return
         self.buttons.setEnabled(False)
         self.message.setText("Changing the password…")
-        store, data_dir = self._store, self._data_dir
-        run_task(lambda: change_store_password(store, data_dir, old, new), self._done, self._failed, owner=self)
+        store, data_dir, server = self._store, self._data_dir, self._server
+        run_task(
+            lambda: change_store_password(store, data_dir, old, new, server), self._done, self._failed, owner=self
+        )
 
     def _done(self, _result) -> None:
         self.changed = True
@@ -84,7 +90,11 @@ class ChangePasswordDialog(QDialog):
             self.reject()
             return
         self.buttons.setEnabled(True)
-        if isinstance(exc, WrongPassword):
+        if isinstance(exc, PasswordChangeNeedsServer):
+            self.message.setText(
+                "The password can only be changed while connected to the agency server. Nothing was changed."
+            )
+        elif isinstance(exc, WrongPassword) or (isinstance(exc, RequestRefused) and exc.status == 403):
             self.message.setText("The current password is wrong. Nothing was changed.")
             self.current.selectAll()
             self.current.setFocus()

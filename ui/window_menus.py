@@ -140,7 +140,8 @@ class WindowMenus:
         return dialog
 
     def change_password(self) -> ChangePasswordDialog:
-        dialog = ChangePasswordDialog(self.store, self.services.session.home, self)
+        session = self.services.session
+        dialog = ChangePasswordDialog(self.store, session.home, self, server=session.client)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self.statusBar().showMessage("Password changed.", 6000))
         dialog.lockedOut.connect(self.lock_requested)

@@ -50,6 +50,8 @@ class Auth:
         self._access: str | None = None
         self._refresh: str | None = None
         self.expires_at = 0.0
+        #: handed out by the server at this workstation's enrolment, to be kept in the store
+        self.workstation_credential: str | None = None
 
     @property
     def logged_in(self) -> bool:
@@ -106,6 +108,8 @@ class Auth:
             self._access, self._refresh = tokens.access_token, tokens.refresh_token
             self.expires_at = time.monotonic() + tokens.expires_in
             self.officer = tokens.officer
+            if tokens.workstation_credential:
+                self.workstation_credential = tokens.workstation_credential
         return tokens
 
 
@@ -146,7 +150,7 @@ def login(
         tokens = auth.login(client, password, one_time_code)  # raises if unreachable or refused
         store = first_store(home, password, username, workstation_id, wipe_after_failures)
         try:
-            store.write(lambda s: _record_officer(s, tokens.officer, client.base_url), durable=True)
+            store.write(lambda s: _record_officer(s, tokens.officer, client.base_url, auth), durable=True)
         except BaseException:
             store.close()
             raise
@@ -171,14 +175,14 @@ def login(
             if not exc.retryable:
                 raise
             return LoginResult(store, auth, online=False, offline_reason=str(exc))
-        store.write(lambda s: _record_officer(s, tokens.officer, client.base_url), durable=True)
+        store.write(lambda s: _record_officer(s, tokens.officer, client.base_url, auth), durable=True)
         return LoginResult(store, auth, online=True)
     except BaseException:
         store.close()
         raise
 
 
-def _record_officer(session, officer: p.OfficerData, server_url: str) -> None:
+def _record_officer(session, officer: p.OfficerData, server_url: str, auth: Auth) -> None:
     state: SyncState = sync_state(session)
     if state.officer_id and state.officer_id != officer.id:
         raise OfficerMismatch(
@@ -191,6 +195,8 @@ def _record_officer(session, officer: p.OfficerData, server_url: str) -> None:
         pass
     state.officer_id = officer.id
     state.server_url = server_url
+    if auth.workstation_credential:
+        state.workstation_credential = auth.workstation_credential
     existing = session.get(Officer, officer.id)
     if existing is None:
         session.add(Officer(**officer.model_dump()))

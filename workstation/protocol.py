@@ -391,11 +391,31 @@ class RefreshRequest(WireModel):
     refresh_token: Annotated[str, Field(min_length=1, max_length=500)]
 
 
+#: CJIS IA-5(1): passwords of at least eight characters (checked by the server and by both clients)
+MIN_PASSWORD_LENGTH = 8
+
+
+class PasswordChangeRequest(WireModel):
+    """POST /v1/auth/password (authenticated): the server credential changes; the workstation re-wraps
+    its local key with the same new password right after (workstation.security.key_change)."""
+
+    current_password: Annotated[str, Field(min_length=1, max_length=1_000)]
+    new_password: Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=1_000)]
+
+
+class PasswordChangeResult(WireModel):
+    changed: bool = True
+
+
 class TokenResponse(WireModel):
     access_token: str
     refresh_token: str
     expires_in: int
     officer: OfficerData
+    #: given once, at the workstation's enrolment (its first login): the workstation keeps it in its
+    #: encrypted store and proves with it (header X-Workstation-Credential) that an upload filed under
+    #: its id comes from it
+    workstation_credential: str | None = None
 
 
 class ErrorBody(WireModel):

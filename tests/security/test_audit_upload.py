@@ -9,7 +9,13 @@ from sqlalchemy import text
 
 from local_db import audit
 from workstation.auth import login
-from workstation.security.audit_upload import AUDIT_PATH, acked_seq, to_record, upload_audit
+from workstation.security.audit_upload import (
+    AUDIT_PATH,
+    acked_seq,
+    credential_headers,
+    to_record,
+    upload_audit,
+)
 from workstation.sync.errors import WorkstationRevoked
 from workstation.sync.http import ServerClient
 
@@ -45,7 +51,8 @@ def test_rows_are_uploaded_once_and_acknowledged(online) -> None:
     assert upload_audit(store, client).sent == 0
     with store.read_session() as s:
         replay = [to_record(r).model_dump(mode="json") for r in audit.unsent_rows(s, 0, 10)]
-    client.post_json(AUDIT_PATH, {"records": replay})
+        headers = credential_headers(s)
+    client.post_json(AUDIT_PATH, {"records": replay}, headers=headers)
     assert len(_server_rows(server)) == 6
 
 
@@ -153,22 +160,23 @@ def test_the_server_reports_a_gap_and_a_row_that_differs_from_its_copy(online) -
         audit.audit(store, "view_participant", f"participant:p01{i}")
     with store.read_session() as s:
         rows = [to_record(r).model_dump(mode="json") for r in audit.unsent_rows(s, 0, 10)]
-    ack = AuditAck.model_validate_json(client.post_json(AUDIT_PATH, {"records": rows[:2]}).content)
+        headers = credential_headers(s)
+    ack = AuditAck.model_validate_json(client.post_json(AUDIT_PATH, {"records": rows[:2]}, headers=headers).content)
     assert ack.chain_ok and ack.acknowledged_through == 2
 
     # rows 3 never arrive (an acknowledged seq moved forward by hand, a lost batch): a gap
-    ack = AuditAck.model_validate_json(client.post_json(AUDIT_PATH, {"records": rows[3:]}).content)
+    ack = AuditAck.model_validate_json(client.post_json(AUDIT_PATH, {"records": rows[3:]}, headers=headers).content)
     assert (ack.chain_ok, ack.broken_at, ack.reason) == (False, 4, "gap: rows 3..3 never reached the server")
     assert ack.acknowledged_through == 5, "the rows are stored and acknowledged all the same"
 
     # row 1 again with another content: refused as a copy, reported as a break
     forged = rows[0] | {"object": "nothing", "hash": "f" * 64}
-    ack = AuditAck.model_validate_json(client.post_json(AUDIT_PATH, {"records": [forged]}).content)
+    ack = AuditAck.model_validate_json(client.post_json(AUDIT_PATH, {"records": [forged]}, headers=headers).content)
     assert (ack.chain_ok, ack.broken_at) == (False, 1) and "differs from the copy" in ack.reason
     assert _server_rows(server)[0]["object"] == rows[0]["object"]
 
     # an honest replay of rows the server holds is fine
-    ack = AuditAck.model_validate_json(client.post_json(AUDIT_PATH, {"records": rows[:2]}).content)
+    ack = AuditAck.model_validate_json(client.post_json(AUDIT_PATH, {"records": rows[:2]}, headers=headers).content)
     assert ack.chain_ok
     assert server.query("select seq from audit_chain_break where workstation_id = 'ws-audit' order by seq") == [
         (1,), (4,)

@@ -3,6 +3,8 @@ an unlocked session is not a way around the counter."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from sqlalchemy import select
 
@@ -10,17 +12,30 @@ from local_db.errors import WrongPassword
 from local_db.keys import unwrap_data_key
 from local_db.models import AuditEvent
 from local_db.store import open_store
+from workstation.auth import Auth
 from workstation.security import lockout
-from workstation.security.key_change import change_store_password
+from workstation.security.key_change import change_store_password as change_password_everywhere
+from workstation.sync.http import ServerClient
 
 PASSWORD = "correct horse battery staple"
 
 
-def test_wrong_current_passwords_count_and_lock_the_workstation(tmp_path) -> None:
+@pytest.fixture
+def server_client(sync_server):
+    """A ServerClient logged in as officer1 (the change is online only)."""
+    client = ServerClient(sync_server.url)
+    client.tokens = Auth("officer1", "ws-key-change")
+    client.tokens.login(client, "pw")
+    yield client
+    client.close()
+
+
+def test_wrong_current_passwords_count_and_lock_the_workstation(tmp_path, server_client) -> None:
     home = tmp_path / "home"
     home.mkdir()
     store = open_store(home, PASSWORD, create=True)
     lockout.initialise(home)
+    change_store_password = functools.partial(change_password_everywhere, server=server_client)
     try:
         for i in range(lockout.MAX_FAILURES - 1):
             with pytest.raises(WrongPassword):

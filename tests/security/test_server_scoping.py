@@ -191,13 +191,17 @@ def test_live_feed_carries_no_event_of_another_caseload(world, b_caseload) -> No
 def test_audit_upload_is_filed_under_the_callers_workstation(world) -> None:
     server, tokens = world
     record = AuditRecord(
-        seq=1, at=datetime.now(UTC), officer="officer2", workstation_id="ws-B", event="login",
+        seq=1, at=datetime.now(UTC), officer="officer1", workstation_id="ws-B", event="login",
         prev_hash="0" * 64, hash="f" * 64,
     )
-    body = AuditBatch(records=[record]).model_dump_json()
-    r = httpx.post(
-        f"{server.url}/v1/audit", content=body, headers={**_h(tokens, "officer1"), "Content-Type": "application/json"}
-    )
+    headers = {
+        **_h(tokens, "officer1"), "Content-Type": "application/json",
+        "X-Workstation-Credential": tokens["officer1"]["workstation_credential"],
+    }
+    posing = AuditBatch(records=[record.model_copy(update={"officer": "officer2"})]).model_dump_json()
+    r = httpx.post(f"{server.url}/v1/audit", content=posing, headers=headers)
+    assert r.status_code == 422 and r.json()["error"] == "audit_officer_mismatch"
+    r = httpx.post(f"{server.url}/v1/audit", content=AuditBatch(records=[record]).model_dump_json(), headers=headers)
     assert r.status_code == 200
     rows = server.query("select workstation_id, officer_id from audit_upload")
     assert rows == [("ws-A", "off1")], "the record is filed under the token's workstation, not the body's"

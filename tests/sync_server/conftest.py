@@ -24,6 +24,8 @@ def login(server, username: str = "officer1", password: str = "pw", workstation_
     )
     assert response.status_code == 200, response.text
     client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+    if credential := response.json().get("workstation_credential"):
+        client.headers["X-Workstation-Credential"] = credential
     return client
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from datetime import date, timedelta
 
 from sync_server.caseload import record
 from sync_server.db import utcnow
@@ -210,3 +211,27 @@ def test_audit_upload_is_stored_once_per_workstation_and_seq(sync_server_factory
     kept = sync_server.query("select seq, record from audit_upload_conflict where workstation_id = 'ws-audit'")
     assert [(seq, json.loads(r)["hash"]) for seq, r in kept] == [(2, "other")]  # beside the held copy
     assert client.post("/v1/audit", json={"records": [{**record(4), "seq": 0}]}).status_code == 422
+
+
+def test_officer_supplied_times_are_bounded_and_no_date_gives_a_5xx(sync_server_factory, client_for, db_url):
+    server = sync_server_factory(caseload=1, db_url=db_url)
+    client = client_for(server)
+    pid = _first_participant(server)
+    (start,) = server.query("select supervision_start from participant where id = :p", p=pid)[0]
+    before_start = f"{date.fromisoformat(str(start)) - timedelta(days=2)}T12:00:00-06:00"
+
+    def visit(occurred_at: str) -> dict:
+        return action("record_contact", pid, {"kind": "home_visit", "outcome": "not_home", "occurred_at": occurred_at})
+
+    dates = ["2099-01-01T10:00:00+00:00", "1970-01-01T00:00:00+00:00", "0001-01-01T00:00:00+05:00",
+             "9999-12-31T23:59:59-05:00", before_start]
+    results = _send(
+        client, *[visit(d) for d in dates],
+        action("request_schedule_change", pid, {"requested_time": "0001-01-01T00:00:00+05:00", "reason": "r"}),
+        {**action("add_note", pid, {"text": "from the future"}), "created_at": "9999-12-31T23:59:59-05:00"},
+        visit(now_iso()),
+    )
+    assert [r["status"] for r in results] == ["rejected"] * 7 + ["applied"], results
+    assert "after" in results[0]["reason"] and "before" in results[1]["reason"]
+    assert results[4]["reason"].startswith("occurred_at") and "requested_time" in results[5]["reason"]
+    assert "created_at" in results[6]["reason"]

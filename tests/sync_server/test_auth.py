@@ -103,7 +103,7 @@ def test_failed_logins_from_one_address_are_delayed_progressively(sync_server_fa
 
 def test_disable_stops_everything_of_an_officer_and_enable_restores_it(sync_server_factory, db_url):
     server = sync_server_factory(officers=2, caseload=1, db_url=db_url)
-    mine, theirs = _token(server, "pw").json(), _token(server, "pw", username="officer2").json()
+    mine, theirs = _token(server, "pw").json(), _token(server, "pw", username="officer2", ws="ws-b").json()
     assert cli(["disable", "officer1", "--db", server.db_url]) == 0
     denied = _changes(server, mine["access_token"])
     assert denied.status_code == 401 and denied.json()["error"] == "account_disabled"
@@ -163,3 +163,23 @@ def test_admin_endpoint_needs_the_admin_key(sync_server):
     assert sync_server.query("select count(*) from workstation where id = 'w'") == [(0,)]
     assert cli(["revoke-workstation", "w", "--db", sync_server.db_url]) == 0
     assert sync_server.query("select count(*) from workstation where id = 'w' and revoked_at is not null") == [(1,)]
+
+
+def test_password_change_route_changes_the_server_credential(sync_server_factory, db_url):
+    server = sync_server_factory(caseload=1, db_url=db_url)
+    access = _token(server, "pw").json()["access_token"]
+
+    def change(current: str, new: str, token: str = access) -> httpx.Response:
+        return httpx.post(f"{server.url}/v1/auth/password", json={"current_password": current, "new_password": new},
+                          headers={"Authorization": f"Bearer {token}"})
+
+    assert change("pw", "a-new-passphrase", token="nope").status_code == 401
+    wrong = change("not-pw", "a-new-passphrase")
+    assert wrong.status_code == 403 and wrong.json()["error"] == "wrong_password"
+    assert server.query("select count(*) from login_failure") == [(1,)], "a wrong current password counts"
+    assert change("pw", "short").status_code == 422
+    assert change("pw", "pw").status_code == 422
+    assert change("pw", "a-new-passphrase").json() == {"changed": True}
+    assert _token(server, "pw").status_code == 401
+    assert _token(server, "a-new-passphrase").status_code == 200
+    assert _changes(server, access).status_code == 200  # the session that changed it goes on

@@ -3,12 +3,15 @@ when the audit row cannot be written the search is cleared and the track is not 
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from local_db import audit as audit_log
 from local_db.models import AuditEvent
 from ui import search_audit, window_actions
+from workstation.config import Config
+from workstation.session import WorkstationSession
 
 
 def audit_rows(store, event: str) -> list[str]:
@@ -73,12 +76,44 @@ def test_showing_a_track_on_the_map_is_audited_first(qtbot, offline_session, mak
     qtbot.waitUntil(lambda: "showing what this laptop holds" in window.statusBar().currentMessage(), timeout=10_000)
 
 
-def test_change_password_dialog_rewraps_the_key_and_is_audited(qtbot, offline_window, store_home, store_password):
-    from local_db.keys import unwrap_data_key
-    from workstation.security import lockout
+@pytest.fixture
+def online_session(tmp_path, sync_server_factory):
+    server = sync_server_factory(caseload=2)
+    home = tmp_path / "online"
+    home.mkdir()
+    session = WorkstationSession.open(Config(data_dir=home, server_url=server.url, workstation_id="ws-dialog"),
+                                      "officer1", "pw")
+    assert session.offline_reason is None
+    session.server = server
+    yield session
+    session.close()
 
-    lockout.initialise(store_home)  # as enrolment does: the current password is checked under the lockout
-    window = offline_window
+
+@pytest.fixture
+def online_window(qtbot, online_session, make_window):
+    return make_window(online_session)
+
+
+def _server_accepts(server, password: str) -> bool:
+    return httpx.post(f"{server.url}/v1/auth/token", json={
+        "username": "officer1", "password": password, "workstation_id": "ws-dialog"}).status_code == 200
+
+
+def test_change_password_dialog_changes_server_and_key_together_and_is_audited(
+    qtbot, online_window, online_session, offline_window
+):
+    from local_db.keys import unwrap_data_key
+
+    home, server = online_session.home, online_session.server
+    # offline, nothing is changed anywhere and the officer is told why
+    offline = offline_window.change_password()
+    offline.current.setText("pw")
+    offline.new.setText("a-new-passphrase")
+    offline.again.setText("a-new-passphrase")
+    offline.accept()
+    qtbot.waitUntil(lambda: "only be changed while connected" in offline.message.text(), timeout=10_000)
+
+    window = online_window
     dialog = window.change_password()
     dialog.current.setText("not the password")
     dialog.new.setText("a-new-passphrase")
@@ -89,22 +124,23 @@ def test_change_password_dialog_rewraps_the_key_and_is_audited(qtbot, offline_wi
     dialog.accept()
     qtbot.waitUntil(lambda: "wrong" in dialog.message.text(), timeout=10_000)
     assert dialog.isVisible()
-    unwrap_data_key(store_home, store_password)  # nothing changed
-    dialog.current.setText(store_password)
+    unwrap_data_key(home, "pw")  # nothing changed, on either end
+    assert _server_accepts(server, "pw")
+    dialog.current.setText("pw")
     with qtbot.waitSignal(dialog.accepted, timeout=10_000):
         dialog.accept()
-    unwrap_data_key(store_home, "a-new-passphrase")
+    unwrap_data_key(home, "a-new-passphrase")
+    assert _server_accepts(server, "a-new-passphrase") and not _server_accepts(server, "pw")
     assert audit_rows(window.store, "key_change") == ["keys.json"] * 4  # attempt+failed, attempt+ok
     with window.store.read_session() as db:
         outcomes = db.scalars(select(AuditEvent.outcome).where(AuditEvent.event == "key_change")).all()
     assert outcomes == ["attempt", "failed", "attempt", "ok"]
 
 
-def test_wrong_current_passwords_in_the_dialog_lock_the_window(qtbot, offline_window, store_home):
+def test_wrong_current_passwords_in_the_dialog_lock_the_window(qtbot, online_window, online_session):
     from workstation.security import lockout
 
-    lockout.initialise(store_home)
-    window = offline_window
+    window = online_window
     dialog = window.change_password()
     for i in range(lockout.MAX_FAILURES - 1):
         dialog.current.setText(f"guess {i}")
@@ -115,7 +151,7 @@ def test_wrong_current_passwords_in_the_dialog_lock_the_window(qtbot, offline_wi
     dialog.current.setText("one more guess")
     with qtbot.waitSignal(window.lock_requested, timeout=10_000):
         dialog.accept()
-    assert lockout.status(store_home).locked and not dialog.isVisible()
+    assert lockout.status(online_session.home).locked and not dialog.isVisible()
 
 
 def test_an_audit_chain_break_reported_by_a_sync_stays_in_the_status_bar(qtbot, offline_window):

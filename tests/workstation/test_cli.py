@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -128,7 +129,12 @@ def test_change_password_rewraps_the_key_and_is_audited(sync_server_factory, env
     monkeypatch.setenv("WORKSTATION_NEW_PASSWORD", "a-longer-passphrase")
     code, out, err = run(capsys, "change-password")
     assert code == 0, err
-    assert "now unlocks with the new password" in out
+    assert "changed on the server and on this workstation" in out
+    # the server credential changed with it: the two never diverge
+    def server_login(password: str) -> int:
+        return httpx.post(f"{server.url}/v1/auth/token", json={
+            "username": "officer1", "password": password, "workstation_id": "ws-other"}).status_code
+    assert [server_login("a-longer-passphrase"), server_login("pw")] == [200, 401]
     assert (env / "store.db").read_bytes()[:4096] == store_bytes[:4096]  # the database was not re-encrypted
 
     code, _, err = run(capsys, "caseload")  # WORKSTATION_PASSWORD is still the old one
@@ -139,3 +145,11 @@ def test_change_password_rewraps_the_key_and_is_audited(sync_server_factory, env
     with open_store(env, "a-longer-passphrase") as store, store.read_session() as db:
         outcomes = db.scalars(select(AuditEvent.outcome).where(AuditEvent.event == "key_change")).all()
     assert outcomes == ["attempt", "ok"]
+
+    # offline, nothing changes anywhere and the officer is told why
+    server.stop()
+    monkeypatch.setenv("WORKSTATION_NEW_PASSWORD", "yet-another-passphrase")
+    code, _, err = run(capsys, "change-password")
+    assert code == 1 and "needs the agency server" in err and "Nothing was changed" in err
+    code, out, err = run(capsys, "caseload")
+    assert code == 0, err

@@ -34,8 +34,14 @@ AUDIT_PATH = "/v1/audit"
 BATCH_SIZE = 1000
 
 
+CREDENTIAL_HEADER = "X-Workstation-Credential"
+
+
 class _Poster(Protocol):  # workstation.sync.http.ServerClient
-    def post_json(self, path: str, payload: bytes | dict[str, Any], *, authenticated: bool = True) -> Any: ...
+    def post_json(
+        self, path: str, payload: bytes | dict[str, Any], *, authenticated: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,14 @@ class AuditUploadResult:
 def acked_seq(session: Session) -> int:
     state = session.get(SyncState, SYNC_STATE_ID)
     return state.audit_acked_seq if state is not None and state.audit_acked_seq else 0
+
+
+def credential_headers(session: Session) -> dict[str, str]:
+    """The enrolment credential the server asks of audit uploads (none yet: the server refuses, the
+    rows stay here and go up once the officer's next online login has enrolled the workstation)."""
+    state = session.get(SyncState, SYNC_STATE_ID)
+    credential = state.workstation_credential if state is not None else None
+    return {CREDENTIAL_HEADER: credential} if credential else {}
 
 
 def _record_ack(session: Session, seq: int) -> None:
@@ -96,11 +110,12 @@ def upload_audit(store: Store, client: _Poster, batch_size: int = BATCH_SIZE) ->
         with store.read_session() as session:
             after = acked_seq(session)
             records = [to_record(r) for r in audit_log.unsent_rows(session, after, batch_size)]
+            headers = credential_headers(session)
         if not records:
             break
         body = AuditBatch(records=records).model_dump_json().encode()
         try:
-            ack = AuditAck.model_validate_json(client.post_json(AUDIT_PATH, body).content)
+            ack = AuditAck.model_validate_json(client.post_json(AUDIT_PATH, body, headers=headers).content)
         except ValidationError:
             raise ServerFailed("the server's answer to the audit upload is not an acknowledgement", 200) from None
         if not ack.chain_ok:

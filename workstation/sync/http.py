@@ -121,13 +121,14 @@ class ServerClient:
         body: bytes | None = None,
         params: dict[str, Any] | None = None,
         authenticated: bool = True,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """Send one request and return the (fully read) 2xx response, or raise a SyncError."""
         for attempt in (1, 2):
-            headers = self._headers(authenticated, body is not None)
+            sent_headers = {**self._headers(authenticated, body is not None), **(headers or {})}
             started = time.monotonic()
             try:
-                response = self._http.request(method, path, content=body, params=params, headers=headers)
+                response = self._http.request(method, path, content=body, params=params, headers=sent_headers)
                 response.read()
             except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
                 raise self._unreachable(exc) from exc
@@ -147,9 +148,12 @@ class ServerClient:
     def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self.request("GET", path, params=params).json()
 
-    def post_json(self, path: str, payload: bytes | dict[str, Any], *, authenticated: bool = True) -> httpx.Response:
+    def post_json(
+        self, path: str, payload: bytes | dict[str, Any], *, authenticated: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        return self.request("POST", path, body=body, authenticated=authenticated)
+        return self.request("POST", path, body=body, authenticated=authenticated, headers=headers)
 
     # ------------------------------------------------------------------ streaming (SSE)
 
