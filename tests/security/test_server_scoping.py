@@ -22,6 +22,7 @@ COVERED_ROUTES = {
     ("get", "/healthz"),  # no data
     ("post", "/v1/auth/token"),  # test_tokens_are_bound_to_their_officer
     ("post", "/v1/auth/refresh"),  # test_tokens_are_bound_to_their_officer
+    ("post", "/v1/auth/password"),  # test_a_password_change_changes_only_the_callers_password
     ("get", "/v1/sync/changes"),  # test_change_feed_holds_no_row_of_another_caseload
     ("post", "/v1/actions:batch"),  # test_actions_on_another_caseload_are_rejected_like_unknown_targets
     ("get", "/v1/participants/{case_number}"),  # test_detail_and_track_answer_404_like_nonexistent
@@ -250,3 +251,19 @@ def test_every_route_is_covered_here(world) -> None:
     spec = httpx.get(f"{server.url}/openapi.json").json()
     routes = {(method, path) for path, methods in spec["paths"].items() for method in methods}
     assert routes == COVERED_ROUTES, f"new or removed routes need a scoping test: {routes ^ COVERED_ROUTES}"
+
+
+def test_a_password_change_changes_only_the_callers_password(sync_server_factory) -> None:
+    server = sync_server_factory(officers=2, caseload=1)
+
+    def login(username: str, password: str, ws: str) -> httpx.Response:
+        body = {"username": username, "password": password, "workstation_id": ws}
+        return httpx.post(f"{server.url}/v1/auth/token", json=body)
+
+    access = login("officer1", "pw", "ws-A").json()["access_token"]
+    # the body names no officer: the token's officer is the only one whose password can change
+    r = httpx.post(f"{server.url}/v1/auth/password", json={"current_password": "pw", "new_password": "officer1-only"},
+                   headers={"Authorization": f"Bearer {access}"})
+    assert r.status_code == 200
+    assert login("officer2", "pw", "ws-B").status_code == 200
+    assert login("officer1", "pw", "ws-A").status_code == 401
