@@ -91,10 +91,11 @@ class CaseloadFilterProxy(QAbstractProxyModel):
         if f.appointment_today:
             today = now.date()
             tests.append(lambda i: rows[i].next_appointment_at is not None and rows[i].next_appointment_at.date() == today)
+        stale_at = src.stale_at()
         if f.stale_location:
-            tests.append(lambda i: is_stale(rows[i], now))
+            tests.append(lambda i: is_stale(rows[i], stale_at))
         if f.device_problem:
-            tests.append(lambda i: has_device_problem(rows[i], now))
+            tests.append(lambda i: has_device_problem(rows[i], stale_at))
         if not tests:
             return None
         if len(tests) == 1:

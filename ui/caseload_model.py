@@ -17,7 +17,7 @@ from PySide6.QtGui import QFont
 from ui import theme
 from workstation.clock import utc_now
 from workstation.read.caseload import CaseloadRow, LiveFix
-from workstation.read.rules import display_name, is_stale, low_battery
+from workstation.read.rules import display_name, is_stale, low_battery, stale_reference
 from workstation.read.search import search_text
 from workstation.route import format_age
 
@@ -79,6 +79,7 @@ class CaseloadTableModel(QAbstractTableModel):
         self._haystack: list[str] = []
         self.clock = clock
         self._now = clock()
+        self._data_as_of: datetime | None = None  # set while the live feed is away (rules.stale_reference)
         self._bold = QFont()
         self._bold.setBold(True)
 
@@ -202,6 +203,16 @@ class CaseloadTableModel(QAbstractTableModel):
     def now(self) -> datetime:
         return self._now
 
+    def stale_at(self) -> datetime:
+        """When staleness is judged: now, or while offline the time the data is as of."""
+        return stale_reference(self._now, self._data_as_of)
+
+    def set_data_as_of(self, when: datetime | None) -> None:
+        if when != self._data_as_of:
+            self._data_as_of = when
+            if self._rows:
+                self.dataChanged.emit(self.index(0, Col.LAST_FIX), self.index(len(self._rows) - 1, Col.LAST_FIX))
+
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt signature
         return 0 if parent.isValid() else len(self._rows)
 
@@ -299,7 +310,7 @@ class CaseloadTableModel(QAbstractTableModel):
             if row.last_fix_time is None:
                 return "no fix · stale"
             age = format_age(self._now - row.last_fix_time)
-            return f"{age} · stale" if is_stale(row, self._now) else age
+            return f"{age} · stale" if is_stale(row, self.stale_at()) else age
         if col == Col.INCIDENTS:
             n = self._incidents.get(row.participant_id, 0)
             return str(n) if n else ""
@@ -312,7 +323,7 @@ class CaseloadTableModel(QAbstractTableModel):
     def _foreground(self, row: CaseloadRow, col: int):
         if col == Col.RISK:
             return theme.colour(theme.RISK_COLOUR_KEY.get(row.risk_level, "muted"))
-        if col == Col.LAST_FIX and is_stale(row, self._now):
+        if col == Col.LAST_FIX and is_stale(row, self.stale_at()):
             return theme.colour("danger")
         if col == Col.BATTERY and low_battery(row):
             return theme.colour("danger")

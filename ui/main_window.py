@@ -40,6 +40,7 @@ from ui.participant_view import ParticipantView
 from ui.search_audit import SearchAuditor
 from ui.services import GuiServices
 from ui.tasks import GuiInvoker, run_task
+from ui.urgent import UrgentIncidents
 from ui.window_actions import WindowActions
 from ui.window_feed import WindowFeed
 from ui.window_menus import WindowMenus
@@ -81,7 +82,6 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         self.services = services
         self.clock = clock
         self.settings = settings
-        self.setWindowTitle("Field Workstation" + (f" — {services.officer_name}" if services.officer_name else ""))
         self._names: dict[str, str] = {}
         self._snapshot: CaseloadSnapshot | None = None
         #: device id -> the marker last handed to the map (from a snapshot or a live fix)
@@ -140,6 +140,11 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
             strip.setBackgroundRole(QPalette.ColorRole.Highlight)
             strip.setForegroundRole(QPalette.ColorRole.HighlightedText)
             column.addWidget(strip)
+        self.urgent = UrgentIncidents(self)
+        self.urgent.set_officer(services.officer_name)
+        self.urgent.showRequested.connect(self.show_incident)
+        column.addWidget(self.urgent.banner)
+        column.addWidget(self.urgent.offline)
         column.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
 

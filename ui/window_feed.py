@@ -48,7 +48,8 @@ class WindowFeed:
             # feed already updated are not "changed" again. Against the last snapshot, every reload
             # during live tracking re-sent ~700 markers and repainted the whole caseload (22-33 ms).
             previous = replace(previous, rows=list(self.caseload.model.rows()), markers=dict(self._markers_shown))
-        run_task(lambda: load_caseload(store, self.clock(), previous), self._snapshot_loaded,
+        live = self.services.live_state() == "on"
+        run_task(lambda: load_caseload(store, self.clock(), previous, live=live), self._snapshot_loaded,
                  self._reload_failed, owner=self)
 
     def _feed_map(self, markers: list[dict]) -> None:
@@ -78,7 +79,9 @@ class WindowFeed:
         self._snapshot = snap
         self._names = snap.names
         if snap.officer_name:
-            self.setWindowTitle(f"Field Workstation — {snap.officer_name}")
+            self.urgent.set_officer(snap.officer_name)
+        self.caseload.model.set_data_as_of(snap.data_as_of)
+        self.urgent.set_data_as_of(snap.data_as_of)
         if snap.changed_rows is not None:
             self.caseload.model.replace_changed(snap.rows, snap.changed_rows)
         else:
@@ -101,6 +104,7 @@ class WindowFeed:
         if self._closing:
             return
         self.incidents.set_incidents(snap.incidents, snap.names, snap.raw_alerts)
+        self.urgent.update(snap.incidents, snap.names)
         if self.map is not None and hasattr(self.map, "set_devices"):
             if first or snap.changed_markers is None:
                 self.map.set_devices([])
@@ -133,6 +137,13 @@ class WindowFeed:
             # filtered out of the table: show the record anyway
             self._participant_selected(participant_id)
         self.centre.setCurrentIndex(TAB_RECORD)
+
+    def show_incident(self, incident_id: str) -> None:
+        """Select the incident (its participant follows) and go to the incidents list."""
+        if not self.incidents.select_incident(incident_id):
+            self.incidents.show_resolved.setChecked(True)
+            self.incidents.select_incident(incident_id)
+        self.incidents.table.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def open_participant(self, participant_id: str) -> None:
         """Show the participant's record and go there (Enter on an incident)."""
@@ -217,3 +228,9 @@ class WindowFeed:
     def _tick_ages(self) -> None:
         self.caseload.model.refresh_ages()
         self.incidents.model.layoutChanged.emit()
+        # the live feed came or went: say so, and judge staleness again (now, or as of the last data)
+        live = self.services.live_state()
+        if live != getattr(self, "_live_seen", live):
+            self.status.set_live(live)
+            self.reload()
+        self._live_seen = live

@@ -127,6 +127,12 @@ class Incident:
         return any(a.kind in TAMPER_CLASS_ALERTS for a in self.alerts)
 
     @property
+    def urgent(self) -> bool:
+        """An open critical or tamper-class incident: the officer is told at once (notification,
+        banner, the window title's count), wherever the list is scrolled."""
+        return self.state == "open" and (self.severity == "critical" or self.requires_note_to_resolve)
+
+    @property
     def open_alert_ids(self) -> tuple[str, ...]:
         """Alerts an acknowledge of the incident applies to (those still open)."""
         return tuple(a.id for a in self.alerts if a.state == "open")

@@ -16,7 +16,7 @@ from local_db.store import Store
 from local_db.timeutil import utc_now
 from workstation.access_audit import search_target
 from workstation.incidents import AlertFact, Incident, build_incidents
-from workstation.read.rules import display_name, marker_state
+from workstation.read.rules import display_name, marker_state, stale_reference
 from workstation.read.search import search_rows
 from workstation.sync import outbox
 
@@ -67,6 +67,8 @@ class CaseloadSnapshot:
     changed_rows: list[int] | None
     #: markers that differ from the previous snapshot (None: no previous snapshot)
     changed_markers: list[dict] | None
+    #: read without the live feed: when the data last came from the server (None: live, or never synced)
+    data_as_of: datetime | None = None
 
 
 def device_marker(r: CaseloadRow, has_incident: bool, now: datetime) -> dict[str, Any]:
@@ -83,10 +85,12 @@ def load_caseload(
     store: Store,
     now: datetime | None = None,
     previous: CaseloadSnapshot | None = None,
+    live: bool = True,
 ) -> CaseloadSnapshot:
     """Read the caseload and derive everything the window shows from it. With `previous` (the
     snapshot on screen), also work out here, off the GUI thread, which rows and which map markers
-    changed, so applying the new snapshot costs the GUI thread only the changed cells."""
+    changed, so applying the new snapshot costs the GUI thread only the changed cells. Without the
+    live feed (`live` False) staleness is judged as of the last data from the server (rules.stale_reference)."""
     now = now or utc_now()
     with store.read_session() as session:
         rows = caseload_rows(session, now=now)
@@ -103,6 +107,8 @@ def load_caseload(
         )
         state = session.scalars(select(SyncState).order_by(SyncState.id.desc())).first()
         last_pull = state.last_pull_at if state else None
+        heard = [t for t in (last_pull, state.last_contact_at if state else None) if t is not None]
+        data_as_of = None if live or not heard else max(heard)
         officer = session.scalars(select(Officer)).first()
         officer_name = officer.display_name if officer else ""
     risk = {r.participant_id: r.risk_level for r in rows}
@@ -112,7 +118,9 @@ def load_caseload(
         if incident.state != "resolved":
             counts[incident.participant_id] = counts.get(incident.participant_id, 0) + 1
     names = {r.participant_id: f"{r.first_name} {r.last_name}" for r in rows}
-    markers = {r.device_id: device_marker(r, bool(counts.get(r.participant_id)), now) for r in rows if r.device_id}
+    judged_at = stale_reference(now, data_as_of)
+    markers = {r.device_id: device_marker(r, bool(counts.get(r.participant_id)), judged_at)
+               for r in rows if r.device_id}
     changed_rows: list[int] | None = None
     changed_markers: list[dict] | None = None
     if previous is not None:
@@ -136,6 +144,7 @@ def load_caseload(
         pending_actions=int(pending or 0),
         outbox_problems=int(problems or 0),
         last_sync_at=last_pull,
+        data_as_of=data_as_of,
     )
 
 

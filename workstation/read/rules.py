@@ -24,6 +24,14 @@ def fix_is_stale(fix_time: datetime | None, now: datetime) -> bool:
     return fix_time is None or now - fix_time > STALE_AFTER
 
 
+def stale_reference(now: datetime, data_as_of: datetime | None) -> datetime:
+    """The moment staleness is judged at. Online: now. Without the live feed, the laptop's data is as
+    of the last time it came from the server (`data_as_of`), and a fix is stale only if it was stale
+    then: fifteen minutes offline must not turn every participant "stale" (the window says "data as
+    of HH:MM" instead)."""
+    return now if data_as_of is None else min(now, data_as_of)
+
+
 def is_stale(row: CaseloadRow, now: datetime) -> bool:
     return fix_is_stale(row.last_fix_time, now)
 
