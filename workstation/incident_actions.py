@@ -11,6 +11,8 @@ Blocking (store): call from a worker or the command line, never the GUI thread.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import select
 
 from local_db.models import Alert
@@ -18,6 +20,8 @@ from local_db.store import Store
 from workstation import actions
 from workstation.incidents import Incident, build_incidents, resolution_problem
 from workstation.read.caseload import alert_fact
+
+STATE_ORDER = ("open", "acknowledged", "resolved")
 
 
 def find_incident(store: Store, incident_id: str) -> Incident:
@@ -27,10 +31,16 @@ def find_incident(store: Store, incident_id: str) -> Incident:
             select(Alert.participant_id).where((Alert.incident_id == incident_id) | (Alert.id == _first_alert(incident_id)))
         ))).all()
         facts = [alert_fact(a) for a in alerts]
-    for incident in build_incidents(facts, {}):
-        if incident_id == incident.id or any(a.incident_id == incident_id for a in incident.alerts):
-            return incident
-    raise actions.ActionInvalid(f"there is no incident {incident_id} in this caseload")
+    matches = [i for i in build_incidents(facts, {})
+               if incident_id == i.id or any(a.incident_id == incident_id for a in i.alerts)]
+    if not matches:
+        raise actions.ActionInvalid(f"there is no incident {incident_id} in this caseload")
+    if len(matches) == 1:
+        return matches[0]
+    # one server incident the local chaining split (alerts of different families): act on all of it
+    alerts = tuple(sorted((a for i in matches for a in i.alerts), key=lambda a: (a.opened_at, a.id)))
+    state = min((i.state for i in matches), key=STATE_ORDER.index)
+    return replace(matches[0], alerts=alerts, state=state, pending=any(i.pending for i in matches))
 
 
 def acknowledge_incident(store: Store, incident_id: str, note: str = "") -> list[str]:

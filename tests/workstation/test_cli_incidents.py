@@ -57,7 +57,7 @@ def test_live_then_ack_and_resolve_an_incident(sync_server_factory, env, capsys)
     assert code == 0, err
     assert len(out.split()) >= 1
     code, _out, err = run(capsys, "ack", incident_id)
-    assert code == 1 and "already" in err  # nothing open is left to acknowledge
+    assert code == 1 and "already" in err, (out, summary)  # nothing open is left to acknowledge
     code, _out, err = run(capsys, "resolve", incident_id, "--note", " ")
     assert code == 1 and "note" in err  # a tamper incident needs a note, as in the window
     code, out, err = run(capsys, "resolve", incident_id, "--note", "Strap checked on a visit: intact.")
