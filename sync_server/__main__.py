@@ -5,6 +5,7 @@
                 [--parent-pid PID] [--die-with-parent] [--remove-when-orphaned DIR]
     sync-server unlock USER [--db URL]
     sync-server disable USER [--db URL] / sync-server enable USER [--db URL]
+    sync-server mfa enrol USER [--db URL] / sync-server mfa remove USER [--db URL]
     sync-server revoke-workstation WORKSTATION_ID [--db URL]
     sync-server keys [--db URL]              prints {"gateway_key": ..., "admin_key": ...}
     sync-server openapi [--write]            prints (or writes sync_server/openapi.json)
@@ -22,13 +23,14 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from sync_server.db import Database, default_db_url
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 #: sub-commands that name an officer by user name
 USER_COMMANDS = ("unlock", "disable", "enable")
-ADMIN_COMMANDS = (*USER_COMMANDS, "revoke-workstation", "keys", "openapi")
+ADMIN_COMMANDS = (*USER_COMMANDS, "mfa", "revoke-workstation", "keys", "openapi")
 
 
 def openapi_text() -> str:
@@ -47,6 +49,8 @@ def _serve_parser() -> argparse.ArgumentParser:
         "  sync-server unlock USER                 release an account locked after failed logins\n"
         "  sync-server disable USER                stop everything of an officer at once: logins, tokens, streams\n"
         "  sync-server enable USER                 restore a disabled officer\n"
+        "  sync-server mfa enrol USER              require a TOTP code at login; prints the otpauth URI\n"
+        "  sync-server mfa remove USER             stop requiring it\n"
         "  sync-server revoke-workstation ID       the workstation is told to wipe at its next request\n"
         "  sync-server keys                        print the gateway and admin keys as JSON\n"
         "  sync-server openapi [--write]           print (or write sync_server/openapi.json)\n"
@@ -178,7 +182,9 @@ def _serve(args: argparse.Namespace, stop: threading.Event, serving: threading.E
 
 def _admin(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog=f"sync-server {argv[0]}")
-    if argv[0] in (*USER_COMMANDS, "revoke-workstation"):
+    if argv[0] == "mfa":
+        p.add_argument("action", choices=("enrol", "remove"))
+    if argv[0] in (*USER_COMMANDS, "mfa", "revoke-workstation"):
         p.add_argument("name")
     if argv[0] == "openapi":
         p.add_argument("--write", action="store_true", help=f"write {OPENAPI_PATH}")
@@ -201,6 +207,8 @@ def _admin(argv: list[str]) -> int:
             print(json.dumps({"gateway_key": db.setting("gateway_key"), "admin_key": db.setting("admin_key")}))
             return 0
         with db.write() as session:
+            if argv[0] == "mfa":
+                return _mfa(session, args.action, args.name)
             if argv[0] in USER_COMMANDS:
                 if argv[0] == "unlock":
                     found = auth.unlock(session, args.name)
@@ -214,6 +222,19 @@ def _admin(argv: list[str]) -> int:
             return 0
     finally:
         db.dispose()
+
+
+def _mfa(session: Any, action: str, username: str) -> int:
+    from sync_server import auth
+
+    if action == "enrol":
+        uri = auth.enrol_mfa(session, username)
+        # the URI holds the secret: it goes to the officer's authenticator (as a QR code) and nowhere else
+        print(json.dumps({"mfa_enrolled": username, "otpauth": uri} if uri else {"error": f"no user {username}"}))
+        return 0 if uri else 1
+    found = auth.remove_mfa(session, username)
+    print(json.dumps({"mfa_removed": username} if found else {"error": f"no user {username}"}))
+    return 0 if found else 1
 
 
 if __name__ == "__main__":

@@ -302,9 +302,11 @@ def create_app(
                 headers={"Retry-After": str(wait)},
             )
         with db.write() as session:
-            issued = auth.login(session, body.username, body.password, body.workstation_id, policy)
+            issued = auth.login(
+                session, body.username, body.password, body.workstation_id, policy, body.one_time_code
+            )
         if isinstance(issued, auth.AuthError):
-            if issued.error == "invalid_credentials":
+            if issued.error in ("invalid_credentials", "mfa_invalid"):
                 throttle.failed(address)
             raise issued
         throttle.succeeded(address)

@@ -8,6 +8,8 @@ Tokens: random opaque strings; the database keeps only their SHA-256, with kind,
 expiry and family (one per password login; refresh tokens rotate, and a reused one revokes its family).
 A revoked workstation gets 403 with ErrorBody.wipe = true on every request, including login.
 A disabled officer (`sync-server disable USER`) gets nothing at all until enabled again.
+MFA (optional per officer, `sync-server mfa enrol USER`): TOTP (sync_server.totp) after the password;
+401 mfa_required without a code, mfa_invalid for a wrong or replayed one (counted like a wrong password).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import dataclasses
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +26,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from sync_server import totp
 from sync_server.db import Database, utcnow
 from sync_server.models import LoginFailure, Officer, SessionToken, Workstation
 
@@ -103,7 +107,8 @@ def check_workstation(session: Session, workstation_id: str) -> None:
 
 
 def login(
-    session: Session, username: str, password: str, workstation_id: str, policy: AuthPolicy
+    session: Session, username: str, password: str, workstation_id: str, policy: AuthPolicy,
+    one_time_code: str | None = None,
 ) -> IssuedTokens | AuthError:
     """Verify credentials and issue a token pair (a new token family).
 
@@ -123,6 +128,15 @@ def login(
     if not correct:
         _record_failure(session, officer, now, policy)
         return invalid_credentials()
+    if officer.totp_secret is not None:
+        # Only a caller who knows the password learns that a code is needed.
+        if not one_time_code:
+            return AuthError(401, "mfa_required", "this account needs a one-time code from its authenticator")
+        step = totp.matching_step(officer.totp_secret, one_time_code, time.time(), officer.totp_last_step)
+        if step is None:
+            _record_failure(session, officer, now, policy)
+            return AuthError(401, "mfa_invalid", "the one-time code is wrong, expired or already used")
+        officer.totp_last_step = step
     credential = enrol(session, workstation_id, officer, now)
     session.execute(delete(LoginFailure).where(LoginFailure.officer_id == officer.id))
     officer.locked_until = None
@@ -319,6 +333,24 @@ def unlock(session: Session, username: str) -> bool:
         return False
     officer.locked_until = None
     session.execute(delete(LoginFailure).where(LoginFailure.officer_id == officer.id))
+    return True
+
+
+def enrol_mfa(session: Session, username: str) -> str | None:
+    """`sync-server mfa enrol USER`: a new TOTP secret (replacing any earlier one); its otpauth URI,
+    for the officer's authenticator app, or None when there is no such officer."""
+    officer = session.scalar(select(Officer).where(Officer.username == username))
+    if officer is None:
+        return None
+    officer.totp_secret, officer.totp_last_step = totp.new_secret(), None
+    return totp.otpauth_uri(officer.totp_secret, username)
+
+
+def remove_mfa(session: Session, username: str) -> bool:
+    officer = session.scalar(select(Officer).where(Officer.username == username))
+    if officer is None:
+        return False
+    officer.totp_secret = officer.totp_last_step = None
     return True
 
 

@@ -55,6 +55,10 @@ class Officer(Base):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
     #: `sync-server disable`: no login, no refresh, no request, no live stream
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: base32 TOTP secret (`sync-server mfa enrol USER`); when set, logins need a one-time code
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    #: the last TOTP step accepted, so an observed code cannot be replayed
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class LoginFailure(Base):

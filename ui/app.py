@@ -120,8 +120,8 @@ def _run_gui(args: argparse.Namespace, demo) -> int:
 
     from workstation.session import WorkstationSession
 
-    def login(url: str, user: str, password: str):
-        return WorkstationSession.open(config, user, password, server_url=url or None)
+    def login(url: str, user: str, password: str, one_time_code: str | None = None):
+        return WorkstationSession.open(config, user, password, server_url=url or None, one_time_code=one_time_code)
 
     banner = ""
     if demo is not None:

@@ -4,7 +4,8 @@ CJIS / NIST AC-8: the officer must acknowledge the system-use banner before they
 password, so the password field and the button stay disabled until "I acknowledge" is checked.
 The server URL and username are remembered (QSettings, plain values; never the password). The
 login itself (key derivation, server round trip) runs on a worker; failures come back as
-officer-readable sentences: wrong password, server unreachable, account locked.
+officer-readable sentences: wrong password, server unreachable, account locked. When the server says
+the account needs a one-time code (MFA), a code field appears and the next sign-in sends it.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def describe_login_error(exc: BaseException, server_url: str) -> str:
     from workstation.errors import (
         AccountLocked,
         AuthRequired,
+        MfaRequired,
         ServerUnreachable,
         StoreCorrupt,
         WorkstationWiped,
@@ -49,6 +51,10 @@ def describe_login_error(exc: BaseException, server_url: str) -> str:
 
     if isinstance(exc, WrongPassword):
         return "Wrong password for this workstation. Check Caps Lock and try again."
+    if isinstance(exc, MfaRequired):
+        if exc.invalid:
+            return "That one-time code was wrong or already used. Enter the current code from your authenticator."
+        return "This account needs a one-time code: enter the code your authenticator app shows now."
     if isinstance(exc, AuthRequired):
         return "The server refused this username or password."
     if isinstance(exc, ServerUnreachable):
@@ -63,7 +69,8 @@ def describe_login_error(exc: BaseException, server_url: str) -> str:
 
 
 class LoginDialog(QDialog):
-    """`login_fn(server_url, username, password)` runs on a worker and returns the session."""
+    """`login_fn(server_url, username, password)` runs on a worker and returns the session; once the
+    server asked for a one-time code it is called with `one_time_code=` as well."""
 
     loggedIn = Signal(object)
 
@@ -89,6 +96,10 @@ class LoginDialog(QDialog):
         self.password = QLineEdit(self)
         self.password.setAccessibleName("Password")
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.code = QLineEdit(self)
+        self.code.setAccessibleName("One-time code")
+        self.code.setPlaceholderText("6 digits from your authenticator app")
+        self.code.setMaxLength(10)
         self.message = QLabel(self)
         self.message.setAccessibleName("Sign-in message")
         self.message.setWordWrap(True)
@@ -100,12 +111,15 @@ class LoginDialog(QDialog):
         self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
         self.acknowledge.toggled.connect(self._update_enabled)
-        for field in (self.server, self.username, self.password):
+        for field in (self.server, self.username, self.password, self.code):
             field.textChanged.connect(self._update_enabled)
         form = QFormLayout()
         form.addRow("Server:", self.server)
         form.addRow("Username:", self.username)
         form.addRow("Password:", self.password)
+        form.addRow("One-time code:", self.code)
+        self._form = form
+        form.setRowVisible(self.code, False)  # until the server asks for one
         layout = QVBoxLayout(self)
         layout.addWidget(self.banner)
         layout.addWidget(self.acknowledge)
@@ -121,11 +135,14 @@ class LoginDialog(QDialog):
 
     def _update_enabled(self, *_args) -> None:
         ack = self.acknowledge.isChecked()
-        for field in (self.server, self.username, self.password):
+        for field in (self.server, self.username, self.password, self.code):
             field.setEnabled(ack and not self._busy)
         ready = ack and bool(self.username.text().strip()) and bool(self.password.text()) and not self._busy
+        if self.code_asked:
+            ready = ready and bool(self.code.text().strip())
         self.sign_in.setEnabled(ready)
-        if ack and not self._busy and self.password.isEnabled() and not self.password.hasFocus() and self.username.text():
+        if (ack and not self._busy and self.password.isEnabled() and not self.password.hasFocus()
+                and not self.code.hasFocus() and self.username.text()):
             self.password.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def show_message(self, text: str, error: bool = True) -> None:
@@ -141,11 +158,16 @@ class LoginDialog(QDialog):
             self.show_message("Enter your username and password.")
             return
         url, user, password = self.server.text().strip(), self.username.text().strip(), self.password.text()
+        extra = {"one_time_code": self.code.text().strip()} if self.code_asked else {}
         self._busy = True
         self._update_enabled()
         self.show_message("Signing in…", error=False)
-        run_task(lambda: self.login_fn(url, user, password), lambda s: self._done(s, url, user),
+        run_task(lambda: self.login_fn(url, user, password, **extra), lambda s: self._done(s, url, user),
                  lambda exc: self._failed(exc, url), owner=self)
+
+    @property
+    def code_asked(self) -> bool:
+        return self._form.isRowVisible(self.code)
 
     def _done(self, session: Any, url: str, user: str) -> None:
         self._busy = False
@@ -159,7 +181,17 @@ class LoginDialog(QDialog):
         self.accept()
 
     def _failed(self, exc: BaseException, url: str) -> None:
+        from workstation.errors import MfaRequired
+
         self._busy = False
+        self.code.clear()
+        if isinstance(exc, MfaRequired):
+            # the password was right: keep it, ask for the code
+            self._form.setRowVisible(self.code, True)
+            self._update_enabled()
+            self.show_message(describe_login_error(exc, url))
+            self.code.setFocus(Qt.FocusReason.OtherFocusReason)
+            return
         self.password.clear()
         self._update_enabled()
         self.show_message(describe_login_error(exc, url))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from local_db.errors import StoreCorrupt, WrongPassword
 from workstation.security.lockout import AccountLocked, WorkstationWiped
-from workstation.sync.errors import AuthRequired, ServerUnreachable
+from workstation.sync.errors import AuthRequired, MfaRequired, ServerUnreachable
 
-__all__ = ["AccountLocked", "AuthRequired", "ServerUnreachable", "StoreCorrupt", "WorkstationWiped", "WrongPassword"]
+__all__ = [
+    "AccountLocked", "AuthRequired", "MfaRequired", "ServerUnreachable", "StoreCorrupt", "WorkstationWiped",
+    "WrongPassword",
+]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from sync_server import totp
 from sync_server.__main__ import main as cli
 from sync_server.login_throttle import LoginThrottle
 from tests.sync_server.conftest import login
@@ -183,3 +187,36 @@ def test_password_change_route_changes_the_server_credential(sync_server_factory
     assert _token(server, "pw").status_code == 401
     assert _token(server, "a-new-passphrase").status_code == 200
     assert _changes(server, access).status_code == 200  # the session that changed it goes on
+
+
+def test_totp_mfa_is_enforced_when_enrolled_and_codes_are_single_use(sync_server_factory, db_url, capsys):
+    server = sync_server_factory(caseload=1, db_url=db_url, login_free_failures=100)
+    assert cli(["mfa", "enrol", "officer1", "--db", server.db_url]) == 0
+    uri = json.loads(capsys.readouterr().out)["otpauth"]
+    assert uri.startswith("otpauth://totp/Field%20Workstation%3Aofficer1?")
+    secret = parse_qs(urlsplit(uri).query)["secret"][0]
+
+    def login(password: str, code: str | None) -> httpx.Response:
+        body = {"username": "officer1", "password": password, "workstation_id": "ws-a", "one_time_code": code}
+        return httpx.post(f"{server.url}/v1/auth/token", json=body)
+
+    assert login("pw", None).json()["error"] == "mfa_required"
+    code = totp.code_at(secret, totp.step_of(time.time()))
+    # a wrong password never reveals that a code would be asked for
+    assert login("wrong", code).json()["error"] == "invalid_credentials"
+    wrong_code = f"{(int(code) + 1) % 10**6:06d}"
+    assert login("pw", wrong_code).json()["error"] == "mfa_invalid"
+    assert login("pw", code).status_code == 200
+    assert login("pw", code).json()["error"] == "mfa_invalid"  # the same code cannot be replayed
+    assert cli(["mfa", "remove", "officer1", "--db", server.db_url]) == 0
+    assert login("pw", None).status_code == 200
+    assert cli(["mfa", "enrol", "ghost", "--db", server.db_url]) == 1
+
+
+def test_totp_codes_match_the_rfc_6238_vectors():
+    secret = base64.b32encode(b"12345678901234567890").decode()
+    # RFC 6238 appendix B (SHA-1), last 6 of the 8 digits
+    for unix_time, expected in ((59, "287082"), (1111111109, "081804"), (1234567890, "005924")):
+        assert totp.code_at(secret, totp.step_of(unix_time)) == expected
+        assert totp.matching_step(secret, expected, unix_time, None) == totp.step_of(unix_time)
+        assert totp.matching_step(secret, expected, unix_time, totp.step_of(unix_time)) is None

@@ -229,3 +229,40 @@ def test_an_older_outbox_read_never_overwrites_a_newer_one(qtbot, offline_window
     assert outbox.model.rowCount() == 1
     assert "1 pending action" in w.status.pending.text()
     outbox.close()
+
+
+def test_login_dialog_asks_for_the_one_time_code_when_the_server_requires_it(qtbot, tmp_path, sync_server_factory,
+                                                                              sessions, capsys):
+    import json
+    import time
+    from urllib.parse import parse_qs, urlsplit
+
+    from sync_server import totp
+    from sync_server.__main__ import main as server_cli
+
+    server = sync_server_factory(caseload=2)
+    assert server_cli(["mfa", "enrol", "officer1", "--db", server.db_url]) == 0
+    secret = parse_qs(urlsplit(json.loads(capsys.readouterr().out)["otpauth"]).query)["secret"][0]
+    config = config_for(tmp_path / "mfa")
+    dialog = LoginDialog(lambda u, user, pw, **kw: WorkstationSession.open(config, user, pw, server_url=u, **kw))
+    qtbot.addWidget(dialog)
+    dialog.server.setText(server.url)
+    dialog.username.setText("officer1")
+    dialog.acknowledge.setChecked(True)
+    assert not dialog.code.isVisibleTo(dialog)  # no code field until the server asks for one
+    dialog.password.setText("pw")
+    dialog.submit()
+    qtbot.waitUntil(lambda: not dialog._busy, timeout=30_000)
+    assert dialog.session is None and "one-time code" in dialog.message.text()
+    assert dialog.code.isVisibleTo(dialog) and dialog.password.text() == "pw"  # kept: it was right
+    assert not dialog.sign_in.isEnabled()  # until a code is typed
+    dialog.code.setText("000000" if totp.code_at(secret, totp.step_of(time.time())) != "000000" else "111111")
+    dialog.submit()
+    qtbot.waitUntil(lambda: not dialog._busy, timeout=30_000)
+    assert dialog.session is None and "wrong or already used" in dialog.message.text()
+    dialog.code.setText(totp.code_at(secret, totp.step_of(time.time())))
+    dialog.submit()
+    qtbot.waitUntil(lambda: not dialog._busy, timeout=30_000)
+    assert dialog.session is not None, dialog.message.text()
+    sessions.append(dialog.session)
+    assert dialog.session.offline_reason is None

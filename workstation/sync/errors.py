@@ -33,6 +33,15 @@ class AuthRequired(SyncError):
     """The session is no longer valid (401 after a refresh attempt): ask for the password again."""
 
 
+class MfaRequired(AuthRequired):
+    """The password was right and the account needs a one-time code (none given, or `invalid`: a wrong,
+    expired or already used one): ask the officer for the code from their authenticator."""
+
+    def __init__(self, message: str, invalid: bool = False) -> None:
+        super().__init__(message)
+        self.invalid = invalid
+
+
 class WorkstationRevoked(SyncError):
     """The server revoked this workstation (ErrorBody.wipe): local key material was destroyed."""
 

@@ -27,6 +27,7 @@ from workstation.protocol import ErrorBody
 from workstation.security.tls import InsecureTransport, httpx_verify
 from workstation.sync.errors import (
     AuthRequired,
+    MfaRequired,
     RequestRefused,
     ServerFailed,
     ServerUnreachable,
@@ -212,6 +213,8 @@ class ServerClient:
             reason = body.detail or body.error or "revoked"
             raise WorkstationRevoked(f"this workstation was revoked by the agency: {reason}")
         message = (body.detail or body.error) if body is not None else response.text[:200]
+        if status == 401 and body is not None and body.error in ("mfa_required", "mfa_invalid"):
+            raise MfaRequired(message, invalid=body.error == "mfa_invalid")
         if status == 401:
             raise AuthRequired(f"the server asks to log in again ({message or 'session expired'})")
         if status >= 500 or status == 429:
