@@ -126,6 +126,8 @@ class Zone(Base):
     radius_m: Mapped[float | None] = mapped_column(Float)
     polygon: Mapped[list[Any] | None] = mapped_column(JSON)
     schedule: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: IANA zone of the schedule; NULL = the agency's default (configuration)
+    time_zone: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_zone_participant", "participant_id"),)
 

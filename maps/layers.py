@@ -14,6 +14,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from workstation.rules.geo import distance_m
+from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, schedule_in_effect
+
 log = logging.getLogger(__name__)
 
 DEVICE_STATES = ("ok", "incident", "stale", "no_fix")
@@ -54,15 +57,6 @@ def _iso(value: Any) -> str | None:
 def _parse_time(value: Any) -> datetime | None:
     iso = _iso(value)
     return datetime.fromisoformat(iso.replace("Z", "+00:00")) if iso else None
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine)."""
-    r = 6_371_008.8
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * r * math.asin(math.sqrt(a))
 
 
 # --------------------------------------------------------------------------- devices
@@ -190,30 +184,13 @@ def schedule_text(schedule: Iterable[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
-def schedule_active(schedule: Iterable[Mapping[str, Any]], now: datetime) -> bool:
-    """Whether a weekly schedule applies at local time `now` (empty schedule = always)."""
-    windows = list(schedule)
-    if not windows:
-        return True
-    minute = now.hour * 60 + now.minute
-    today = now.isoweekday()
-    yesterday = 7 if today == 1 else today - 1
-    for w in windows:
-        start = int(w["start"][:2]) * 60 + int(w["start"][3:])
-        end = int(w["end"][:2]) * 60 + int(w["end"][3:])
-        days = set(w["days"])
-        if start <= end:
-            if today in days and start <= minute < end:
-                return True
-        else:  # wraps midnight: the part after midnight belongs to the window that started yesterday
-            if (today in days and minute >= start) or (yesterday in days and minute < end):
-                return True
-    return False
-
-
 def clean_zones(zones: Iterable[Mapping[str, Any]], now: datetime | None = None) -> list[dict]:
-    """Zones the page can draw; invalid ones (bad geometry, self-intersecting polygons) skipped and logged."""
-    now = now or datetime.now().astimezone()
+    """Zones the page can draw; invalid ones (bad geometry, self-intersecting polygons) skipped and logged.
+
+    Whether a zone's schedule is in effect is read in the zone's own `time_zone` (the agency default
+    when it names none), never in the laptop's.
+    """
+    now = now or datetime.now(UTC)
     out = []
     for zone in zones:
         zid = zone.get("id", "?")
@@ -227,7 +204,8 @@ def clean_zones(zones: Iterable[Mapping[str, Any]], now: datetime | None = None)
         }
         try:
             item["active_now"] = bool(
-                zone["active_now"] if "active_now" in zone else schedule_active(zone.get("schedule") or [], now)
+                zone["active_now"] if "active_now" in zone else schedule_in_effect(
+                    zone.get("schedule") or [], now, zone.get("time_zone") or DEFAULT_AGENCY_TIME_ZONE)
             )
         except (KeyError, ValueError, TypeError):
             log.warning("map: zone %s has an unreadable schedule; skipped", zid)

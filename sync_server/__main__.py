@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sync_server.db import Database, default_db_url
+from workstation.rules.schedule import is_time_zone
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 #: sub-commands that name an officer by user name
@@ -65,6 +66,9 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--caseload", type=int, default=50)
     p.add_argument("--password", default=None, help="password of every seeded officer (required with --seed)")
     p.add_argument("--random-seed", type=int, default=1)
+    p.add_argument("--agency-time-zone", default=None, metavar="IANA_ZONE",
+                   help="time zone of zones and schedules that name none (default: "
+                        "$SYNC_SERVER_AGENCY_TIME_ZONE, else America/Chicago)")
     p.add_argument("--simulate", action="store_true", help="run the device simulator")
     p.add_argument("--speed", type=float, default=1.0, help="simulated time runs this many times faster")
     p.add_argument("--watchdog", type=float, default=None,
@@ -132,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.speed <= 0:
         print("sync-server: --speed must be positive", file=sys.stderr)
         return 2
+    if args.agency_time_zone is not None and not is_time_zone(args.agency_time_zone):
+        print(f"sync-server: --agency-time-zone {args.agency_time_zone!r} is not an IANA time zone", file=sys.stderr)
+        return 2
 
     stop, serving = threading.Event(), threading.Event()
 
@@ -167,6 +174,7 @@ def _serve(args: argparse.Namespace, stop: threading.Event, serving: threading.E
         options=ServerOptions(heartbeat_s=args.heartbeat, watchdog_s=None if args.simulate else watchdog),
         simulate=args.simulate,
         speed=args.speed,
+        agency_time_zone=args.agency_time_zone,
     )
     if args.seed:
         summary = server.seed(args.officers, args.caseload, args.password, args.random_seed)

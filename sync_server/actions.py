@@ -39,15 +39,15 @@ from sync_server.auth import Caller
 from sync_server.caseload import upsert_entry
 from sync_server.changes import append_changes
 from sync_server.db import Database, to_naive_utc, utcnow
-from sync_server.geo import AGENCY_TZ
 from sync_server.models import Alert, AppliedAction, Appointment, Note, Participant
 from sync_server.wire import alert_data, note_data, participant_data
 from workstation.protocol import (
     ALERT_ACTIONS,
-    TAMPER_CLASS_ALERTS,
     Action,
     ActionResult,
 )
+from workstation.rules.incidents import note_problem
+from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, time_zone
 
 
 class _Reject(Exception):
@@ -73,6 +73,8 @@ class TimeBounds:
     skew: timedelta = timedelta(minutes=5)
     #: how far ahead a requested appointment time may be
     schedule_ahead: timedelta = timedelta(days=400)
+    #: supervision starts at midnight of its date in the agency's zone
+    agency_time_zone: str = DEFAULT_AGENCY_TIME_ZONE
 
     def problem(
         self, name: str, value: datetime, now: datetime, supervision_start: date | None = None,
@@ -81,7 +83,7 @@ class TimeBounds:
         """Why `value` is out of bounds, or None. `ahead` admits future times (requested times)."""
         earliest = now - self.past_limit
         if supervision_start is not None:
-            earliest = max(earliest, datetime.combine(supervision_start, time(), tzinfo=AGENCY_TZ))
+            earliest = max(earliest, datetime.combine(supervision_start, time(), tzinfo=time_zone(self.agency_time_zone)))
         latest = now + (ahead if ahead is not None else self.skew)
         if ahead is not None:
             earliest = now - self.skew
@@ -289,8 +291,9 @@ def _alert_action(
     owner = session.get(Participant, alert.participant_id) if alert is not None else None
     if alert is None or owner is None or owner.officer_id != caller.officer_id:
         raise _Reject("unknown alert")
-    if action.kind == "resolve_alert" and alert.kind in TAMPER_CLASS_ALERTS and not payload.note.strip():
-        raise _Reject(f"a {alert.kind.replace('_', ' ')} alert cannot be resolved without a note")
+    problem = note_problem([alert.kind], payload.note) if action.kind == "resolve_alert" else None
+    if problem:
+        raise _Reject(problem)
     if alert_action_conflicts(alert.state, alert.version, action.base_version):
         raise _Conflict(alert.version, _json(alert_data(alert)))
     now = utcnow()

@@ -12,7 +12,7 @@ import gzip
 import hmac
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import parse_qsl
@@ -339,12 +339,14 @@ def create_app(
             body = read_page(session, who.officer_id, cursor, limit)
         return encoded(body, request)
 
+    time_bounds = replace(options.action_time_bounds, agency_time_zone=db.agency_time_zone)
+
     @app.post("/v1/actions:batch", response_model=ActionBatchResult, responses=ERRORS)
     def actions(batch: ActionBatch, who: CurrentCaller) -> ActionBatchResult:
         ids = [a.id for a in batch.actions]
         if len(set(ids)) != len(ids):
             raise ServerError(422, "duplicate_action_ids", "an action id appears twice in one batch")
-        return ActionBatchResult(results=apply_batch(db, who, list(batch.actions), options.action_time_bounds))
+        return ActionBatchResult(results=apply_batch(db, who, list(batch.actions), time_bounds))
 
     @app.get("/v1/participants/{case_number}", responses={200: {"model": ParticipantDetail}, **ERRORS})
     def participant_detail(case_number: str, request: Request, who: CurrentCaller) -> Response:

@@ -7,6 +7,7 @@ reference server is one process); PostgreSQL relies on its own row locks and con
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sync_server.models import Base, ChangeLog, Counter, Position, Setting
 from sync_server.zones import ZoneCache, install_triggers
+from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, time_zone
+
+AGENCY_TIME_ZONE_ENV = "SYNC_SERVER_AGENCY_TIME_ZONE"
 
 
 def utcnow() -> datetime:
@@ -40,8 +44,12 @@ def default_db_url() -> str:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, agency_time_zone: str | None = None) -> None:
         self.url = url
+        #: zones and schedules without their own time zone are read in this one (configuration:
+        #: --agency-time-zone or SYNC_SERVER_AGENCY_TIME_ZONE); an unknown name stops the server
+        self.agency_time_zone = agency_time_zone or os.environ.get(AGENCY_TIME_ZONE_ENV) or DEFAULT_AGENCY_TIME_ZONE
+        time_zone(self.agency_time_zone)
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict = {}
         if self.is_sqlite:
@@ -53,7 +61,7 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.RLock() if self.is_sqlite else None
-        self.zone_cache = ZoneCache()
+        self.zone_cache = ZoneCache(self.agency_time_zone)
 
     def create_schema(self) -> None:
         Base.metadata.create_all(self.engine)

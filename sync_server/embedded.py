@@ -37,9 +37,10 @@ class EmbeddedServer:
         options: ServerOptions | None = None,
         simulate: bool = False,
         speed: float = 1.0,
+        agency_time_zone: str | None = None,
     ) -> None:
         self.db_url = db_url
-        self.db = Database(db_url)
+        self.db = Database(db_url, agency_time_zone)
         self.db.create_schema()
         self.hub = LiveHub()
         self.options = options or ServerOptions()
@@ -165,6 +166,7 @@ def start_server(
     random_seed: int = 1,
     simulate: bool = False,
     speed: float = 1.0,
+    agency_time_zone: str | None = None,
     **options: Any,
 ) -> EmbeddedServer:
     """Seed (officers > 0) and start a server; the database defaults to a fresh SQLite file in tmp_dir.
@@ -175,7 +177,9 @@ def start_server(
         if tmp_dir is None:
             raise ValueError("give db_url or tmp_dir")
         db_url = f"sqlite:///{Path(tmp_dir) / 'sync_server.db'}"
-    server = EmbeddedServer(db_url, options=ServerOptions(**options), simulate=simulate, speed=speed)
+    server = EmbeddedServer(
+        db_url, options=ServerOptions(**options), simulate=simulate, speed=speed, agency_time_zone=agency_time_zone
+    )
     if officers > 0:
         server.seed(officers, caseload, password, random_seed)
     return server.start()

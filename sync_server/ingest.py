@@ -31,33 +31,26 @@ from sqlalchemy.orm import Session
 from sync_server.caseload import officer_of, upsert_entry
 from sync_server.changes import ChangeEntry, append_changes
 from sync_server.db import Database, to_naive_utc, utcnow
-from sync_server.geo import distance_m, schedule_active, zone_signed_distance
 from sync_server.live import LiveHub
 from sync_server.models import Alert, Appointment, Device, Participant
 from sync_server.rawsql import Raw, allocate
 from sync_server.wire import DEVICE_COLUMNS, alert_data, device_json, dump
 from sync_server.zones import ZoneCache
 from workstation.protocol import GatewayFix, IngestResult
+from workstation.rules.geo import distance_m, zone_signed_distance
+from workstation.rules.incidents import (
+    CRITICAL_BATTERY_PCT,
+    LOW_BATTERY_PCT,
+    chains_into,
+    family_of,
+    severity_of,
+)
+from workstation.rules.schedule import schedule_in_effect
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 IMPOSSIBLE_SPEED_KMH = 250.0
-LOW_BATTERY, CRITICAL_BATTERY = 20, 5
-INCIDENT_WINDOW = timedelta(minutes=30)
 CHECKIN_GRACE = timedelta(hours=1)
 
-SEVERITY = {
-    "strap_tamper": "critical",
-    "device_removed": "critical",
-    "battery_critical": "high",
-    "low_battery": "low",
-    "charging": "info",
-    "no_gps": "medium",
-    "no_communication": "high",
-    "zone_exit": "high",
-    "zone_entry": "high",
-    "curfew_violation": "high",
-    "missed_checkin": "medium",
-}
 
 
 class IngestError(ValueError):
@@ -237,7 +230,7 @@ def _apply_fix(
             if "impossible_speed" in flags:  # an impossible jump changes no zone state
                 continue
             inside = signed < 0
-            active = schedule_active(zone.schedule, fix_time)
+            active = schedule_in_effect(zone.schedule, fix_time, zone.time_zone)
             violating = active and (inside if zone.kind == "exclusion" else not inside)
             key = f"z:{zone.id}"
             if violating and not state.get(key):
@@ -254,7 +247,7 @@ def _apply_fix(
             dev.last_gps_at = fix_time
     if fix.battery_pct is not None:
         before = dev.battery_pct
-        for threshold, kind in ((CRITICAL_BATTERY, "battery_critical"), (LOW_BATTERY, "low_battery")):
+        for threshold, kind in ((CRITICAL_BATTERY_PCT, "battery_critical"), (LOW_BATTERY_PCT, "low_battery")):
             if fix.battery_pct <= threshold:
                 if before is None or before > threshold:
                     alerts.append(NewAlert(dev.participant_id, dev.officer_id, dev.id, kind, fix_time, fix.lat,
@@ -304,32 +297,31 @@ def _fix_event(position: tuple, status: tuple) -> str:
 def raise_alerts(session: Session, alerts: Sequence[NewAlert], live: list[tuple[str, str]] | None = None) -> int:
     """Insert alerts with incident grouping, append their feed entries and queue their live events.
 
-    Alerts of one device within 30 minutes of that device's previous alert join its incident.
+    An alert joins the unresolved incident of its participant, device and family when it follows that
+    incident's last alert within the family's gap (workstation.rules.incidents).
     """
     if not alerts:
         return 0
-    incidents: dict[str, tuple[str, datetime]] = {}
-    device_ids = {a.device_id for a in alerts if a.device_id}
-    if device_ids:
-        latest = (
-            select(Alert.device_id, Alert.incident_id, Alert.opened_at)
-            .where(Alert.device_id.in_(device_ids))
-            .order_by(Alert.opened_at)
-        )
-        for device_id, incident_id, opened_at in session.execute(latest):
-            incidents[device_id] = (incident_id, opened_at)
+    chains: dict[tuple[str, str, str], tuple[str, datetime]] = {}
+    participant_ids = {a.participant_id for a in alerts}
+    latest = (
+        select(Alert.participant_id, Alert.device_id, Alert.kind, Alert.incident_id, Alert.opened_at)
+        .where(Alert.participant_id.in_(participant_ids), Alert.state != "resolved")
+        .order_by(Alert.opened_at)
+    )
+    for participant_id, device_id, kind, incident_id, opened_at in session.execute(latest):
+        if incident_id:
+            chains[(participant_id, device_id or "", family_of(kind))] = (incident_id, opened_at)
     rows, entries = [], []
     for a in alerts:
         alert_id = f"al-{uuid.uuid4().hex[:20]}"
-        incident = alert_id
-        previous = incidents.get(a.device_id) if a.device_id else None
-        if previous and previous[0] and a.opened_at - previous[1] <= INCIDENT_WINDOW:
-            incident = previous[0]
-        if a.device_id:
-            incidents[a.device_id] = (incident, a.opened_at)
+        key = (a.participant_id, a.device_id or "", family_of(a.kind))
+        previous = chains.get(key)
+        incident = previous[0] if previous and chains_into(key[2], previous[1], a.opened_at) else alert_id
+        chains[key] = (incident, a.opened_at)
         row = Alert(
             id=alert_id, version=1, participant_id=a.participant_id, device_id=a.device_id, kind=a.kind,
-            severity=SEVERITY[a.kind], opened_at=a.opened_at, lat=a.lat, lon=a.lon, state="open",
+            severity=severity_of(a.kind), opened_at=a.opened_at, lat=a.lat, lon=a.lon, state="open",
             incident_id=incident, detail=a.detail,
         )
         rows.append(row)

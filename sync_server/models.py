@@ -169,6 +169,8 @@ class Zone(Base):
     radius_m: Mapped[float | None] = mapped_column(Float)
     polygon: Mapped[list[Any] | None] = mapped_column(JSON)
     schedule: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: IANA zone the schedule's wall-clock times are in; NULL = the agency's default (configuration)
+    time_zone: Mapped[str | None] = mapped_column(String(64))
 
 
 class Appointment(Base):

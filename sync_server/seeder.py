@@ -24,10 +24,13 @@ from sync_server.auth import hash_password, verify_password
 from sync_server.caseload import upsert_entry
 from sync_server.changes import append_changes
 from sync_server.db import Database, utcnow
-from sync_server.geo import AGENCY_TZ
 from sync_server.models import Alert, Appointment, Device, Note, Officer, Participant, Zone
+from workstation.rules.incidents import severity_of
+from workstation.rules.schedule import time_zone
 
 # Demo basemap (z13 tiles of central Chicago); homes stay on land, west of the lakefront.
+#: The seeded caseload lives in Chicago; its zones and schedules say so explicitly.
+SEED_TIME_ZONE = "America/Chicago"
 BBOX = {"lat_min": 41.862, "lat_max": 41.898, "lon_min": -87.658, "lon_max": -87.622}
 STATE_MADISON = (41.88204, -87.62784)  # origin of the street-number grid
 NUMBERS_PER_DEG_LAT = 69.05 * 800
@@ -76,7 +79,6 @@ NOTE_TEXTS = [
 ]
 CURFEWS = [("21:00", "06:00"), ("22:00", "06:00"), ("20:00", "07:00"), ("23:00", "05:00")]
 HISTORY_ALERTS = ["low_battery", "zone_exit", "no_gps", "curfew_violation", "no_communication"]
-ALERT_SEVERITY = {"low_battery": "low", "no_gps": "medium", "zone_exit": "medium"}
 
 
 def _alert_episode(rng: random.Random, start: datetime) -> list[tuple[str, datetime]]:
@@ -145,7 +147,8 @@ def _home(rng: random.Random) -> tuple[str, float, float]:
 
 
 def _local_time(day: date, hour: int, minute: int) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=AGENCY_TZ).astimezone(UTC).replace(tzinfo=None)
+    local = datetime(day.year, day.month, day.day, hour, minute, tzinfo=time_zone(SEED_TIME_ZONE))
+    return local.astimezone(UTC).replace(tzinfo=None)
 
 
 def _participant_rows(k: int, i: int, officer_id: str, seed: int, now: datetime) -> dict[str, list[dict]]:
@@ -195,7 +198,7 @@ def _participant_rows(k: int, i: int, officer_id: str, seed: int, now: datetime)
         out["zone"].append(dict(
             id=f"z{tag}h", version=1, participant_id=pid, name="Home (curfew)", kind="inclusion", shape="circle",
             center_lat=home_lat, center_lon=home_lon, radius_m=float(rng.randrange(60, 160, 10)), polygon=None,
-            schedule=[{"days": [1, 2, 3, 4, 5, 6, 7], "start": begin, "end": end}],
+            schedule=[{"days": [1, 2, 3, 4, 5, 6, 7], "start": begin, "end": end}], time_zone=SEED_TIME_ZONE,
         ))
     if rng.random() < 0.2:
         if rng.random() < 0.6:
@@ -204,12 +207,14 @@ def _participant_rows(k: int, i: int, officer_id: str, seed: int, now: datetime)
             out["zone"].append(dict(
                 id=f"z{tag}x", version=1, participant_id=pid, name=place, kind="exclusion", shape="circle",
                 center_lat=ex_lat, center_lon=ex_lon, radius_m=radius, polygon=None, schedule=[],
+                time_zone=SEED_TIME_ZONE,
             ))
         else:
             area, ring = rng.choice(POLYGON_AREAS)
             out["zone"].append(dict(
                 id=f"z{tag}x", version=1, participant_id=pid, name=area, kind="exclusion", shape="polygon",
                 center_lat=None, center_lon=None, radius_m=None, polygon=[list(p) for p in ring], schedule=[],
+                time_zone=SEED_TIME_ZONE,
             ))
     for n in range(rng.randrange(1, 4)):
         day = today + timedelta(days=rng.randrange(1, 42))
@@ -233,7 +238,7 @@ def _participant_rows(k: int, i: int, officer_id: str, seed: int, now: datetime)
             aid = f"al{tag}" if n == 0 else f"al{tag}-{n}"
             out["alert"].append(dict(
                 id=aid, version=1, participant_id=pid, device_id=f"d{tag}", kind=alert_kind,
-                severity=ALERT_SEVERITY.get(alert_kind, "high"), opened_at=min(at, now),
+                severity=severity_of(alert_kind), opened_at=min(at, now),
                 lat=home_lat, lon=home_lon, state="open" if is_open else "resolved", acknowledged_by=None,
                 acknowledged_at=None, resolved_by=None if is_open else "system",
                 resolved_at=None if is_open else episode[-1][1] + timedelta(minutes=40), incident_id=f"al{tag}",

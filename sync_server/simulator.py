@@ -27,12 +27,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from sync_server.db import Database
-from sync_server.geo import AGENCY_TZ
 from sync_server.ingest import IngestError, check_silence, ingest_fixes
 from sync_server.live import LiveHub
 from sync_server.models import Device, Participant
-from sync_server.seeder import BBOX
+from sync_server.seeder import BBOX, SEED_TIME_ZONE
 from workstation.protocol import GatewayFix
+from workstation.rules.schedule import time_zone
 
 log = logging.getLogger("sync_server.simulator")
 
@@ -181,7 +181,7 @@ class Simulator:
                 if name == "curfew_break":
                     dev.break_point = None
         per_fix_hours = span_h
-        local = sim_now.astimezone(AGENCY_TZ)
+        local = sim_now.astimezone(time_zone(SEED_TIME_ZONE))
         event = None
         if dev.kind != "phone_app" and not dev.tampered and rng.random() < P_TAMPER * per_fix_hours:
             dev.tampered, event = True, "strap_tamper"

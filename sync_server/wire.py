@@ -91,6 +91,7 @@ def zone_data(z: Any) -> ZoneData:
         radius_m=z.radius_m,
         polygon=[tuple(pt) for pt in z.polygon] if z.polygon else None,
         schedule=list(z.schedule or []),
+        time_zone=z.time_zone,
     )
 
 

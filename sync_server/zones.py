@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from sync_server.rawsql import Raw
+from workstation.rules.schedule import effective_time_zone
 
 CHUNK = 5000  # bound parameters per IN list, well under SQLite's limit
 
@@ -53,10 +54,13 @@ class ZoneRule(NamedTuple):
     radius_m: float | None
     polygon: list[Any] | None
     schedule: list[Any]
+    #: the zone's IANA time zone, the agency's default filled in when the row names none
+    time_zone: str
 
 
 class ZoneCache:
-    def __init__(self) -> None:
+    def __init__(self, agency_time_zone: str) -> None:
+        self.agency_time_zone = agency_time_zone
         self._lock = threading.Lock()
         self._generation: int | None = None
         self._entries: dict[str, list[ZoneRule]] = {}
@@ -75,11 +79,15 @@ class ZoneCache:
         for start in range(0, len(missing), CHUNK):
             part = missing[start:start + CHUNK]
             sql = (
-                "SELECT id, participant_id, name, kind, shape, center_lat, center_lon, radius_m, polygon, schedule "
+                "SELECT id, participant_id, name, kind, shape, center_lat, center_lon, radius_m, polygon, schedule, "
+                "time_zone "
                 f"FROM zone WHERE participant_id IN ({raw.placeholders(len(part))})"
             )
             for row in raw.fetchall(sql, part):
-                loaded[row[1]].append(ZoneRule(*row[:8], raw.json_value(row[8]), raw.json_value(row[9]) or []))
+                loaded[row[1]].append(ZoneRule(
+                    *row[:8], raw.json_value(row[8]), raw.json_value(row[9]) or [],
+                    effective_time_zone(row[10], self.agency_time_zone),
+                ))
         for pid in missing:
             out[pid] = loaded.get(pid, [])
         with self._lock:

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from ui import theme
 from workstation import protocol as p
+from workstation.rules.incidents import NOTE_REQUIRED_MESSAGE
 
 OUTCOMES = (("met", "Met in person"), ("not_home", "Not at home"), ("refused", "Refused"),
             ("left_message", "Left message"), ("phone_contact", "Phone contact"), ("other", "Other"))
@@ -271,6 +272,6 @@ class ResolveForm(ActionForm):
     def build(self) -> p.ResolveAlertPayload:
         note = self.note.toPlainText().strip()
         if self.requires_note and not note:
-            raise ValueError("A tamper incident cannot be resolved without a note saying what was found.")
+            raise ValueError(NOTE_REQUIRED_MESSAGE)
         return p.ResolveAlertPayload(resolution=self.resolution.currentData(), note=note)
 

@@ -20,13 +20,13 @@ from workstation.read.caseload import CaseloadRow, LiveFix
 from workstation.read.rules import display_name, is_stale, low_battery, stale_reference
 from workstation.read.search import search_text
 from workstation.route import format_age
+from workstation.rules.incidents import RISK_RANK
 
 SortRole = Qt.ItemDataRole.UserRole + 1
 RowRole = Qt.ItemDataRole.UserRole + 2
 
 #: above this many changed rows, one dataChanged covers the span instead of one per row
 BULK_CHANGE_ROWS = 200
-RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
 DEVICE_LABEL = {"ankle": "Ankle", "wrist": "Wrist", "phone_app": "App", None: "—"}
 APPOINTMENT_LABEL = {
     "office_checkin": "Office",
@@ -247,7 +247,7 @@ class CaseloadTableModel(QAbstractTableModel):
         if col is Col.CASE:
             return row.case_number
         if col is Col.RISK:
-            return RISK_ORDER.get(row.risk_level, 1)
+            return RISK_RANK.get(row.risk_level, 1)
         if col is Col.DEVICE:
             return row.device_kind or ""
         if col is Col.BATTERY:

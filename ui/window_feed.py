@@ -154,7 +154,8 @@ class WindowFeed:
         if self._suspended:
             return
         store = self.store
-        run_task(lambda: load_participant(store, participant_id), lambda rec: self._record_loaded(participant_id, rec),
+        agency_tz = self.services.session.agency_time_zone
+        run_task(lambda: load_participant(store, participant_id, agency_time_zone=agency_tz), lambda rec: self._record_loaded(participant_id, rec),
                  owner=self)
 
     def _record_loaded(self, participant_id: str, record) -> None:
@@ -164,7 +165,8 @@ class WindowFeed:
         if record is not None and self.map is not None and hasattr(self.map, "show_zones"):
             self.map.show_zones([
                 {"id": z.id, "name": z.name, "kind": z.kind, "shape": z.shape, "center_lat": z.center_lat,
-                 "center_lon": z.center_lon, "radius_m": z.radius_m, "polygon": z.polygon, "schedule": z.schedule}
+                 "center_lon": z.center_lon, "radius_m": z.radius_m, "polygon": z.polygon, "schedule": z.schedule,
+                 "time_zone": z.time_zone}
                 for z in record.zones
             ])
 
@@ -175,9 +177,10 @@ class WindowFeed:
         now = self.clock()
         local_offset = datetime.now().astimezone().utcoffset() or timedelta(0)
         local_midnight = (now + local_offset).replace(hour=0, minute=0, second=0, microsecond=0) - local_offset
+        agency_tz = self.services.session.agency_time_zone
 
         def work():
-            visits, start = load_todays_visits(store, local_midnight, local_midnight + timedelta(days=1))
+            visits, start = load_todays_visits(store, local_midnight, local_midnight + timedelta(days=1), agency_tz)
             return plan_route(visits, start, now, local_offset)
 
         run_task(work, lambda stops: self.route.set_stops(stops, local_offset), owner=self)

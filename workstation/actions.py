@@ -25,6 +25,7 @@ from local_db import audit as audit_log
 from local_db.models import Alert, Participant
 from local_db.store import Store
 from workstation import protocol as p
+from workstation.rules.incidents import note_problem
 from workstation.sync import effects, outbox
 from workstation.sync.rows import utcnow
 
@@ -125,11 +126,9 @@ def _resolve_target(session: Session, kind: str, target: str, payload: p.WireMod
         alert = session.get(Alert, target)
         if alert is None:
             raise ActionInvalid(f"there is no alert {target} in this caseload")
-        if kind == "resolve_alert" and alert.kind in p.TAMPER_CLASS_ALERTS and not payload.note.strip():  # type: ignore[attr-defined]
-            raise ActionInvalid(
-                f"a {alert.kind.replace('_', ' ')} alert cannot be resolved without a note: "
-                "write what was found and done"
-            )
+        problem = note_problem([alert.kind], payload.note) if kind == "resolve_alert" else None  # type: ignore[attr-defined]
+        if problem:
+            raise ActionInvalid(problem)
         if kind == "resolve_alert" and alert.state == "resolved":
             raise ActionInvalid("this alert is already resolved")
         if kind == "acknowledge_alert" and alert.state != "open":

@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, is_time_zone
+
 APP_NAME = "field-workstation"
 HOME_ENV = "WORKSTATION_HOME"
 ENV_OVERRIDES = {"WORKSTATION_SERVER_URL": "server_url", "WORKSTATION_TILE_URL": "tile_url"}
@@ -56,6 +58,8 @@ class Config:
     agency_name: str = ""
     #: (system configuration only) offline map packages agency IT preloads for every officer
     map_packages: tuple[Path, ...] = ()
+    #: IANA zone of zones and schedules that name none, and of participants without zones (agency setting)
+    agency_time_zone: str = DEFAULT_AGENCY_TIME_ZONE
     #: generated once and kept in the data dir; None when the data dir does not exist (yet)
     workstation_id: str | None = None
     #: officer-readable messages about skipped files or values
@@ -212,6 +216,12 @@ def _positive_int(value: Any) -> int:
     return number
 
 
+def _time_zone_name(value: Any) -> str:
+    if not isinstance(value, str) or not is_time_zone(value.strip()):
+        raise ValueError(f"{value!r} is not an IANA time zone name such as America/Chicago")
+    return value.strip()
+
+
 _FIELDS: dict[str, Callable[[Any], Any]] = {
     "server_url": _http_url,
     "tile_url": _tile_url,
@@ -222,6 +232,7 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "wipe_after_failures": _positive_int,
     "agency_name": _short_text,
     "map_packages": _path_list,
+    "agency_time_zone": _time_zone_name,
 }
 #: settings only the agency-managed system file may set
 _SYSTEM_ONLY = frozenset({"map_packages"})

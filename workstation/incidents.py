@@ -15,58 +15,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from workstation.protocol import TAMPER_CLASS_ALERTS
-
-SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
-RISK_RANK = {"low": 0, "medium": 1, "high": 2}
-
-#: Alert kind -> family. Alerts of one device chain only within a family: a tamper is never folded
-#: into a battery story, because its resolution rules differ (a tamper needs a note).
-FAMILY_OF_KIND = {
-    "strap_tamper": "tamper",
-    "device_removed": "tamper",
-    "low_battery": "device_health",
-    "battery_critical": "device_health",
-    "charging": "device_health",
-    "no_communication": "device_health",
-    "no_gps": "device_health",
-    "zone_exit": "location",
-    "zone_entry": "location",
-    "curfew_violation": "location",
-    "missed_checkin": "checkin",
-}
-
-#: Largest gap between consecutive alerts of one chain. A dying battery takes hours to turn into
-#: "no communication"; repeated zone exits belong together only within minutes.
-FAMILY_GAP = {
-    "tamper": timedelta(hours=2),
-    "device_health": timedelta(hours=6),
-    "location": timedelta(minutes=30),
-    "checkin": timedelta(hours=1),
-}
-
-FAMILY_TITLE = {
-    "tamper": "Device tamper",
-    "device_health": "Device power / signal",
-    "location": "Location rule violation",
-    "checkin": "Missed check-in",
-}
-
-KIND_LABEL = {
-    "strap_tamper": "Strap tamper",
-    "device_removed": "Device removed",
-    "low_battery": "Low battery",
-    "battery_critical": "Battery critical",
-    "charging": "Charging",
-    "no_gps": "No GPS",
-    "no_communication": "No communication",
-    "zone_exit": "Zone exit",
-    "zone_entry": "Zone entry",
-    "curfew_violation": "Curfew violation",
-    "missed_checkin": "Missed check-in",
-}
+from workstation.rules.incidents import (
+    FAMILY_TITLE,
+    KIND_LABEL,
+    NOTE_REQUIRED_MESSAGE,
+    RISK_RANK,
+    SEVERITY_RANK,
+    chains_into,
+    family_of,
+    max_severity,
+    requires_note,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +85,7 @@ class Incident:
 
     @property
     def requires_note_to_resolve(self) -> bool:
-        return any(a.kind in TAMPER_CLASS_ALERTS for a in self.alerts)
+        return requires_note(a.kind for a in self.alerts)
 
     @property
     def urgent(self) -> bool:
@@ -153,42 +114,50 @@ def _incident_state(alerts: Iterable[AlertFact]) -> str:
 
 
 def build_incidents(alerts: Iterable[AlertFact], risk_by_participant: Mapping[str, str]) -> list[Incident]:
-    """Group alerts into incidents and return them ranked (most urgent first)."""
+    """Group alerts into incidents and return them ranked (most urgent first).
+
+    Alerts the server already grouped (their `incident_id`) stay in the server's incident; the
+    others (seeded history without one, for instance) chain by the same rule the server uses.
+    """
+    by_server_id: dict[str, list[AlertFact]] = defaultdict(list)
     chains: dict[tuple[str, str, str], list[list[AlertFact]]] = defaultdict(list)
     for alert in sorted(alerts, key=lambda a: (a.opened_at, a.id)):
-        family = FAMILY_OF_KIND.get(alert.kind, alert.kind)
+        if alert.incident_id:
+            by_server_id[alert.incident_id].append(alert)
+            continue
+        family = family_of(alert.kind)
         key = (alert.participant_id, alert.device_id or "", family)
         runs = chains[key]
-        gap = FAMILY_GAP.get(family, timedelta(hours=1))
         # A resolved chain is closed to live alerts: a new open alert after it starts a new incident even
         # within the gap. Resolved alerts still chain with each other, so history reads as the episodes it was.
         if (
             runs
-            and alert.opened_at - runs[-1][-1].opened_at <= gap
+            and chains_into(family, runs[-1][-1].opened_at, alert.opened_at)
             and (_incident_state(runs[-1]) != "resolved" or alert.state == "resolved")
         ):
             runs[-1].append(alert)
         else:
             runs.append([alert])
+    groups = [(f"inc-{run[0].id}", run) for runs in chains.values() for run in runs]
+    groups += [(incident_id, run) for incident_id, run in by_server_id.items()]
     incidents = []
-    for (participant_id, device_id, family), runs in chains.items():
-        for run in runs:
-            risk = risk_by_participant.get(participant_id, "medium")
-            incidents.append(
-                Incident(
-                    id=f"inc-{run[0].id}",
-                    participant_id=participant_id,
-                    device_id=device_id or None,
-                    family=family,
-                    severity=max((a.severity for a in run), key=lambda s: SEVERITY_RANK.get(s, 0)),
-                    risk_level=risk,
-                    state=_incident_state(run),
-                    opened_at=run[0].opened_at,
-                    last_at=run[-1].opened_at,
-                    alerts=tuple(run),
-                    pending=any(a.pending for a in run),
-                )
+    for incident_id, run in groups:
+        first = run[0]
+        incidents.append(
+            Incident(
+                id=incident_id,
+                participant_id=first.participant_id,
+                device_id=first.device_id or None,
+                family=family_of(first.kind),
+                severity=max_severity(a.severity for a in run),
+                risk_level=risk_by_participant.get(first.participant_id, "medium"),
+                state=_incident_state(run),
+                opened_at=first.opened_at,
+                last_at=run[-1].opened_at,
+                alerts=tuple(run),
+                pending=any(a.pending for a in run),
             )
+        )
     incidents.sort(key=rank_key)
     return incidents
 
@@ -210,7 +179,7 @@ def resolution_problem(incident: Incident, note: str) -> str | None:
     if incident.state == "resolved":
         return "This incident is already resolved."
     if incident.requires_note_to_resolve and not note.strip():
-        return "A tamper incident cannot be resolved without a note saying what was found."
+        return NOTE_REQUIRED_MESSAGE
     return None
 
 

@@ -25,6 +25,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
+from workstation.rules.schedule import is_time_zone
+
 PROTOCOL_VERSION = 1
 
 
@@ -39,6 +41,15 @@ Longitude = Annotated[float, Field(ge=-180.0, le=180.0), AfterValidator(_finite)
 ShortText = Annotated[str, Field(max_length=200)]
 LongText = Annotated[str, Field(max_length=10_000)]
 RowId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _known_time_zone(value: str) -> str:
+    if not is_time_zone(value):
+        raise ValueError("must be an IANA time zone name such as America/Chicago")
+    return value
+
+
+TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_time_zone)]
 #: A counter or version stored in a SQLite/PostgreSQL BIGINT: larger values would fail at the
 #: database (OverflowError) after validation passed, so they are refused here (found by the fuzz
 #: campaign, tests/reliability/fuzzers.py).
@@ -74,8 +85,6 @@ AlertKind = Literal[
     "curfew_violation",
     "missed_checkin",
 ]
-#: Alert kinds whose resolution requires a note (a tamper-class incident is never closed silently).
-TAMPER_CLASS_ALERTS: frozenset[str] = frozenset({"strap_tamper", "device_removed"})
 AlertSeverity = Literal["info", "low", "medium", "high", "critical"]
 AlertState = Literal["open", "acknowledged", "resolved"]
 NoteKind = Literal["note", "contact", "home_visit", "office_checkin", "app_checkin", "schedule_request"]
@@ -166,6 +175,8 @@ class ZoneData(WireModel):
     polygon: list[tuple[Latitude, Longitude]] | None = Field(default=None, max_length=500)
     #: when the rule applies; empty = always (a curfew is an inclusion zone with night windows).
     schedule: list[ScheduleWindow] = Field(default_factory=list, max_length=14)
+    #: IANA time zone the schedule's times are in; None = the agency's default (configuration)
+    time_zone: TimeZoneName | None = None
 
 
 class AppointmentData(WireModel):
@@ -310,7 +321,7 @@ class AcknowledgeAlertPayload(WireModel):
 
 class ResolveAlertPayload(WireModel):
     resolution: ShortText = "resolved"
-    #: required (non-empty) for tamper-class alerts, see TAMPER_CLASS_ALERTS
+    #: required (non-empty) for tamper-class alerts (workstation.rules.incidents.note_problem)
     note: LongText = ""
 
 

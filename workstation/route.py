@@ -7,29 +7,28 @@ and costs nothing to compute. The expectation comes from the participant's sched
 appointment happening now puts them at its place, an active curfew/inclusion window puts them in
 that zone (usually home); otherwise no rule says where they must be.
 
-Pure Python on plain data (no Qt, no database); times are naive UTC like the store, and
-`local_offset` converts to the wall clock the zone schedules are written in.
+Pure Python on plain data (no Qt, no database); times are naive UTC like the store. Each zone's
+schedule is read in its own time zone (workstation.rules.schedule); `local_offset` only formats
+appointment times for display.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-EARTH_RADIUS_KM = 6371.0088
+from workstation.rules.geo import distance_m
+from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, window_in_effect_at
+
 #: An appointment "happens now" from this long before its start until this long after it.
 APPOINTMENT_WINDOW = timedelta(hours=1)
 #: A device closer than this to the expected place is "there" (typical GPS accuracy in a city).
 AT_PLACE_KM = 0.15
 
 
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    return distance_m(lat1, lon1, lat2, lon2) / 1000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +37,10 @@ class ZoneRule:
     kind: str  # inclusion | exclusion
     center_lat: float | None
     center_lon: float | None
-    #: [(iso weekdays, "HH:MM" start, "HH:MM" end)]; empty = always
-    windows: tuple[tuple[tuple[int, ...], str, str], ...] = ()
+    #: weekly windows ({"days", "start", "end"}, workstation.rules.schedule); empty = always
+    schedule: tuple[Mapping[str, object], ...] = ()
+    #: the IANA zone the schedule is written in (the agency's default already filled in)
+    time_zone: str = DEFAULT_AGENCY_TIME_ZONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,20 +74,6 @@ class RouteStop:
     device_km_from_expected: float | None
 
 
-def window_active(window: tuple[tuple[int, ...], str, str], local_now: datetime) -> bool:
-    """Is a weekly window (days, "HH:MM", "HH:MM"; end < start wraps midnight) active now?"""
-    days, start, end = window
-    minutes = local_now.hour * 60 + local_now.minute
-    start_m = int(start[:2]) * 60 + int(start[3:])
-    end_m = int(end[:2]) * 60 + int(end[3:])
-    weekday = local_now.isoweekday()
-    if start_m <= end_m:
-        return weekday in days and start_m <= minutes < end_m
-    # wraps midnight: the evening part belongs to today's window, the morning part to yesterday's
-    yesterday = 7 if weekday == 1 else weekday - 1
-    return (weekday in days and minutes >= start_m) or (yesterday in days and minutes < end_m)
-
-
 def expected_place(
     visit: PlannedVisit, now_utc: datetime, local_offset: timedelta
 ) -> tuple[str, float | None, float | None]:
@@ -97,13 +84,12 @@ def expected_place(
             label = kind.replace("_", " ")
             when = (starts_at + local_offset).strftime("%H:%M")
             return f"At {place or label} ({label} {when})", lat, lon
-    local_now = now_utc + local_offset
     for zone in visit.zones:
-        if zone.kind != "inclusion" or not zone.windows:
+        if zone.kind != "inclusion" or not zone.schedule:
             continue
-        for window in zone.windows:
-            if window_active(window, local_now):
-                return f"In {zone.name} ({window[1]}–{window[2]})", zone.center_lat, zone.center_lon
+        window = window_in_effect_at(zone.schedule, now_utc, zone.time_zone)
+        if window is not None:
+            return f"In {zone.name} ({window['start']}–{window['end']})", zone.center_lat, zone.center_lon
     return "No schedule rule now", None, None
 
 
@@ -113,7 +99,7 @@ def _device_words(visit: PlannedVisit, now_utc: datetime, lat: float | None, lon
     age = format_age(now_utc - visit.fix_time)
     if lat is None or lon is None:
         return f"Fix {age} old", None
-    km = haversine_km(lat, lon, visit.device_lat, visit.device_lon)
+    km = distance_km(lat, lon, visit.device_lat, visit.device_lon)
     if km <= AT_PLACE_KM:
         return f"There (fix {age} old)", km
     return f"{km:.1f} km away (fix {age} old)", km
@@ -148,8 +134,8 @@ def plan_route(
         if here is None:
             nxt, leg = remaining[0], None
         else:
-            nxt = min(remaining, key=lambda v: haversine_km(here[0], here[1], v.lat, v.lon))
-            leg = haversine_km(here[0], here[1], nxt.lat, nxt.lon)
+            nxt = min(remaining, key=lambda v: distance_km(here[0], here[1], v.lat, v.lon))
+            leg = distance_km(here[0], here[1], nxt.lat, nxt.lon)
         remaining.remove(nxt)
         ordered.append((nxt, leg))
         here = (nxt.lat, nxt.lon)

@@ -32,6 +32,7 @@ from local_db.store import Store
 from workstation import tracks
 from workstation.auth import Auth, login, stored_identity
 from workstation.config import Config
+from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE
 from workstation.security import lockout
 from workstation.security.session_lock import SessionLock
 from workstation.sync import outbox
@@ -60,8 +61,10 @@ class WorkstationSession:
         *,
         retention_days: int = 7,
         offline_reason: str | None = None,
+        agency_time_zone: str = DEFAULT_AGENCY_TIME_ZONE,
     ) -> None:
         self.home = Path(home)
+        self.agency_time_zone = agency_time_zone
         #: why the server login did not happen at open (None = logged in online)
         self.offline_reason = offline_reason
         self.client = client
@@ -130,6 +133,7 @@ class WorkstationSession:
         return cls(
             home, result.store, client, result.auth, connectivity,
             retention_days=config.retention_days, offline_reason=None if result.online else result.offline_reason,
+            agency_time_zone=config.agency_time_zone,
         )  # fmt: skip
 
     @classmethod
@@ -150,6 +154,7 @@ class WorkstationSession:
         return cls(
             home, result.store, None, result.auth, Connectivity(),
             retention_days=config.retention_days, offline_reason=result.offline_reason,
+            agency_time_zone=config.agency_time_zone,
         )  # fmt: skip
 
     @property

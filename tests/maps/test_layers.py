@@ -56,19 +56,17 @@ def test_polygon_checks():
     assert layers.polygon_self_intersects([(0, 0), (0, 2), (0, 1), (1, 1)])  # edge doubles back on itself
 
 
-def test_schedule_active_including_windows_across_midnight():
+def test_zone_schedule_is_read_in_the_zones_time_zone():
     curfew = [{"days": [1, 2, 3, 4, 5], "start": "21:00", "end": "06:00"}]
-    monday_22 = datetime(2026, 11, 23, 22, 0)  # a Monday
-    assert layers.schedule_active(curfew, monday_22)
-    assert layers.schedule_active(curfew, monday_22 + timedelta(hours=5))  # Tue 03:00, started Monday
-    assert not layers.schedule_active(curfew, monday_22 - timedelta(hours=10))
-    assert not layers.schedule_active(curfew, datetime(2026, 11, 29, 3, 0))  # Sunday 03:00: Sat not in days
-    assert layers.schedule_active([], monday_22)
     assert layers.schedule_text(curfew) == ["Mon–Fri 21:00–06:00"]
-    zones = layers.clean_zones(
-        [{"id": "c", "name": "Curfew", "kind": "inclusion", "shape": "circle", "center_lat": 41.88,
-          "center_lon": -87.63, "radius_m": 150, "schedule": curfew}], now=monday_22)
-    assert zones[0]["active_now"] is True
+    zone = {"id": "c", "name": "Curfew", "kind": "inclusion", "shape": "circle", "center_lat": 41.88,
+            "center_lon": -87.63, "radius_m": 150, "schedule": curfew, "time_zone": "America/Chicago"}
+    monday_22_chicago = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)  # Monday 22:00 CST
+    assert layers.clean_zones([zone], now=monday_22_chicago)[0]["active_now"] is True
+    # the same instant in a zone written in Tokyo time is Tuesday 13:00 there: no curfew
+    assert layers.clean_zones([{**zone, "time_zone": "Asia/Tokyo"}], now=monday_22_chicago)[0]["active_now"] is False
+    # no time zone of its own: the agency default (Chicago)
+    assert layers.clean_zones([{**zone, "time_zone": None}], now=monday_22_chicago)[0]["active_now"] is True
 
 
 def test_track_stops_flags_and_bad_points(caplog):

@@ -18,6 +18,7 @@ from sync_server.models import Appointment, Device, Zone
 from sync_server.wire import device_data, device_json, dump
 from tests.sync_server.conftest import pull_all
 from workstation.protocol import DeviceData, GatewayFix, TrackResponse
+from workstation.rules.schedule import local_time
 
 ALWAYS = [{"days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "23:30"},
           {"days": [1, 2, 3, 4, 5, 6, 7], "start": "23:00", "end": "01:00"}]
@@ -67,6 +68,32 @@ def test_curfew_exit_alerts_on_transitions_and_groups_an_incident(sync_server):
     alerts = _alerts(sync_server, device_id)
     assert [a[0] for a in alerts] == ["curfew_violation", "curfew_violation"]
     assert alerts[0][1] == "high" and alerts[0][2] == alerts[1][2]  # one incident
+
+
+def _window_around(at: datetime, zone_name: str) -> list[dict]:
+    """A two-hour window around `at` as the wall clock of `zone_name` reads it."""
+    local = local_time(at, zone_name)
+    days = sorted({local.isoweekday(), (local - timedelta(hours=1)).isoweekday()})
+    return [{"days": days, "start": f"{local - timedelta(hours=1):%H:%M}", "end": f"{local + timedelta(hours=1):%H:%M}"}]
+
+
+def test_curfew_is_read_in_the_zones_time_zone_or_the_agency_default(sync_server_factory, client_for):
+    server = sync_server_factory(agency_time_zone="America/Chicago")
+    device_id, serial, pid = _device(server)
+    t = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=20)
+    chicago_now = _window_around(t, "America/Chicago")  # in Tokyo, 14-15 hours later, it is over
+    _zones(server, pid, {**_home_zone(chicago_now), "time_zone": "Asia/Tokyo"})
+    server.ingest([_fix(serial, t, *HOME), _fix(serial, t + timedelta(minutes=1), *OUT_600M)])
+    assert _alerts(server, device_id) == []
+    _zones(server, pid, {**_home_zone(chicago_now), "time_zone": "America/Chicago"})
+    server.ingest([_fix(serial, t + timedelta(minutes=2), *HOME), _fix(serial, t + timedelta(minutes=3), *OUT_600M)])
+    assert [a[0] for a in _alerts(server, device_id)] == ["curfew_violation"]
+    _zones(server, pid, {**_home_zone(chicago_now), "time_zone": None})  # the agency default: Chicago
+    server.ingest([_fix(serial, t + timedelta(minutes=4), *HOME), _fix(serial, t + timedelta(minutes=5), *OUT_600M)])
+    assert [a[0] for a in _alerts(server, device_id)] == ["curfew_violation", "curfew_violation"]
+    changes, _ = pull_all(client_for(server))
+    zones = [c["data"] for c in changes if c["entity"] == "zone" and c["id"] == "zt0"]
+    assert zones[-1].get("time_zone") is None and zones[-1]["schedule"] == chicago_now
 
 
 def test_zone_without_schedule_is_zone_exit_and_outside_schedule_nothing(sync_server):

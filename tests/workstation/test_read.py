@@ -15,6 +15,7 @@ from local_db.timeutil import utc_now
 from workstation import cli
 from workstation.read import rules
 from workstation.read.caseload import device_marker, load_caseload
+from workstation.rules.incidents import LOW_BATTERY_PCT
 
 NOW = datetime(2026, 3, 2, 12, 0, 0)
 
@@ -37,9 +38,10 @@ def test_staleness_starts_after_fifteen_minutes_without_a_fix():
 
 @pytest.mark.parametrize(("changes", "problem"), [
     ({}, False),
-    ({"battery_pct": rules.LOW_BATTERY_PCT - 1}, True),
-    ({"battery_pct": rules.LOW_BATTERY_PCT - 1, "charging": True}, False),
-    ({"battery_pct": rules.LOW_BATTERY_PCT}, False),
+    ({"battery_pct": LOW_BATTERY_PCT - 1}, True),
+    ({"battery_pct": LOW_BATTERY_PCT - 1, "charging": True}, False),
+    ({"battery_pct": LOW_BATTERY_PCT}, True),  # at the threshold, as the server's low_battery alert says
+    ({"battery_pct": LOW_BATTERY_PCT + 1}, False),
     ({"strap": "tampered"}, True),
     ({"strap": "not_applicable", "device_kind": "phone_app"}, False),
     ({"device_id": None}, True),

@@ -14,6 +14,7 @@ from local_db.store import Store
 from local_db.timeutil import utc_now
 from workstation.incidents import AlertFact
 from workstation.read.caseload import alert_fact
+from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, effective_time_zone, participant_time_zone
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class ZoneInfo:
     radius_m: float | None
     polygon: list[Any] | None
     schedule: list[Any]
+    #: the IANA zone the schedule is written in (the agency's default filled in)
+    time_zone: str = DEFAULT_AGENCY_TIME_ZONE
 
 
 @dataclass(frozen=True)
@@ -94,22 +97,28 @@ class ParticipantRecord:
     #: note / alert id -> the outbox state of its unfinished local action ("queued" | "sending" |
     #: "conflict"), so pending markers can say how far the action got
     outbox_states: dict[str, str] = field(default_factory=dict)
+    #: where the participant lives by the clock (workstation.rules.schedule.participant_time_zone)
+    time_zone: str = DEFAULT_AGENCY_TIME_ZONE
 
     @property
     def name(self) -> str:
         return f"{self.first_name} {self.last_name}"
 
 
-def load_participant(store: Store, participant_id: str, track_hours: int = 24) -> ParticipantRecord | None:
+def load_participant(
+    store: Store, participant_id: str, track_hours: int = 24, agency_time_zone: str = DEFAULT_AGENCY_TIME_ZONE
+) -> ParticipantRecord | None:
     # (security) AU-2: every view of a participant record is audited first; if the audit row
     # cannot be written the record is not read (AccessRefused, shown by the task's error path)
     return audit_log.audited_access(
         store, "view_participant", f"participant:{participant_id}",
-        lambda: _read_participant(store, participant_id, track_hours),
+        lambda: _read_participant(store, participant_id, track_hours, agency_time_zone),
     )  # fmt: skip
 
 
-def _read_participant(store: Store, participant_id: str, track_hours: int) -> ParticipantRecord | None:
+def _read_participant(
+    store: Store, participant_id: str, track_hours: int, agency_time_zone: str
+) -> ParticipantRecord | None:
     since = utc_now() - timedelta(hours=track_hours)
     with store.read_session() as s:
         p = s.get(Participant, participant_id)
@@ -153,7 +162,7 @@ def _read_participant(store: Store, participant_id: str, track_hours: int) -> Pa
             ),
             zones=tuple(
                 ZoneInfo(z.id, z.name, z.kind, z.shape, z.center_lat, z.center_lon, z.radius_m, z.polygon,
-                         list(z.schedule or []))
+                         list(z.schedule or []), effective_time_zone(z.time_zone, agency_time_zone))
                 for z in zones
             ),
             appointments=tuple(AppointmentInfo(a.id, a.kind, a.starts_at, a.place, a.status) for a in appts),
@@ -163,6 +172,7 @@ def _read_participant(store: Store, participant_id: str, track_hours: int) -> Pa
             ),
             track=tuple((lat, lon, t) for lat, lon, t in track),
             outbox_states=outbox_states,
+            time_zone=participant_time_zone((z.time_zone for z in zones), agency_time_zone),
         )
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from local_db.queries import CaseloadRow
+from workstation.rules.incidents import battery_low
 
 #: A fix older than this is stale (devices report every minute; 15 missed reports is a problem).
 STALE_AFTER = timedelta(minutes=15)
-#: Below this battery level a device that is not charging is a device problem.
-LOW_BATTERY_PCT = 20
 #: Strap states that are not a problem (a phone app has no strap).
 STRAP_OK = (None, "ok", "not_applicable")
 
@@ -37,7 +36,7 @@ def is_stale(row: CaseloadRow, now: datetime) -> bool:
 
 
 def low_battery(row: CaseloadRow) -> bool:
-    return row.battery_pct is not None and row.battery_pct < LOW_BATTERY_PCT and not row.charging
+    return battery_low(row.battery_pct, row.charging)
 
 
 def strap_problem(row: CaseloadRow) -> bool:

@@ -9,16 +9,17 @@ from sqlalchemy import select
 from local_db.models import Appointment, Device, Officer, Participant, Zone
 from local_db.store import Store
 from workstation.route import PlannedVisit, ZoneRule
+from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, effective_time_zone
 
 
-def _zone_rule(z: Zone) -> ZoneRule:
-    windows = tuple(
-        (tuple(w.get("days", ())), w.get("start", "00:00"), w.get("end", "00:00")) for w in (z.schedule or [])
-    )
-    return ZoneRule(z.name, z.kind, z.center_lat, z.center_lon, windows)
+def _zone_rule(z: Zone, agency_time_zone: str) -> ZoneRule:
+    return ZoneRule(z.name, z.kind, z.center_lat, z.center_lon, tuple(z.schedule or ()),
+                    effective_time_zone(z.time_zone, agency_time_zone))
 
 
-def load_todays_visits(store: Store, day_start_utc: datetime, day_end_utc: datetime) -> tuple[list[PlannedVisit], tuple[float, float] | None]:
+def load_todays_visits(
+    store: Store, day_start_utc: datetime, day_end_utc: datetime, agency_time_zone: str = DEFAULT_AGENCY_TIME_ZONE
+) -> tuple[list[PlannedVisit], tuple[float, float] | None]:
     """Today's scheduled appointments the officer attends (home visits; court hearings to attend
     too), with the participant's device and schedule; plus the officer's office as route start."""
     with store.read_session() as s:
@@ -39,7 +40,7 @@ def load_todays_visits(store: Store, day_start_utc: datetime, day_end_utc: datet
                 devices[d.participant_id] = d
         zones: dict[str, list[ZoneRule]] = {}
         for z in s.scalars(select(Zone).where(Zone.participant_id.in_(pids))) if pids else ():
-            zones.setdefault(z.participant_id, []).append(_zone_rule(z))
+            zones.setdefault(z.participant_id, []).append(_zone_rule(z, agency_time_zone))
         officer = s.scalars(select(Officer)).first()
         start = (officer.office_lat, officer.office_lon) if officer and officer.office_lat is not None else None
         visits: list[PlannedVisit] = []

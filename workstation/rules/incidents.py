@@ -1,0 +1,191 @@
+"""The incident definition: what an alert is worth, which alerts make one incident, when an
+incident clears by itself, when it needs an officer, and by when.
+
+The server groups alerts into incident records with these rules and the workstation shows,
+ranks and acts on them with the same ones; nothing else in the code base may define them
+(tests/workstation/test_rules_single_home.py fails on a second copy).
+
+Alert overload is the complaint officers voice most: one flat battery produces "low battery", then
+"no communication", then "no GPS"; a participant pacing a zone edge produces a dozen "zone exit"
+alerts in ten minutes. So alerts of one device chain into one incident when each follows the
+previous within a family-specific gap, and a tamper is never folded into a battery story because
+its resolution rules differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+
+LOW_BATTERY_PCT, CRITICAL_BATTERY_PCT = 20, 5
+
+#: Alert kind -> severity, set by the server when it raises the alert.
+ALERT_SEVERITY: Mapping[str, str] = {
+    "strap_tamper": "critical",
+    "device_removed": "critical",
+    "sos": "critical",
+    "mock_location": "high",
+    "battery_critical": "high",
+    "low_battery": "low",
+    "charging": "info",
+    "no_gps": "medium",
+    "no_communication": "high",
+    "zone_exit": "high",
+    "zone_entry": "high",
+    "curfew_violation": "high",
+    "missed_checkin": "medium",
+}
+SEVERITY_RANK: Mapping[str, int] = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+RISK_RANK: Mapping[str, int] = {"low": 0, "medium": 1, "high": 2}
+
+#: Alert kinds whose resolution requires a note (a tamper-class incident is never closed silently).
+TAMPER_CLASS_ALERTS: frozenset[str] = frozenset({"strap_tamper", "device_removed"})
+NOTE_REQUIRED_MESSAGE = "A tamper incident cannot be resolved without a note saying what was found."
+
+#: Alert kind -> family. Alerts of one device chain only within a family.
+FAMILY_OF_KIND: Mapping[str, str] = {
+    "strap_tamper": "tamper",
+    "device_removed": "tamper",
+    "low_battery": "device_health",
+    "battery_critical": "device_health",
+    "charging": "device_health",
+    "no_communication": "device_health",
+    "no_gps": "device_health",
+    "zone_exit": "location",
+    "zone_entry": "location",
+    "curfew_violation": "location",
+    "mock_location": "location",
+    "missed_checkin": "checkin",
+    "sos": "sos",
+}
+
+#: Largest gap between consecutive alerts of one chain. A dying battery takes hours to turn into
+#: "no communication"; repeated zone exits belong together only within minutes.
+FAMILY_GAP: Mapping[str, timedelta] = {
+    "tamper": timedelta(hours=2),
+    "device_health": timedelta(hours=6),
+    "location": timedelta(minutes=30),
+    "checkin": timedelta(hours=1),
+    "sos": timedelta(minutes=30),
+}
+DEFAULT_GAP = timedelta(hours=1)
+
+FAMILY_TITLE: Mapping[str, str] = {
+    "tamper": "Device tamper",
+    "device_health": "Device power / signal",
+    "location": "Location rule violation",
+    "checkin": "Missed check-in",
+    "sos": "SOS",
+    "outage": "Outage: devices silent",
+}
+
+KIND_LABEL: Mapping[str, str] = {
+    "strap_tamper": "Strap tamper",
+    "device_removed": "Device removed",
+    "low_battery": "Low battery",
+    "battery_critical": "Battery critical",
+    "charging": "Charging",
+    "no_gps": "No GPS",
+    "no_communication": "No communication",
+    "zone_exit": "Zone exit",
+    "zone_entry": "Zone entry",
+    "curfew_violation": "Curfew violation",
+    "missed_checkin": "Missed check-in",
+    "mock_location": "Mock location",
+    "sos": "SOS",
+}
+
+#: Kinds an officer must always resolve (with a note where TAMPER_CLASS_ALERTS says so): they stay
+#: in the queue whatever the device reports afterwards.
+NEVER_AUTO_RESOLVED: frozenset[str] = frozenset({
+    "strap_tamper", "device_removed", "zone_entry", "curfew_violation", "mock_location", "sos", "missed_checkin",
+})
+
+#: Kind -> the condition whose return clears it, as recorded in the incident's resolution reason.
+CLEARED_WHEN: Mapping[str, str] = {
+    "low_battery": "battery back above the threshold or charging",
+    "battery_critical": "battery back above the threshold or charging",
+    "charging": "battery back above the threshold or charging",
+    "no_communication": "contact restored",
+    "no_gps": "GPS restored",
+    "zone_exit": "back inside the inclusion zone",
+}
+
+#: How long a self-clearing alert may stay uncleared before it needs an officer: most charging
+#: lapses, indoor GPS losses and coverage gaps end within these (docs/triage.md gives the sources).
+NEEDS_ACTION_AFTER: Mapping[str, timedelta] = {
+    "low_battery": timedelta(hours=2),
+    "battery_critical": timedelta(minutes=30),
+    "charging": timedelta(hours=24),
+    "no_gps": timedelta(hours=2),
+    "no_communication": timedelta(minutes=30),
+    "zone_exit": timedelta(minutes=10),
+}
+
+#: Response deadline per severity, counted from when the incident first needed an officer
+#: (agency-configurable: the server's --response-times).
+DEFAULT_RESPONSE_TIME: Mapping[str, timedelta] = {
+    "critical": timedelta(minutes=15),
+    "high": timedelta(hours=1),
+    "medium": timedelta(hours=4),
+    "low": timedelta(hours=24),
+    "info": timedelta(hours=72),
+}
+
+INCIDENT_STATES = ("open", "acknowledged", "resolved", "auto_resolved")
+CLOSED_STATES: frozenset[str] = frozenset({"resolved", "auto_resolved"})
+
+
+def severity_of(kind: str) -> str:
+    return ALERT_SEVERITY.get(kind, "medium")
+
+
+def battery_low(battery_pct: int | None, charging: bool) -> bool:
+    """At or below the low-battery threshold and not charging: the state a low_battery alert reports
+    and the caseload marks."""
+    return battery_pct is not None and battery_pct <= LOW_BATTERY_PCT and not charging
+
+
+def family_of(kind: str) -> str:
+    return FAMILY_OF_KIND.get(kind, kind)
+
+
+def max_severity(severities: Iterable[str]) -> str:
+    return max(severities, key=lambda s: SEVERITY_RANK.get(s, 0), default="info")
+
+
+def chains_into(family: str, last_alert_at: datetime, alert_at: datetime) -> bool:
+    """Whether an alert of `family` at `alert_at` joins an unresolved incident of the same
+    participant, device and family whose last alert was at `last_alert_at`."""
+    return alert_at - last_alert_at <= FAMILY_GAP.get(family, DEFAULT_GAP)
+
+
+def auto_resolvable(kinds: Iterable[str]) -> bool:
+    """An incident clears by itself only when every alert in it is of a self-clearing kind."""
+    kinds = list(kinds)
+    return bool(kinds) and all(k in CLEARED_WHEN and k not in NEVER_AUTO_RESOLVED for k in kinds)
+
+
+def needs_action_from(kind: str, opened_at: datetime) -> datetime:
+    """When an alert of this kind, raised at `opened_at` and not cleared, starts needing an officer."""
+    if kind in NEVER_AUTO_RESOLVED or kind not in NEEDS_ACTION_AFTER:
+        return opened_at
+    return opened_at + NEEDS_ACTION_AFTER[kind]
+
+
+def due_at(
+    needs_action_since: datetime, severity: str, response_times: Mapping[str, timedelta] | None = None
+) -> datetime:
+    times = response_times or DEFAULT_RESPONSE_TIME
+    return needs_action_since + times.get(severity, DEFAULT_RESPONSE_TIME.get(severity, timedelta(hours=4)))
+
+
+def requires_note(kinds: Iterable[str]) -> bool:
+    return any(k in TAMPER_CLASS_ALERTS for k in kinds)
+
+
+def note_problem(kinds: Iterable[str], note: str) -> str | None:
+    """The tamper-needs-a-note rule: why resolving alerts of these kinds with this note is refused."""
+    if requires_note(kinds) and not (note or "").strip():
+        return NOTE_REQUIRED_MESSAGE
+    return None
