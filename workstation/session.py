@@ -325,6 +325,11 @@ class WorkstationSession:
         elif summary.error_kind == AuthRequired.__name__:
             for listener in list(self._auth_listeners):
                 listener(summary.error or "")
+        elif summary.ok and self.client is not None:
+            # a signing key made while offline (first packet in the field) reaches the server here
+            from workstation.reports.signing_key import register_if_needed
+
+            register_if_needed(self.store, self.client)
 
     def _on_fatal(self, error: SyncError) -> None:
         if isinstance(error, WorkstationRevoked):

@@ -94,9 +94,22 @@ def register_quietly(store: Any, client: Any) -> None:
         log.warning("report signing key not registered with the server yet: %s", exc)
 
 
+def register_if_needed(store: Any, client: Any) -> None:
+    """Register the key if there is one and this server has not recorded it yet (one read otherwise)."""
+    with store.read_session() as session:
+        found = _load(session)
+    if found is None:
+        return
+    registered = found[1].get("registered") or {}
+    if registered.get("server_url") != getattr(client, "base_url", ""):
+        register_quietly(store, client)
+
+
 def lookup(client: Any, fingerprint: str) -> p.SigningKeyRecord | None:
     """The server's record of a key, None when the server does not know it. Raises SyncError (unreachable...)."""
-    from workstation.sync.errors import RequestRefused
+    from pydantic import ValidationError
+
+    from workstation.sync.errors import RequestRefused, SyncError
 
     try:
         response = client.request("GET", LOOKUP_PATH.format(fingerprint=fingerprint), authenticated=False)
@@ -104,4 +117,8 @@ def lookup(client: Any, fingerprint: str) -> p.SigningKeyRecord | None:
         if exc.status == 404:
             return None
         raise
-    return p.SigningKeyRecord.model_validate_json(response.content)
+    try:
+        return p.SigningKeyRecord.model_validate_json(response.content)
+    except ValidationError:
+        # not retryable: a server that answers garbage must not pass for an unreachable one
+        raise SyncError("the server's answer about the signing key is not valid") from None

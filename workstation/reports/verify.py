@@ -64,7 +64,9 @@ def verify_file(data: bytes, key_lookup: Any | None = None) -> Verification:
     try:
         record = key_lookup(info.key_fingerprint)
     except SyncError as exc:
-        return Verification(info, manifest, "offline", str(exc))
+        if exc.retryable:  # unreachable, TLS, 5xx: the server could not be asked
+            return Verification(info, manifest, "offline", str(exc))
+        return Verification(info, manifest, f"the agency server could not confirm the key: {exc}")
     if record is None:
         return Verification(info, manifest, "the agency server has no record of the key that sealed this file")
     if record.workstation_id != info.workstation_id:
