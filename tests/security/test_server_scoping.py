@@ -33,6 +33,8 @@ COVERED_ROUTES = {
     ("post", "/v1/ingest/fixes"),  # gateway key, answers counts only
     ("post", "/v1/audit"),  # test_audit_upload_is_filed_under_the_callers_workstation
     ("post", "/v1/admin/revoke-workstation"),  # test_admin_routes_refuse_officer_tokens
+    ("put", "/v1/workstation/signing-key"),  # test_signing_keys_are_filed_under_the_callers_workstation
+    ("get", "/v1/signing-keys/{fingerprint}"),  # same: by fingerprint only, the key record and nothing else
 }
 
 
@@ -244,6 +246,29 @@ def test_osmand_form_post_returns_no_caseload(world) -> None:
     serial = server.seeded["officers"]["officer2"]["serials"][1]
     r = httpx.post(f"{server.url}/osmand", data={"id": serial, "lat": "41.9", "lon": "-87.6"})
     assert r.status_code == 200 and r.content == b""
+
+
+def test_signing_keys_are_filed_under_the_callers_workstation(world) -> None:
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    server, tokens = world
+    raw = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    key, fingerprint = base64.b64encode(raw).decode(), hashlib.sha256(raw).hexdigest()
+    # the body cannot name a workstation: an extra field is refused, the token decides
+    spoof = httpx.put(f"{server.url}/v1/workstation/signing-key", json={"public_key": key, "workstation_id": "ws-B"},
+                      headers=_h(tokens, "officer1"))
+    assert spoof.status_code == 422
+    assert httpx.put(f"{server.url}/v1/workstation/signing-key", json={"public_key": key},
+                     headers=_h(tokens, "officer1")).status_code == 200
+    taken = httpx.put(f"{server.url}/v1/workstation/signing-key", json={"public_key": key}, headers=_h(tokens, "officer2"))
+    assert taken.status_code == 409
+    record = httpx.get(f"{server.url}/v1/signing-keys/{fingerprint}").json()
+    assert (record["workstation_id"], record["officer_username"]) == ("ws-A", "officer1")
+    assert set(record) == {"fingerprint", "algorithm", "public_key", "workstation_id", "officer_username",
+                           "registered_at", "workstation_revoked_at"}
 
 
 def test_every_route_is_covered_here(world) -> None:
