@@ -9,11 +9,11 @@ is written or the first page is painted, and nothing leaves when it cannot be wr
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDate, QDateTime, QRectF, Qt, Signal
+from PySide6.QtCore import QDate, QDateTime, QRectF, Qt, QTime, Signal
 from PySide6.QtGui import QImage, QPainter, QPixmap
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import (
@@ -39,25 +39,18 @@ PREVIEW_DPI = 72
 PRINT_DPI = 200
 
 
-def _local_zone_name() -> str | None:
-    """The laptop's IANA zone when it can be told (Linux /etc/localtime), else None: the offset is used."""
-    try:
-        target = Path("/etc/localtime").resolve()
-    except OSError:
-        return None
-    parts = target.parts
-    return "/".join(parts[parts.index("zoneinfo") + 1 :]) if "zoneinfo" in parts else None
-
-
 class ReportDialog(QDialog):
-    """One dialog for both reports; `participant` (id, case number, name) makes it an evidence packet."""
+    """One dialog for both reports; `participant` (id, case number, name) makes it an evidence packet.
+
+    The window is picked as wall-clock times in `zone_name` (the participant's time zone, or the
+    agency's for a day report), the zone every time in the report is printed in."""
 
     #: emitted with the saved path (tests, status bar)
     saved = Signal(str)
     printed = Signal(int)
     generated = Signal()
 
-    def __init__(self, parent: Any, services: Any, *, participant: tuple[str, str, str] | None = None,
+    def __init__(self, parent: Any, services: Any, zone_name: str, *, participant: tuple[str, str, str] | None = None,
                  map_renderer_factory: Any = None, clock=None) -> None:
         super().__init__(parent)
         self.services = services
@@ -72,25 +65,25 @@ class ReportDialog(QDialog):
         self.resize(760, 860)
 
         form = QFormLayout()
-        zone = _local_zone_name()
-        self.zone_name = zone
+        self.zone_name = zone_name
+        zone = window.resolve_zone(zone_name)
+        here = now.astimezone(zone)
         if participant:
-            local_now = QDateTime.fromSecsSinceEpoch(int(now.timestamp()))
-            self.start_edit = QDateTimeEdit(local_now.addDays(-7), self)
-            self.end_edit = QDateTimeEdit(local_now, self)
+            self.start_edit = QDateTimeEdit(_wall_clock(here - timedelta(days=7)), self)
+            self.end_edit = QDateTimeEdit(_wall_clock(here), self)
             for edit, name in ((self.start_edit, "Window start"), (self.end_edit, "Window end")):
                 edit.setDisplayFormat("yyyy-MM-dd HH:mm")
                 edit.setCalendarPopup(True)
                 edit.setAccessibleName(name)
                 form.addRow(name + ":", edit)
         else:
-            self.day_edit = QDateEdit(QDate.fromString(now.astimezone().date().isoformat(), Qt.DateFormat.ISODate), self)
+            self.day_edit = QDateEdit(QDate(here.year, here.month, here.day), self)
             self.day_edit.setDisplayFormat("yyyy-MM-dd")
             self.day_edit.setCalendarPopup(True)
             self.day_edit.setAccessibleName("Day")
             form.addRow("Day:", self.day_edit)
-        offset = window.utc_offset_label(datetime.now().astimezone())
-        form.addRow("Time zone:", QLabel(f"{zone} ({offset})" if zone else offset, self))
+        whose = "the participant's" if participant else "the agency's"
+        form.addRow("Time zone:", QLabel(f"{zone_name} ({window.utc_offset_label(here)}), {whose}", self))
 
         self.generate_button = QPushButton("&Preview", self)
         self.generate_button.setDefault(True)
@@ -137,12 +130,11 @@ class ReportDialog(QDialog):
     # ------------------------------------------------------------------ generate
     def chosen_window(self) -> window.ReportWindow:
         if self.participant:
-            start = self.start_edit.dateTime().toSecsSinceEpoch()
-            end = self.end_edit.dateTime().toSecsSinceEpoch()
+            zone = window.resolve_zone(self.zone_name)
+            start, end = (_aware(edit.dateTime(), zone) for edit in (self.start_edit, self.end_edit))
             if end <= start:
                 raise window.WindowInvalid("the window ends before it starts")
-            zone = window.resolve_zone(self.zone_name, datetime.now().astimezone())
-            return window.ReportWindow(datetime.fromtimestamp(start, zone), datetime.fromtimestamp(end, zone), zone)
+            return window.ReportWindow(start, end, zone)
         return window.day_window(self.day_edit.date().toString(Qt.DateFormat.ISODate), self.zone_name)
 
     def generate(self) -> None:
@@ -162,6 +154,7 @@ class ReportDialog(QDialog):
             identity = export.Identity(
                 officer_username=session.auth.username, workstation_id=session.auth.workstation_id,
                 agency=config.agency_name, retention_days=config.retention_days,
+                agency_time_zone=session.agency_time_zone,
             )
             if participant is None:
                 report = export.generate_day_report(store, span, identity)
@@ -281,6 +274,16 @@ class ReportDialog(QDialog):
             self.pages = None
 
 
+def _wall_clock(moment: datetime) -> QDateTime:
+    """The wall-clock reading of an aware time, for a picker that shows times in the report's zone."""
+    return QDateTime(QDate(moment.year, moment.month, moment.day), QTime(moment.hour, moment.minute))
+
+
+def _aware(value: QDateTime, zone: Any) -> datetime:
+    d, t = value.date(), value.time()
+    return datetime(d.year(), d.month(), d.day(), t.hour(), t.minute(), tzinfo=zone)
+
+
 def _qimage(image: PageImage) -> QImage:
     return QImage(image.rgb, image.width, image.height, image.width * 3, QImage.Format.Format_RGB888).copy()
 
@@ -295,8 +298,8 @@ def open_evidence_packet(window: Any) -> ReportDialog | None:
     if not window._selected or record is None or record.id != window._selected:
         window.statusBar().showMessage("Select a participant and wait for the record first.", 4000)
         return None
-    dialog = ReportDialog(window, window.services, participant=(record.id, record.case_number,
-                                                                f"{record.first_name} {record.last_name}"),
+    dialog = ReportDialog(window, window.services, record.time_zone,
+                          participant=(record.id, record.case_number, f"{record.first_name} {record.last_name}"),
                           map_renderer_factory=_offline_maps())
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.open()
@@ -304,7 +307,7 @@ def open_evidence_packet(window: Any) -> ReportDialog | None:
 
 
 def open_day_report(window: Any) -> ReportDialog:
-    dialog = ReportDialog(window, window.services)
+    dialog = ReportDialog(window, window.services, window.services.session.agency_time_zone)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.open()
     return dialog

@@ -42,7 +42,7 @@ def seed_case(store, *, start: datetime, fixes: int, every_s: int = 60, officer:
     device = p.DeviceData(id=dev, participant_id=pid, kind="ankle", serial="GA-77813", battery_pct=64)
     zones = [
         p.ZoneData(id="z-home", participant_id=pid, name="Home (curfew)", kind="inclusion", shape="circle",
-                   center_lat=HOME[0], center_lon=HOME[1], radius_m=250,
+                   center_lat=HOME[0], center_lon=HOME[1], radius_m=250, time_zone="America/Chicago",
                    schedule=[p.ScheduleWindow(days=[1, 2, 3, 4, 5, 6, 7], start="21:00", end="06:00")]),
         p.ZoneData(id="z-park", participant_id=pid, name="Victim's workplace", kind="exclusion", shape="polygon",
                    polygon=[(41.8895, -87.6360), (41.8895, -87.6300), (41.8860, -87.6300), (41.8860, -87.6360)]),

@@ -49,6 +49,7 @@ def test_packet_and_day_report_offline_then_verified_online_and_off(sync_server_
     assert code == 0, err
     text = subprocess.run(["pdftotext", str(offline), "-"], capture_output=True, text=True, check=True).stdout
     assert case in text and "5. Map of the track" in text and "9. Integrity" in text
+    assert "America/Chicago" in text  # no --tz: the participant's time zone, never the laptop's
     code, out, err = run(capsys, "verify-packet", str(offline), "--json")
     assert code == 0, err
     result = json.loads(out)

@@ -70,6 +70,8 @@ def test_packet_text_names_the_case_every_section_and_what_is_not_held(store, se
     assert "Device assignment dates: not recorded on this laptop" in extracted
     assert "Provenance flags not recorded on this laptop: late, invalid, mock" in extracted
     assert "Photo: not held on this laptop" in extracted
+    # the home zone carries its own time zone; the other falls back to the agency's, and says so
+    assert "No time zone of its own is recorded on this laptop for: Victim's workplace;" in " ".join(extracted.split())
     # the incident timeline says who handled what, with this laptop's resolution note
     # (wrapped table cells come out of pdftotext interleaved line by line, so look for words)
     words = set(extracted.split())

@@ -34,13 +34,13 @@ def register(subparsers: Any) -> None:
     packet.add_argument("case_number", metavar="CASE")
     packet.add_argument("--from", dest="start", required=True, metavar="ISO", help="window start, e.g. 2026-12-01T00:00-06:00")
     packet.add_argument("--to", dest="end", required=True, metavar="ISO", help="window end")
-    packet.add_argument("--tz", help="IANA time zone to print times in (default: the offset of --from, else this computer's)")
+    packet.add_argument("--tz", help="IANA time zone to print times in (default: the participant's, from their zones)")
     packet.add_argument("--out", required=True, type=Path, metavar="FILE.pdf")
     packet.add_argument("--user", help="officer user name (for the audit trail)")
     day = kinds.add_parser("day", help="the officer's daily activity report",
                            description="Visits, contacts, check-ins, incidents handled and the outbox still pending.")
     day.add_argument("date", metavar="DATE", help="YYYY-MM-DD")
-    day.add_argument("--tz", help="IANA time zone of the day (default: this computer's)")
+    day.add_argument("--tz", help="IANA time zone of the day (default: agency_time_zone)")
     day.add_argument("--out", required=True, type=Path, metavar="FILE.pdf")
     day.add_argument("--user", help="officer user name (for the audit trail)")
 
@@ -52,14 +52,6 @@ def run(args: argparse.Namespace, map_renderer_factory: Callable[..., Any] | Non
     from workstation.reports.contents import ParticipantNotHeld
     from workstation.session import WorkstationSession
 
-    try:
-        if args.report_kind == "packet":
-            span = window.parse_window(args.start, args.end, args.tz)
-        else:
-            span = window.day_window(args.date, args.tz)
-    except window.WindowInvalid as exc:
-        print(f"workstation report: {exc}", file=sys.stderr)
-        return 2
     out: Path = args.out
     if not out.parent.is_dir():
         print(f"workstation report: the folder {out.parent} does not exist", file=sys.stderr)
@@ -68,8 +60,17 @@ def run(args: argparse.Namespace, map_renderer_factory: Callable[..., Any] | Non
     with WorkstationSession.open_offline(config, read_password(), args.user) as session:
         identity = export.Identity(
             officer_username=session.auth.username, workstation_id=config.workstation_id or "unknown-workstation",
-            agency=config.agency_name, retention_days=config.retention_days,
+            agency=config.agency_name, retention_days=config.retention_days, agency_time_zone=config.agency_time_zone,
         )
+        try:
+            if args.report_kind == "day":
+                span = window.day_window(args.date, args.tz or config.agency_time_zone)
+            else:
+                zone = args.tz or export.packet_zone(session.store, args.case_number, identity)
+                span = window.parse_window(args.start, args.end, zone)
+        except window.WindowInvalid as exc:
+            print(f"workstation report: {exc}", file=sys.stderr)
+            return 2
         if args.report_kind == "day":
             report = export.generate_day_report(session.store, span, identity)
         else:

@@ -36,6 +36,7 @@ from local_db.models import (
 from local_db.timeutil import to_db
 from workstation import protocol as p
 from workstation.reports.window import ReportWindow, utc_iso
+from workstation.rules.schedule import effective_time_zone, participant_time_zone
 
 #: Provenance an evidence packet should show for each position (issue: source, accuracy, receipt time,
 #: and the flags late / invalid / mock / drift). Whatever of it this version does not record is stated.
@@ -133,6 +134,7 @@ def gather_packet(
     workstation_id: str,
     agency: str,
     retention_days: int,
+    agency_time_zone: str,
     now: datetime | None = None,
     packet_id: str | None = None,
 ) -> PacketContents:
@@ -189,8 +191,19 @@ def gather_packet(
     )
     state = session.get(SyncState, 1)
     contents.last_sync_at = state.last_pull_at.replace(tzinfo=UTC) if state and state.last_pull_at else None
-    _state_gaps(session, contents, pid, start, end, now_aware, retention_days)
+    for zone in contents.zones:
+        zone["effective_time_zone"] = effective_time_zone(zone.get("time_zone"), agency_time_zone)
+    _state_gaps(session, contents, pid, start, end, now_aware, retention_days, agency_time_zone)
     return contents
+
+
+def packet_time_zone(session: Session, case_number: str, agency_time_zone: str) -> str:
+    """The zone a packet prints its times in by default: the participant's (from their zones' time zones)."""
+    zones = session.scalars(
+        select(Zone.time_zone).join(Participant, Participant.id == Zone.participant_id)
+        .where(Participant.case_number == case_number)
+    )
+    return participant_time_zone(zones, agency_time_zone)
 
 
 def _positions(session: Session, pid: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -258,6 +271,7 @@ def _state_gaps(
     end: datetime,
     now: datetime,
     retention_days: int,
+    agency_time_zone: str,
 ) -> None:
     win = contents.window
     if contents.last_sync_at is None:
@@ -277,12 +291,12 @@ def _state_gaps(
     if not any("assign" in name for name in columns_of(Device)):
         contents.state("devices", "Device assignment dates: not recorded on this laptop (devices listed as currently assigned).")
 
-    zone_column = next((n for n in ("time_zone", "timezone", "tz") if n in contents.participant), None)
-    if zone_column is None or not contents.participant.get(zone_column):
+    without_zone = [z["name"] for z in contents.zones if not z.get("time_zone")]
+    if without_zone:
         contents.state(
             "zones",
-            "Schedule times are the agency's local clock times as received; the participant's time zone is "
-            "not recorded on this laptop.",
+            f"No time zone of its own is recorded on this laptop for: {', '.join(without_zone)}; its schedule is "
+            f"read in the agency's default time zone, {agency_time_zone}.",
         )
 
     cutoff = to_db(now) - timedelta(days=retention_days)  # type: ignore[operator]

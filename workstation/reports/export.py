@@ -24,12 +24,13 @@ from typing import Any
 
 from local_db import audit as audit_log
 from workstation.reports import day as day_report
-from workstation.reports.contents import gather_packet
+from workstation.reports.contents import gather_packet, packet_time_zone
 from workstation.reports.manifest import canonical_json, packet_manifest, sha256_hex
 from workstation.reports.packet_pdf import MapImage, render_packet
 from workstation.reports.seal import seal_pdf
 from workstation.reports.signing_key import fingerprint_of, signing_key
 from workstation.reports.window import ReportWindow, utc_iso
+from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE
 
 #: Draws the track map offline: (track as [(lat, lon)], zone records) -> (PNG bytes, caption).
 #: The core cannot import maps/ (import contracts); the CLI launcher and the GUI pass maps.track_map's.
@@ -48,6 +49,7 @@ class Identity:
     workstation_id: str
     agency: str = ""
     retention_days: int = 7
+    agency_time_zone: str = DEFAULT_AGENCY_TIME_ZONE
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def generate_packet(
         contents = gather_packet(
             session, case_number, window, officer_username=identity.officer_username,
             workstation_id=identity.workstation_id, agency=identity.agency,
-            retention_days=identity.retention_days, now=now,
+            retention_days=identity.retention_days, agency_time_zone=identity.agency_time_zone, now=now,
         )
     map_image, map_gap = _draw_map(contents.positions, contents.zones, map_renderer)
     map_record = (
@@ -121,6 +123,12 @@ def generate_packet(
         window=window, participant_id=str(contents.participant["id"]), case_number=contents.case_number,
         summary=f"{len(contents.positions):,} positions, {len(contents.alerts)} alerts, {len(contents.notes)} notes",
     )
+
+
+def packet_zone(store: Any, case_number: str, identity: Identity) -> str:
+    """The participant's time zone (their zones', else the agency's): a packet's times by default."""
+    with store.read_session() as session:
+        return packet_time_zone(session, case_number, identity.agency_time_zone)
 
 
 def generate_day_report(store: Any, window: ReportWindow, identity: Identity, *, now: datetime | None = None) -> GeneratedReport:

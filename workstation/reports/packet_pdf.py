@@ -187,15 +187,15 @@ def _zones(c: PacketContents, st: pdf.Styles) -> list[Flowable]:
     flow = pdf.section(SECTION_TITLES["zones"], st, _gaps(c, "zones"))
     if not c.zones:
         return [*flow, Paragraph("No zone is recorded for this participant on this laptop.", st.body)]
-    zone_name = next((c.participant.get(k) for k in ("time_zone", "timezone", "tz") if c.participant.get(k)), None)
     rows = []
     for z in c.zones:
         if z.get("shape") == "circle":
             where = f"circle {z.get('radius_m'):.0f} m around {z.get('center_lat'):.5f}, {z.get('center_lon'):.5f}"
         else:
             where = f"polygon of {len(z.get('polygon') or [])} points"
+        own = z.get("time_zone")
         rows.append([z.get("name"), z.get("kind"), where, schedule_text(z.get("schedule") or []),
-                     zone_name or "agency local time"])
+                     own or f"{z.get('effective_time_zone')} (agency default)"])
     widths = [1.5 * inch, 0.8 * inch, 2.2 * inch, 1.7 * inch, 1.1 * inch]
     return [*flow, pdf.grid_table(["Zone", "Kind", "Where", "Schedule", "Time zone"], rows, widths, wrap=st)]
 

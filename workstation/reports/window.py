@@ -1,16 +1,17 @@
 """The reporting window: two aware instants and the time zone every time in the report is printed in.
 
 A report names its time zone once in the header and prints every time in it, so a court reads
-18:05 as the participant's evening, not as UTC. The zone comes from `--tz` (an IANA name), else from
-the UTC offset written in `--from` (`2026-12-01T00:00-06:00`), else the laptop's zone; an ISO time
-without an offset is read in that zone.
+18:05 as the participant's evening, not as UTC. The caller names the zone: `--tz`, else the
+participant's time zone for a packet and the agency's for a day report (workstation.rules.schedule);
+the laptop's own zone never decides. An ISO time without an offset is read in that zone.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from workstation.rules.schedule import UnknownTimeZone, time_zone
 
 
 class WindowInvalid(ValueError):
@@ -67,30 +68,24 @@ def parse_utc_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def resolve_zone(name: str | None, sample: datetime | None = None) -> tzinfo:
-    """The zone named `name` (IANA), else the fixed offset of `sample`, else the laptop's own zone."""
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise WindowInvalid(f"unknown time zone {name!r}") from exc
-    if sample is not None and sample.tzinfo is not None:
-        offset = sample.utcoffset() or timedelta(0)
-        return UTC if not offset else timezone(offset)
-    local = datetime.now().astimezone().tzinfo
-    return local if local is not None else UTC
+def resolve_zone(name: str) -> tzinfo:
+    """The IANA zone called `name` (the rules' one definition of a valid zone name)."""
+    try:
+        return time_zone(name)
+    except UnknownTimeZone as exc:
+        raise WindowInvalid(str(exc)) from exc
 
 
-def parse_window(start_text: str, end_text: str, zone_name: str | None = None) -> ReportWindow:
+def parse_window(start_text: str, end_text: str, zone_name: str) -> ReportWindow:
     start_raw, end_raw = _parse(start_text, "--from"), _parse(end_text, "--to")
-    zone = resolve_zone(zone_name, start_raw)
+    zone = resolve_zone(zone_name)
     start, end = _in_zone(start_raw, zone), _in_zone(end_raw, zone)
     if end <= start:
         raise WindowInvalid(f"the window ends ({end_text}) before it starts ({start_text})")
     return ReportWindow(start, end, zone)
 
 
-def day_window(day_text: str, zone_name: str | None = None) -> ReportWindow:
+def day_window(day_text: str, zone_name: str) -> ReportWindow:
     """Midnight to midnight of DATE (YYYY-MM-DD) in the zone (a 23- or 25-hour day at a DST change)."""
     try:
         day = date.fromisoformat(day_text)
