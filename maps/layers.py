@@ -99,22 +99,24 @@ def clean_device(device: Mapping[str, Any], *, keep_without_position: bool = Tru
         "fix_time": _iso(device.get("fix_time")) if has_position else None,
         "accuracy_m": accuracy,
         "state": state if has_position or state == "incident" else "no_fix",
+        # shown on every marker, whatever its state: an incident's marker must not hide an old position
+        "stale": bool(device.get("stale", state == "stale")) if has_position else False,
     }
 
 
 #: field order of the compact rows sent to the page (a 7,000-device batch is ~40 % smaller than dicts)
-WIRE_FIELDS = ("device_id", "participant_id", "label", "lat", "lon", "fix_time", "accuracy_m", "state")
+WIRE_FIELDS = ("device_id", "participant_id", "label", "lat", "lon", "fix_time", "accuracy_m", "state", "stale")
 
 
 def wire_row(device: Mapping[str, Any]) -> list:
     return [device["device_id"], device["participant_id"], device["label"], device["lat"], device["lon"],
-            device["fix_time"], round(device["accuracy_m"], 1), device["state"]]
+            device["fix_time"], round(device["accuracy_m"], 1), device["state"], int(device.get("stale", False))]
 
 
 def wire_move(device: Mapping[str, Any]) -> list:
     """The short row for a device whose participant and label did not change (the usual live update)."""
     return [device["device_id"], device["lat"], device["lon"], device["fix_time"], round(device["accuracy_m"], 1),
-            device["state"]]
+            device["state"], int(device.get("stale", False))]
 
 
 def wire_removal(device_id: str) -> list:

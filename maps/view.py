@@ -79,6 +79,7 @@ class MapView(QWidget):
         self._zones: list[dict] = []
         self._track: dict | None = None
         self._selected: str | None = None
+        self._dark = False
         self._bounds: tuple[float, float, float, float] | None = None
         self._zoom: int | None = None
         self._queue: list[tuple[str, Callable[[Any], None] | None]] = []
@@ -195,6 +196,11 @@ class MapView(QWidget):
         self._selected = participant_id
         self._call("FieldMap.select", participant_id)
 
+    def set_dark(self, dark: bool) -> None:
+        """Darken the basemap for the dark palette (markers keep their colours)."""
+        self._dark = bool(dark)
+        self._call("FieldMap.setDark", self._dark)
+
     def show_zones(self, zones: list[dict]) -> None:
         self._zones = layers.clean_zones(zones)
         self._call("FieldMap.showZones", self._zones)
@@ -302,6 +308,8 @@ class MapView(QWidget):
             self._call("FieldMap.showTrack", self._track)
         if self._selected is not None:
             self._call("FieldMap.select", self._selected)
+        if self._dark:
+            self._call("FieldMap.setDark", True)
         queued, self._queue = self._queue, []
         for script, callback in queued:
             self._page.runJavaScript(script, 0, self._guarded(callback))

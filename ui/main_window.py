@@ -199,6 +199,7 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
             return None
         view = MapView(self._tile_store, self)
         view.setAccessibleName("Map")
+        view.set_dark(app_palette_is_dark())
         view.participantClicked.connect(self.show_participant)
         return view
 
@@ -303,6 +304,8 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         if event.type() == QEvent.Type.PaletteChange:
             theme.refresh()  # the system switched light/dark: colours follow
             style.follow_palette(QApplication.instance())
+            if self.map is not None and hasattr(self.map, "set_dark"):
+                self.map.set_dark(app_palette_is_dark())
         super().changeEvent(event)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API

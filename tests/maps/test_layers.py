@@ -97,7 +97,7 @@ def test_track_stops_flags_and_bad_points(caplog):
 
 def test_wire_rows_are_compact():
     d = layers.clean_device(device())
-    assert layers.wire_row(d) == ["d1", "p1", "Ada", 41.88, -87.63, "2026-11-23T18:00:00Z", 12.0, "ok"]
-    assert layers.wire_move(d) == ["d1", 41.88, -87.63, "2026-11-23T18:00:00Z", 12.0, "ok"]
+    assert layers.wire_row(d) == ["d1", "p1", "Ada", 41.88, -87.63, "2026-11-23T18:00:00Z", 12.0, "ok", 0]
+    assert layers.wire_move(d) == ["d1", 41.88, -87.63, "2026-11-23T18:00:00Z", 12.0, "ok", 0]
     assert layers.in_bounds(d, (41.87, -87.64, 41.89, -87.62))
     assert not layers.in_bounds(d, (41.0, -88.0, 41.5, -87.9))

@@ -16,7 +16,7 @@ from local_db.store import Store
 from local_db.timeutil import utc_now
 from workstation.access_audit import search_target
 from workstation.incidents import AlertFact, Incident, build_incidents
-from workstation.read.rules import display_name, marker_state, stale_reference
+from workstation.read.rules import display_name, is_stale, marker_state, stale_reference
 from workstation.read.search import search_rows
 from workstation.sync import outbox
 
@@ -78,6 +78,7 @@ def device_marker(r: CaseloadRow, has_incident: bool, now: datetime) -> dict[str
         "lat": r.last_lat, "lon": r.last_lon,
         "fix_time": r.last_fix_time.isoformat() + "Z" if r.last_fix_time else None,
         "accuracy_m": r.last_accuracy_m, "state": marker_state(r, has_incident, now),
+        "stale": r.last_fix_time is not None and is_stale(r, now),
     }
 
 

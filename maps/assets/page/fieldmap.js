@@ -8,12 +8,32 @@
 (function () {
   "use strict";
 
+  // Marker states differ by shape as well as colour (a colour-blind officer, a grey printout): OK is a
+  // blue circle, an open incident an amber triangle with a dark outline, no fix a purple square. Blue
+  // and amber are the pair that stays apart under every common colour-vision deficiency (Okabe-Ito),
+  // and they differ in lightness too. A stale position keeps its shape and colour but is drawn hollow
+  // with a dashed outline, so staleness shows on every marker, incidents included.
   var STATE_STYLE = {
-    incident: { fill: "#d32f2f", stroke: "#ffffff", rank: 4, label: "Incident open" },
-    no_fix: { fill: "#ffffff", stroke: "#6a1b9a", rank: 3, label: "No GPS fix" },
-    stale: { fill: "#9e9e9e", stroke: "#ffffff", rank: 2, label: "Stale position" },
-    ok: { fill: "#2e7d32", stroke: "#ffffff", rank: 1, label: "OK" },
+    incident: { fill: "#f0a202", stroke: "#3b2300", shape: "triangle", size: 9, rank: 4, label: "Incident open" },
+    no_fix: { fill: "#ffffff", stroke: "#6a1b9a", shape: "square", size: 6, rank: 3, label: "No GPS fix" },
+    stale: { fill: "#1f5fa8", stroke: "#ffffff", shape: "circle", size: 6, rank: 2, label: "OK" },
+    ok: { fill: "#1f5fa8", stroke: "#ffffff", shape: "circle", size: 6, rank: 1, label: "OK" },
   };
+  var STALE_LABEL = "Stale position: hollow, dashed";
+
+  function shapePath(ctx, shape, x, y, r) {
+    if (shape === "triangle") {
+      ctx.moveTo(x, y - r);
+      ctx.lineTo(x + r * 0.95, y + r * 0.7);
+      ctx.lineTo(x - r * 0.95, y + r * 0.7);
+      ctx.closePath();
+    } else if (shape === "square") {
+      ctx.rect(x - r * 0.85, y - r * 0.85, r * 1.7, r * 1.7);
+    } else {
+      ctx.moveTo(x + r, y);
+      ctx.arc(x, y, r, 0, 2 * Math.PI);
+    }
+  }
   var CLUSTER_BELOW_ZOOM = 15; // below this zoom nearby devices merge into counted clusters
   var ACCURACY_FROM_ZOOM = 17; // everyone's accuracy circle only this close in (a dense caseload gets cluttered)
   var SELECTED_ACCURACY_FROM_ZOOM = 14; // the selected participant's circle much earlier
@@ -69,7 +89,7 @@
       L.DomUtil.remove(this._canvas);
     },
 
-    // rows: [device_id, participant_id, label, lat, lon, fix_time, accuracy_m, state] (maps/layers.py WIRE_FIELDS)
+    // rows: [device_id, participant_id, label, lat, lon, fix_time, accuracy_m, state, stale] (maps/layers.py WIRE_FIELDS)
     _record: function (row) {
       var lat = row[3], lon = row[4];
       var located = typeof lat === "number" && typeof lon === "number" && isFinite(lat) && isFinite(lon) &&
@@ -83,6 +103,7 @@
         t: row[5] ? Date.parse(row[5]) : null,
         acc: Number(row[6]) || 0,
         state: STATE_STYLE[row[7]] ? row[7] : "ok",
+        stale: row.length > 8 ? !!row[8] : row[7] === "stale",
       };
     },
 
@@ -95,7 +116,7 @@
       this.redraw();
     },
 
-    // full rows (8 fields), short moves [id, lat, lon, fix_time, accuracy_m, state], removals [id]
+    // full rows (9 fields), short moves [id, lat, lon, fix_time, accuracy_m, state, stale], removals [id]
     update: function (rows) {
       for (var i = 0; i < rows.length; i++) {
         var row = rows[i];
@@ -103,10 +124,10 @@
           this._devices.delete(String(row[0]));
           continue;
         }
-        if (row.length === 6) {
+        if (row.length === 6 || row.length === 7) {
           var old = this._devices.get(String(row[0]));
           if (!old) continue; // a move for a device we never saw: the next snapshot brings it
-          row = [row[0], old.pid, old.label, row[1], row[2], row[3], row[4], row[5]];
+          row = [row[0], old.pid, old.label, row[1], row[2], row[3], row[4], row[5], row.length === 7 ? row[6] : row[5] === "stale"];
         }
         var r = this._record(row);
         this._devices.set(r.id, r);
@@ -209,15 +230,17 @@
         ctx.textBaseline = "middle";
         ctx.fillText(String(members.length), cx, cy);
         if (incidents) {
-          // open incidents stay visible inside a cluster: a red badge with their count
+          // open incidents stay visible inside a cluster: an incident triangle with their count
           var bx = cx + r * 0.75, by = cy - r * 0.75;
           ctx.beginPath();
-          ctx.arc(bx, by, 8, 0, 2 * Math.PI);
-          ctx.fillStyle = "#d32f2f";
+          shapePath(ctx, "triangle", bx, by, 10);
+          ctx.fillStyle = STATE_STYLE.incident.fill;
           ctx.fill();
           ctx.lineWidth = 1.5;
+          ctx.strokeStyle = STATE_STYLE.incident.stroke;
           ctx.stroke();
-          ctx.fillStyle = "#ffffff";
+          by += 2;
+          ctx.fillStyle = STATE_STYLE.incident.stroke;
           ctx.font = "bold 10px sans-serif";
           ctx.fillText(String(incidents), bx, by);
         }
@@ -243,25 +266,41 @@
           ctx.stroke();
         }
       }
-      // one path per state: far fewer canvas state changes than styling each marker
+      // one path per (state, stale): far fewer canvas state changes than styling each marker; stale
+      // first and incidents last, so what needs the officer is drawn on top
       var self = this;
       var selected = [];
-      Object.keys(STATE_STYLE).reverse().forEach(function (state) {
-        var style = STATE_STYLE[state];
-        ctx.beginPath();
-        for (var k = 0; k < list.length; k++) {
-          var v = list[k];
-          if (v.rec.state !== state) continue;
-          if (v.rec.pid === self._selected) selected.push(v);
-          ctx.moveTo(v.x + 6, v.y);
-          ctx.arc(v.x, v.y, 6, 0, 2 * Math.PI);
-          self._hits.push({ x: v.x, y: v.y, r: HIT_RADIUS_PX, kind: "device", rec: v.rec });
-        }
-        ctx.fillStyle = style.fill;
-        ctx.fill();
-        ctx.lineWidth = state === "no_fix" ? 2.5 : 1.5;
-        ctx.strokeStyle = style.stroke;
-        ctx.stroke();
+      var order = Object.keys(STATE_STYLE).reverse();
+      [true, false].forEach(function (stale) {
+        order.forEach(function (state) {
+          var style = STATE_STYLE[state];
+          var any = false;
+          ctx.beginPath();
+          for (var k = 0; k < list.length; k++) {
+            var v = list[k];
+            if (v.rec.state !== state || v.rec.stale !== stale) continue;
+            if (v.rec.pid === self._selected) selected.push(v);
+            shapePath(ctx, style.shape, v.x, v.y, style.size);
+            self._hits.push({ x: v.x, y: v.y, r: HIT_RADIUS_PX, kind: "device", rec: v.rec });
+            any = true;
+          }
+          if (!any) return;
+          if (stale) {
+            ctx.fillStyle = "rgba(255,255,255,0.85)";
+            ctx.fill();
+            ctx.setLineDash([3, 2]);
+            ctx.lineWidth = 2.5;
+            ctx.strokeStyle = state === "no_fix" ? style.stroke : style.fill;
+            ctx.stroke();
+            ctx.setLineDash([]);
+          } else {
+            ctx.fillStyle = style.fill;
+            ctx.fill();
+            ctx.lineWidth = state === "incident" || state === "no_fix" ? 2 : 1.5;
+            ctx.strokeStyle = style.stroke;
+            ctx.stroke();
+          }
+        });
       });
       for (var s = 0; s < selected.length; s++) {
         ctx.beginPath();
@@ -296,7 +335,7 @@
           "<br>click to zoom in";
       } else {
         var r = hit.rec;
-        html = "<b>" + escapeHtml(r.label) + "</b><br>" + STATE_STYLE[r.state].label +
+        html = "<b>" + escapeHtml(r.label) + "</b><br>" + STATE_STYLE[r.state].label + (r.stale ? " · stale" : "") +
           "<br>fix " + ageText(r.t) + (r.acc ? " · ±" + Math.round(r.acc) + " m" : "");
       }
       this._tooltip.setLatLng(this._map.containerPointToLatLng([hit.x, hit.y])).setContent(html);
@@ -512,11 +551,32 @@
     onAdd: function () {
       var box = L.DomUtil.create("div", "fm-legend");
       box.setAttribute("role", "note");
-      box.innerHTML = Object.keys(STATE_STYLE).map(function (k) {
-        var s = STATE_STYLE[k];
-        return '<span><i style="background:' + s.fill + ";border-color:" + (k === "no_fix" ? s.stroke : "#555") +
-          '"></i>' + s.label + "</span>";
-      }).join("");
+      // the legend draws the same shapes as the markers (a small canvas each)
+      var entries = [["ok", false, "OK"], ["incident", false, "Incident open"], ["no_fix", false, "No GPS fix"],
+                     ["ok", true, STALE_LABEL]];
+      entries.forEach(function (e) {
+        var item = L.DomUtil.create("span", "", box);
+        var c = L.DomUtil.create("canvas", "fm-legend-mark", item);
+        c.width = c.height = 18;
+        var ctx = c.getContext("2d");
+        var s = STATE_STYLE[e[0]];
+        ctx.beginPath();
+        shapePath(ctx, s.shape, 9, 9.5, 6.5);
+        if (e[1]) {
+          ctx.fillStyle = "#ffffff";
+          ctx.fill();
+          ctx.setLineDash([3, 2]);
+          ctx.lineWidth = 2.5;
+          ctx.strokeStyle = s.fill;
+        } else {
+          ctx.fillStyle = s.fill;
+          ctx.fill();
+          ctx.lineWidth = 1.5;
+          ctx.strokeStyle = e[0] === "ok" ? "#555" : s.stroke;
+        }
+        ctx.stroke();
+        item.appendChild(document.createTextNode(e[2]));
+      });
       return box;
     },
   });
@@ -568,6 +628,11 @@
       return performance.now() - t;
     },
     select: function (pid) { return this.devices.select(pid); },
+    // the dark palette darkens the basemap too (a bright map in a dark window dazzles at night)
+    setDark: function (dark) {
+      this.map.getContainer().classList.toggle("fm-dark", !!dark);
+      return !!dark;
+    },
     showZones: function (zones) { drawZones(this.zones, zones); return zones.length; },
     showTrack: function (data) { Track.show(this.map, data); return Track.points.length; },
     clearTrack: function () { Track.clear(this.map); },
