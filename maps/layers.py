@@ -187,13 +187,21 @@ def schedule_text(schedule: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def clean_zones(zones: Iterable[Mapping[str, Any]], now: datetime | None = None) -> list[dict]:
-    """Zones the page can draw; invalid ones (bad geometry, self-intersecting polygons) skipped and logged.
+    """Zones the page can draw (sort_zones without the ones it cannot)."""
+    return sort_zones(zones, now)[0]
+
+
+def sort_zones(zones: Iterable[Mapping[str, Any]], now: datetime | None = None) -> tuple[list[dict], list[dict]]:
+    """(zones the page can draw, zones it cannot as {id, name, reason}): a zone with bad geometry or an
+    unreadable schedule is shown to the officer as not drawable, never silently dropped. Logs carry the
+    zone id only (zone names are participant data).
 
     Whether a zone's schedule is in effect is read in the zone's own `time_zone` (the agency default
     when it names none), never in the laptop's.
     """
     now = now or datetime.now(UTC)
-    out = []
+    out: list[dict] = []
+    undrawable: list[dict] = []
     for zone in zones:
         zid = zone.get("id", "?")
         shape = zone.get("shape")
@@ -204,37 +212,42 @@ def clean_zones(zones: Iterable[Mapping[str, Any]], now: datetime | None = None)
             "shape": shape,
             "schedule_text": schedule_text(zone.get("schedule") or []),
         }
+
+        def skip(reason: str, item: dict = item, zid: object = zid) -> None:
+            log.warning("map: zone %s cannot be drawn: %s", zid, reason)
+            undrawable.append({"id": item["id"], "name": item["name"], "reason": reason})
+
         try:
             item["active_now"] = bool(
                 zone["active_now"] if "active_now" in zone else schedule_in_effect(
                     zone.get("schedule") or [], now, zone.get("time_zone") or DEFAULT_AGENCY_TIME_ZONE)
             )
         except (KeyError, ValueError, TypeError):
-            log.warning("map: zone %s has an unreadable schedule; skipped", zid)
+            skip("its schedule is unreadable")
             continue
         if shape == "circle":
             radius = zone.get("radius_m")
             if not valid_coordinate(zone.get("center_lat"), zone.get("center_lon")) or not (
                 isinstance(radius, int | float) and math.isfinite(radius) and radius > 0
             ):
-                log.warning("map: circle zone %s has an invalid centre or radius; skipped", zid)
+                skip("its centre or radius is invalid")
                 continue
             item.update(center_lat=float(zone["center_lat"]), center_lon=float(zone["center_lon"]), radius_m=float(radius))
         elif shape == "polygon":
             ring = zone.get("polygon") or []
             if len(ring) < 3 or not all(len(p) == 2 and valid_coordinate(p[0], p[1]) for p in ring):
-                log.warning("map: polygon zone %s needs at least 3 valid [lat, lon] points; skipped", zid)
+                skip("its boundary needs at least 3 valid points")
                 continue
             ring = [(float(p[0]), float(p[1])) for p in ring]
             if polygon_self_intersects(ring):
-                log.warning("map: polygon zone %s (%s) intersects itself; skipped", zid, item["name"])
+                skip("its boundary crosses itself")
                 continue
             item["polygon"] = [list(p) for p in ring]
         else:
-            log.warning("map: zone %s has unknown shape %r; skipped", zid, shape)
+            skip("its shape is unknown")
             continue
         out.append(item)
-    return out
+    return out, undrawable
 
 
 # --------------------------------------------------------------------------- tracks

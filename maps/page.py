@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 from functools import lru_cache
 from html import escape as html_escape
 
@@ -158,7 +159,45 @@ def build_page_html(
     leaks = external_urls(html)
     if leaks:
         raise ValueError(f"map page would load external resources: {leaks}")
-    return html
+    return _add_nonce(html)
+
+
+_NONCE = re.compile(r'<script nonce="([0-9a-f]{32})">')
+
+
+def _add_nonce(html: str) -> str:
+    """Mark the inline <script>/<style> elements folium writes with a fresh nonce: the page's CSP lets
+    only those run (hex, because QtWebEngine lowercases extra response headers, which breaks base64
+    hashes)."""
+    nonce = secrets.token_hex(16)
+    return html.replace("<script>", f'<script nonce="{nonce}">').replace("<style>", f'<style nonce="{nonce}">')
+
+
+def content_security_policy(html: str) -> str:
+    """The page's Content-Security-Policy: scripts and style sheets only from the app scheme or, for the
+    inline ones folium writes, carrying the page's nonce (so a script injected through data, e.g. a zone
+    name or an MBTiles attribution, cannot run even if escaping failed somewhere; eval is off); no
+    plugins, frames, workers, forms, fonts or media; images and fetches only from the app scheme. Style
+    *attributes* stay allowed (Leaflet positions every tile and marker with them; they run no code)."""
+    found = _NONCE.search(html)
+    nonce = f"'nonce-{found.group(1)}'" if found else ""
+    return "; ".join((
+        "default-src 'none'",
+        f"script-src {BASE_URL} {nonce}".rstrip(),
+        f"style-src-elem {BASE_URL} {nonce}".rstrip(),
+        "style-src-attr 'unsafe-inline'",
+        f"img-src {BASE_URL} data: blob:",
+        f"connect-src {BASE_URL}",
+        "font-src 'none'",
+        "media-src 'none'",
+        "object-src 'none'",
+        "frame-src 'none'",
+        "child-src 'none'",
+        "worker-src 'none'",
+        "manifest-src 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ))
 
 
 def _center_text(center: tuple[float, float]) -> str:

@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import os
 import queue
 import threading
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QCoreApplication, QFile, QIODevice, QObject, QThread, QTimer, Slot
+from PySide6.QtCore import (
+    QBuffer,
+    QByteArray,
+    QCoreApplication,
+    QFile,
+    QIODevice,
+    QObject,
+    QThread,
+    QTimer,
+    Slot,
+)
 from PySide6.QtWebEngineCore import (
     QWebEngineUrlRequestInfo,
     QWebEngineUrlRequestInterceptor,
@@ -26,7 +37,7 @@ from PySide6.QtWebEngineCore import (
 )
 
 from maps.asset_paths import no_tiles_png_path
-from maps.page import HOST, PAGE_PATH, SCHEME
+from maps.page import HOST, PAGE_PATH, SCHEME, content_security_policy
 from maps.tiles import TileStore, image_kind
 from workstation.resources import resource_path
 
@@ -47,12 +58,26 @@ def register_app_scheme() -> None:
             "register_app_scheme() must be called before the QApplication is created "
             "(QtWebEngine ignores schemes registered later)"
         )
+    _no_webrtc_udp()
     scheme = QWebEngineUrlScheme(SCHEME_BYTES)
     scheme.setSyntax(QWebEngineUrlScheme.Syntax.Host)
     # Secure: the page is a secure context; CorsEnabled + FetchApiAllowed: fetch()/XHR to our own scheme work.
     flags = QWebEngineUrlScheme.Flag
     scheme.setFlags(flags.SecureScheme | flags.CorsEnabled | flags.FetchApiAllowed)
     QWebEngineUrlScheme.registerScheme(scheme)
+
+
+#: Chromium's WebRTC policy for the whole web engine: no UDP except through a proxy (there is none), so
+#: a peer connection made in a frame the page-side removal (maps.bridge) does not reach still sends
+#: nothing past the request interceptor.
+WEBRTC_POLICY_FLAG = "--force-webrtc-ip-handling-policy=disable_non_proxied_udp"
+
+
+def _no_webrtc_udp() -> None:
+    """Add the WebRTC policy to QTWEBENGINE_CHROMIUM_FLAGS (read when the engine starts, after this)."""
+    flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
+    if WEBRTC_POLICY_FLAG not in flags:
+        os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = f"{flags} {WEBRTC_POLICY_FLAG}".strip()
 
 
 @lru_cache(maxsize=1)
@@ -111,6 +136,7 @@ class AppSchemeHandler(QWebEngineUrlSchemeHandler):
         super().__init__(parent)
         self._store = tile_store
         self._documents: dict[str, tuple[bytes, bytes]] = {}
+        self._csp: dict[str, bytes] = {}  # path -> Content-Security-Policy header of that document
         self._jobs: dict[int, QWebEngineUrlRequestJob] = {}
         self._next_job = 0
         self._closed = False
@@ -149,7 +175,9 @@ class AppSchemeHandler(QWebEngineUrlSchemeHandler):
             log.error("map: Qt's qwebchannel.js resource is missing")
 
     def set_page(self, html: str) -> None:
+        """The map page, served with its Content-Security-Policy header (maps.page)."""
         self.set_document(PAGE_PATH, b"text/html", html.encode("utf-8"))
+        self._csp[PAGE_PATH] = content_security_policy(html).encode()
 
     def set_document(self, path: str, mime: bytes, data: bytes) -> None:
         self._documents[path] = (mime, data)
@@ -173,7 +201,7 @@ class AppSchemeHandler(QWebEngineUrlSchemeHandler):
             log.warning("map: page asked for unknown resource %s", path)
             job.fail(QWebEngineUrlRequestJob.Error.UrlNotFound)
             return
-        _reply(job, doc[0], doc[1])
+        _reply(job, doc[0], doc[1], self._csp.get(path))
 
     def _start_tile(self, job: QWebEngineUrlRequestJob, path: str) -> None:
         try:
@@ -267,7 +295,9 @@ def _mime(path: Path) -> str:
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
-def _reply(job: QWebEngineUrlRequestJob, mime: bytes, data: bytes) -> None:
+def _reply(job: QWebEngineUrlRequestJob, mime: bytes, data: bytes, csp: bytes | None = None) -> None:
+    if csp is not None:
+        job.setAdditionalResponseHeaders({QByteArray(b"Content-Security-Policy"): [QByteArray(csp)]})
     buffer = QBuffer(parent=job)  # lives as long as the job that reads it
     buffer.setData(data)
     buffer.open(QIODevice.OpenModeFlag.ReadOnly)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-#: a request the page makes on purpose during the self-test; it must be blocked, never sent
+#: a navigation the self-test makes on purpose; the request guard must block it, never send it
 PROBE_URL = "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist/leaflet.js"
 
 
@@ -29,7 +29,7 @@ def _wait(app, predicate, timeout_s: float) -> bool:
 
 
 def check_map_page(timeout_s: float = 20) -> dict:
-    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtCore import QCoreApplication, QEvent, QUrl
     from PySide6.QtWidgets import QApplication
 
     from maps.scheme import register_app_scheme
@@ -69,15 +69,24 @@ def check_map_page(timeout_s: float = 20) -> dict:
             view.evaluate("FieldMap.status()", lambda text: status.update(json.loads(text or "{}")))
             _wait(app, lambda: bool(status), 5)
             result["blocked_requests"] = view.blocked_request_count()
-            view.evaluate(f"fetch({json.dumps(PROBE_URL)}).catch(function () {{ return 0; }})")
+            # the page's Content-Security-Policy is in force: eval is refused
+            csp: list = []
+            view.evaluate("(function () { try { eval('1'); return false; } catch (e) { return true; } })()",
+                          csp.append)
+            _wait(app, lambda: bool(csp), 5)
+            result["csp_verified"] = csp == [True]
+            # the request guard behind it: a navigation (which no page policy covers) never leaves
             before = result["blocked_requests"]
+            view.page.load(QUrl(PROBE_URL))
             result["interceptor_verified"] = _wait(app, lambda: view.blocked_request_count() > before, 5)
             result["leaflet_version"] = status.get("leaflet")
             result["map_object"] = bool(status.get("map"))
             result["basemap"] = bool(packages)
-            result["ok"] = bool(status.get("leaflet") and status.get("map") and result["interceptor_verified"])
+            result["ok"] = bool(status.get("leaflet") and status.get("map") and result["interceptor_verified"]
+                                and result["csp_verified"])
             if not result["ok"] and not result["error"]:
-                result["error"] = f"page status {status}, interceptor verified: {result['interceptor_verified']}"
+                result["error"] = (f"page status {status}, interceptor verified: {result['interceptor_verified']}, "
+                                   f"CSP verified: {result['csp_verified']}")
         finally:
             result["seconds"] = round(time.perf_counter() - started, 2)
             view.shutdown()

@@ -5,8 +5,9 @@ the current state (device snapshot, zones, track, selection) itself, so a page t
 whole state pushed when it reports ready. Device updates are coalesced on a timer (300 ms) into one small
 JSON batch of changed devices; the page is never regenerated to move a marker.
 
-Page -> Python: JSON messages through the "bridge" object (marker clicked, zone clicked, view moved, errors).
-After shutdown() every late message or runJavaScript callback is ignored.
+Page -> Python: typed calls on the "bridge" object (maps/bridge.py: ready, marker clicked, zone clicked, view
+moved, errors), each checked; a click on anything the view did not show is refused. After shutdown() every
+late message or runJavaScript callback is ignored.
 """
 
 from __future__ import annotations
@@ -16,13 +17,19 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QTimer, QUrl, Signal
 from PySide6.QtWebChannel import QWebChannel
-from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile
+from PySide6.QtWebEngineCore import (
+    QWebEngineLoadingInfo,
+    QWebEnginePage,
+    QWebEngineProfile,
+    QWebEngineSettings,
+)
 from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from maps import layers
+from maps.bridge import PageBridge, no_webrtc_script
 from maps.page import BASE_URL, DEFAULT_CENTER, DEFAULT_ZOOM, PAGE_PATH, SCHEME, build_page_html
 from maps.scheme import AppSchemeHandler, RequestGuard
 from maps.tiles import TileStore
@@ -33,26 +40,26 @@ COALESCE_MS = 300
 DEMO_ATTRIBUTION = "© OpenStreetMap contributors, © Mapbox"
 
 
-class _Bridge(QObject):
-    """The one object the page sees (channel.objects.bridge). Calls its receiver directly rather than
-    re-emitting a signal: one Python-side emit fewer per page message (see ui/pyside_workarounds.py)."""
-
-    def __init__(self, receiver: Callable[[str], None] | None, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.receiver = receiver
-
-    @Slot(str)
-    def fromPage(self, text: str) -> None:  # noqa: N802 (called by name from JavaScript)
-        if self.receiver is not None:
-            self.receiver(text)
-
-
 class _Page(QWebEnginePage):
     """Forwards the page's console errors to our log (a broken script must be visible, not silent)."""
 
     def javaScriptConsoleMessage(self, level, message, line, source):  # noqa: N802 (Qt override)
         if level == QWebEnginePage.JavaScriptConsoleMessageLevel.ErrorMessageLevel:
             log.warning("map page: %s (%s:%s)", message, source, line)
+
+
+def _lock_down(profile: QWebEngineProfile) -> None:
+    """What the map page may do beyond drawing: nothing. No WebRTC (its UDP traffic passes beside the
+    request interceptor), no popups, clipboard, storage, plugins or screen capture."""
+    profile.scripts().insert(no_webrtc_script())
+    settings = profile.settings()
+    attribute = QWebEngineSettings.WebAttribute
+    settings.setAttribute(attribute.WebRTCPublicInterfacesOnly, True)
+    for off in (attribute.JavascriptCanOpenWindows, attribute.JavascriptCanAccessClipboard,
+                attribute.JavascriptCanPaste, attribute.LocalStorageEnabled, attribute.PluginsEnabled,
+                attribute.ScreenCaptureEnabled, attribute.PdfViewerEnabled, attribute.LocalContentCanAccessRemoteUrls,
+                attribute.AllowWindowActivationFromJavaScript, attribute.NavigateOnDropEnabled):
+        settings.setAttribute(off, False)
 
 
 class MapView(QWidget):
@@ -77,6 +84,8 @@ class MapView(QWidget):
         self._devices: dict[str, dict] = {}
         self._pending: dict[str, list] = {}  # device_id -> compact row (maps/layers.py wire_*)
         self._zones: list[dict] = []
+        #: zones the page cannot draw ({id, name, reason}); the page lists them for the officer
+        self.undrawable_zones: list[dict] = []
         self._track: dict | None = None
         self._selected: str | None = None
         self._dark = False
@@ -90,18 +99,19 @@ class MapView(QWidget):
         # (a child of the view) must be gone before its profile is deleted.
         self._view = QWebEngineView(self)
         self._profile = QWebEngineProfile(self)  # no storage name = off the record: nothing written to disk
+        _lock_down(self._profile)
         hosts = tuple(allowed_hosts) + ((tile_store.agency_host,) if tile_store and tile_store.agency_host else ())
         self._guard = RequestGuard(hosts, self._profile)
         self._profile.setUrlRequestInterceptor(self._guard)
         self._scheme = AppSchemeHandler(tile_store, self._profile)
         self._profile.installUrlSchemeHandler(SCHEME.encode(), self._scheme)
         self._page = _Page(self._profile, self._view)
-        self._bridge = _Bridge(self._on_message, self)
+        self._bridge = PageBridge(self, self)
         self._channel = QWebChannel(self._page)
         self._channel.registerObject("bridge", self._bridge)
         self._page.setWebChannel(self._channel)
         self._view.setPage(self._page)
-        self._page.loadStarted.connect(self._on_load_started)
+        self._page.loadingChanged.connect(self._on_loading_changed)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -202,8 +212,8 @@ class MapView(QWidget):
         self._call("FieldMap.setDark", self._dark)
 
     def show_zones(self, zones: list[dict]) -> None:
-        self._zones = layers.clean_zones(zones)
-        self._call("FieldMap.showZones", self._zones)
+        self._zones, self.undrawable_zones = layers.sort_zones(zones)
+        self._call("FieldMap.showZones", self._zones, self.undrawable_zones)
 
     def show_track(self, positions: list[dict], alerts: list[dict] | None = None) -> None:
         self._track = layers.track_payload(positions, alerts)
@@ -264,46 +274,55 @@ class MapView(QWidget):
 
         return deliver
 
-    @Slot()
-    def _on_load_started(self) -> None:
-        self._ready = False
+    def _on_loading_changed(self, info) -> None:
+        # main-frame loads only: a frame a page script adds must not make the view stop talking to the page
+        if info.status() == QWebEngineLoadingInfo.LoadStatus.LoadStartedStatus:
+            self._ready = False
 
-    @Slot(str)
-    def _on_message(self, text: str) -> None:
+    # ---- page events (maps.bridge.PageBridge has checked the argument types) --------------
+
+    def page_ready(self, leaflet_version: str) -> None:
         if not self._alive:
             return
-        try:
-            msg = json.loads(text)
-            kind = msg["type"]
-        except (ValueError, KeyError, TypeError):
-            log.warning("map: unreadable message from the page: %.200s", text)
+        self.leaflet_version = leaflet_version
+        self._ready = True
+        self._push_state()
+        self.ready.emit()
+
+    def page_participant_clicked(self, participant_id: str) -> None:
+        if not self._alive:
             return
-        if kind == "ready":
-            self.leaflet_version = msg.get("leaflet")
-            self._ready = True
-            self._push_state()
-            self.ready.emit()
-        elif kind == "participantClicked":
-            self.participantClicked.emit(str(msg.get("participant_id", "")))
-        elif kind == "zoneClicked":
-            self.zoneClicked.emit(str(msg.get("zone_id", "")))
-        elif kind == "viewChanged":
-            try:
-                south, west, north, east = (float(v) for v in msg["bounds"])
-                self._bounds, self._zoom = (south, west, north, east), int(msg["zoom"])
-            except (KeyError, ValueError, TypeError):
-                log.warning("map: bad viewChanged message: %.200s", text)
-                return
-            self.viewChanged.emit({"bounds": list(self._bounds), "zoom": self._zoom})
-        elif kind == "error":
-            self.page_errors.append(str(msg.get("message")))
-            log.warning("map page error: %s", msg.get("message"))
+        # only a participant the map shows: a page script cannot make the window open any record
+        if not any(d["participant_id"] == participant_id for d in self._devices.values()):
+            self._bridge.refuse("participant click (not on the map)")
+            return
+        self.participantClicked.emit(participant_id)
+
+    def page_zone_clicked(self, zone_id: str) -> None:
+        if not self._alive:
+            return
+        if not any(z["id"] == zone_id for z in self._zones):
+            self._bridge.refuse("zone click (not on the map)")
+            return
+        self.zoneClicked.emit(zone_id)
+
+    def page_view_changed(self, bounds: tuple[float, float, float, float], zoom: int) -> None:
+        if not self._alive:
+            return
+        self._bounds, self._zoom = bounds, zoom
+        self.viewChanged.emit({"bounds": list(bounds), "zoom": zoom})
+
+    def page_error(self, message: str) -> None:
+        if not self._alive:
+            return
+        self.page_errors.append(message)
+        log.warning("map page error: %s", message)
 
     def _push_state(self) -> None:
         self._pending.clear()
         self._call_json("FieldMap.setDevices", layers.wire_rows(self._devices.values()))
-        if self._zones:
-            self._call("FieldMap.showZones", self._zones)
+        if self._zones or self.undrawable_zones:
+            self._call("FieldMap.showZones", self._zones, self.undrawable_zones)
         if self._track is not None:
             self._call("FieldMap.showTrack", self._track)
         if self._selected is not None:

@@ -35,10 +35,10 @@ def test_clean_device_normalises_times_and_rejects_missing_ids(caplog):
     assert "without device_id" in caplog.text
 
 
-def test_self_intersecting_polygon_is_skipped_and_logged(caplog):
+def test_undrawable_zones_are_listed_for_the_officer_and_logged_by_id_only(caplog):
     bowtie = [[41.88, -87.64], [41.89, -87.62], [41.88, -87.62], [41.89, -87.64]]
     square = [[41.88, -87.64], [41.89, -87.64], [41.89, -87.62], [41.88, -87.62]]
-    zones = layers.clean_zones([
+    zones, undrawable = layers.sort_zones([
         {"id": "z1", "name": "Bow", "kind": "exclusion", "shape": "polygon", "polygon": bowtie},
         {"id": "z2", "name": "Home", "kind": "inclusion", "shape": "polygon", "polygon": square},
         {"id": "z3", "name": "Bad circle", "kind": "inclusion", "shape": "circle", "center_lat": math.nan,
@@ -46,7 +46,13 @@ def test_self_intersecting_polygon_is_skipped_and_logged(caplog):
         {"id": "z4", "name": "Two points", "kind": "inclusion", "shape": "polygon", "polygon": square[:2]},
     ])
     assert [z["id"] for z in zones] == ["z2"]
-    assert "intersects itself" in caplog.text and "z3" in caplog.text and "z4" in caplog.text
+    assert [(z["id"], z["name"], z["reason"]) for z in undrawable] == [
+        ("z1", "Bow", "its boundary crosses itself"),
+        ("z3", "Bad circle", "its centre or radius is invalid"),
+        ("z4", "Two points", "its boundary needs at least 3 valid points"),
+    ]
+    assert "z1" in caplog.text and "z3" in caplog.text and "z4" in caplog.text
+    assert "Bow" not in caplog.text and "Bad circle" not in caplog.text  # zone names are participant data
 
 
 def test_polygon_checks():

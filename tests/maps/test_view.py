@@ -181,12 +181,17 @@ def test_tiles_come_through_the_scheme_and_missing_ones_get_the_placeholder(qapp
     assert len(server.requests) == before + 1
 
 
-def test_outside_requests_are_blocked_and_counted(qapp, view):
-    before = view.blocked_request_count()
+def test_outside_requests_are_stopped_by_the_page_policy(qapp, view):
+    """The page's CSP refuses them before they are made; the request guard stays behind it (see
+    tests/maps/test_page_security.py for a navigation only the guard can stop)."""
+    js(qapp, view, "window.__violations = []; document.addEventListener('securitypolicyviolation', "
+                   "function (e) { window.__violations.push(e.effectiveDirective + ' ' + e.blockedURI); }); 1")
     js(qapp, view, "fetch('https://cdn.jsdelivr.net/npm/leaflet/x.js').catch(function () {}); "
                    "var i = new Image(); i.src = 'https://tile.openstreetmap.org/1/1/1.png'; 1")
-    wait_until(qapp, lambda: view.blocked_request_count() >= before + 2)
-    assert any("openstreetmap" in u for u in view.blocked_requests())
+    wait_until(qapp, lambda: len(json.loads(js(qapp, view, "JSON.stringify(window.__violations)"))) >= 2)
+    violations = json.loads(js(qapp, view, "JSON.stringify(window.__violations)"))
+    assert any(v.startswith("img-src https://tile.openstreetmap.org") for v in violations)
+    assert any(v.startswith("connect-src https://cdn.jsdelivr.net") for v in violations)
 
 
 def test_reloaded_page_gets_the_whole_state_again(qapp, view):
@@ -233,7 +238,7 @@ def test_late_callbacks_and_messages_after_shutdown_are_ignored(qapp):
     v.participantClicked.connect(clicks.append)
     v.evaluate("1 + 1", results.append)  # in flight when the view shuts down
     v.shutdown()
-    v._bridge.fromPage(json.dumps({"type": "participantClicked", "participant_id": "p1"}))
+    v._bridge.participantClicked("p1")
     v.update_devices(devices(3))
     v.evaluate("2", results.append)
     deadline = time.monotonic() + 1.0

@@ -1,7 +1,7 @@
 /* The page side of the field map: live device layer, participant track, zones, and the bridge to Python.
  *
  * Python calls FieldMap.* through runJavaScript once the page said "ready" over QWebChannel; the page sends
- * events (marker clicked, zone clicked, view changed, errors) as JSON strings to bridge.fromPage().
+ * events (marker clicked, zone clicked, view changed, errors) through send(), one bridge slot per event.
  * Devices are drawn on one canvas by DeviceLayer (not one DOM/SVG element per marker), so moving all
  * 7,000 markers is an array update plus one redraw. Nothing here fetches anything but app-scheme URLs.
  */
@@ -41,8 +41,17 @@
   var HIT_RADIUS_PX = 9;
 
   var bridge = null;
+  // One typed slot per event (maps/bridge.py); the bridge exposes nothing else the page could call.
   var send = function (msg) {
-    if (bridge) bridge.fromPage(JSON.stringify(msg));
+    if (!bridge) return;
+    switch (msg.type) {
+      case "ready": bridge.ready(String(msg.leaflet)); break;
+      case "participantClicked": bridge.participantClicked(String(msg.participant_id)); break;
+      case "zoneClicked": bridge.zoneClicked(String(msg.zone_id)); break;
+      case "viewChanged":
+        bridge.viewChanged(msg.bounds[0], msg.bounds[1], msg.bounds[2], msg.bounds[3], msg.zoom); break;
+      case "error": bridge.pageError(String(msg.message)); break;
+    }
   };
 
   function ageText(ms) {
@@ -581,6 +590,38 @@
     },
   });
 
+  // ------------------------------------------------------------------ zones that cannot be drawn
+
+  // A zone with a broken boundary is listed for the officer, never silently left off the map.
+  var ZoneNotice = {
+    box: null,
+    show: function (map, undrawable) {
+      if (!this.box) {
+        var Control = L.Control.extend({
+          options: { position: "bottomleft" },
+          onAdd: function () { return L.DomUtil.create("div", "fm-zone-notice"); },
+        });
+        this.control = new Control().addTo(map);
+        this.box = this.control.getContainer();
+        this.box.setAttribute("role", "alert");
+      }
+      this.box.textContent = "";
+      this.box.style.display = undrawable.length ? "" : "none";
+      if (!undrawable.length) return;
+      var title = document.createElement("b");
+      title.textContent = undrawable.length === 1 ? "1 zone cannot be drawn:" : undrawable.length + " zones cannot be drawn:";
+      this.box.appendChild(title);
+      undrawable.forEach(function (z) {
+        var line = document.createElement("div");
+        line.textContent = z.name + " (" + z.reason + ")";
+        this.box.appendChild(line);
+      }, this);
+    },
+    count: function () {
+      return this.box && this.box.style.display !== "none" ? this.box.querySelectorAll("div").length : 0;
+    },
+  };
+
   // ------------------------------------------------------------------ public API
 
   var FieldMap = {
@@ -633,7 +674,11 @@
       this.map.getContainer().classList.toggle("fm-dark", !!dark);
       return !!dark;
     },
-    showZones: function (zones) { drawZones(this.zones, zones); return zones.length; },
+    showZones: function (zones, undrawable) {
+      drawZones(this.zones, zones);
+      ZoneNotice.show(this.map, undrawable || []);
+      return zones.length;
+    },
     showTrack: function (data) { Track.show(this.map, data); return Track.points.length; },
     clearTrack: function () { Track.clear(this.map); },
     playTrack: function (speed) {
@@ -652,6 +697,7 @@
         devices: this.devices ? this.devices.count() : 0,
         devicesInView: this.devices ? this.devices._inView : 0,
         zones: this.zones ? this.zones.getLayers().length : 0,
+        undrawableZones: ZoneNotice.count(),
         trackPoints: Track.points.length,
         zoom: this.map ? this.map.getZoom() : null,
         trackTime: Track.points.length ? new Date(Track.now).toISOString() : null,
