@@ -93,6 +93,7 @@ def _serve(role: str, args: argparse.Namespace, db: Database) -> int:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
+    sock.listen(2048)  # connections wait in the backlog until the app is up: the line below is true
     host, port = sock.getsockname()[:2]
     server = uvicorn.Server(uvicorn.Config(
         app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2, access_log=False,
