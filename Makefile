@@ -8,7 +8,7 @@ STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 NODE_STAMP := node_modules/.stamp-$(shell cat package-lock.json 2>/dev/null | sha1sum | cut -c1-12)
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: setup demo test lint contracts unit bench installer installer-test reliability clean assets
+.PHONY: setup demo test lint contracts unit bench installer installer-test reliability clean assets cluster
 
 setup: $(STAMP) $(NODE_STAMP) assets
 
@@ -42,6 +42,14 @@ test: setup lint contracts unit
 
 bench: setup
 	QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox" QTWEBENGINE_DISABLE_SANDBOX=1 $(BIN)/python -m bench all --json
+
+# The scaled-out server on this machine (docs/scaling.md, "Running the cluster"): nats-server, 2 receivers,
+# 2 rules workers and 2 API workers on PostgreSQL; prints their URLs; Ctrl-C stops everything.
+CLUSTER_DB ?= postgresql+psycopg2://postgres:postgres@127.0.0.1:5432/field_cluster
+CLUSTER_PASSWORD ?= cluster-demo
+cluster: setup
+	$(BIN)/python -m sync_server.cluster.launcher --db '$(CLUSTER_DB)' --create-db \
+		--seed --officers 2 --caseload 500 --password '$(CLUSTER_PASSWORD)'
 
 reliability: setup
 	$(BIN)/python -m tests.reliability.campaigns --all

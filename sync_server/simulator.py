@@ -140,6 +140,15 @@ class Simulator:
 
     def step(self, from_s: float, to_s: float, sim_now: datetime, real_now: datetime) -> int:
         """Emit one fix for every device whose per-minute slot falls in (from_s, to_s]. Returns the count."""
+        fixes = self.fixes(from_s, to_s, sim_now, real_now)
+        if fixes:
+            ingest_fixes(self.db, fixes, self.hub, now=real_now.replace(tzinfo=None))
+            self.fixes_sent += len(fixes)
+        return len(fixes)
+
+    def fixes(self, from_s: float, to_s: float, sim_now: datetime, real_now: datetime) -> list[GatewayFix]:
+        """The fixes of every device whose per-minute slot falls in (from_s, to_s] (bench cluster sends
+        them through the cluster's receivers)."""
         fixes = []
         # A fix stands for one simulated minute, or for the whole tick when speed makes ticks longer.
         span_h = max(60.0, to_s - from_s) / 3600.0
@@ -149,10 +158,7 @@ class Simulator:
             fix = self._fix(dev, sim_now, real_now, span_h)
             if fix is not None:
                 fixes.append(fix)
-        if fixes:
-            ingest_fixes(self.db, fixes, self.hub, now=real_now.replace(tzinfo=None))
-            self.fixes_sent += len(fixes)
-        return len(fixes)
+        return fixes
 
     def _where(self, dev: _Sim, local: datetime) -> tuple[float, float]:
         h = local.hour + local.minute / 60.0

@@ -63,8 +63,8 @@ class BrokerLive:
         self, officer_id: str, after: int | None, heartbeat_s: float, recheck: Recheck | None = None
     ) -> AsyncIterator[str]:
         # subscribed before the first line, so everything published after a client saw it reaches it
-        subscription, skip_through = await self._subscribe(officer_id, after)
-        cursor = after or 0
+        subscription, cursor = await self._subscribe(officer_id, after)
+        skip_through = cursor
         try:
             yield "retry: 2000\n\n"
             while not self._closed:
@@ -90,23 +90,23 @@ class BrokerLive:
             await asyncio.shield(self._unsubscribe(subscription))
 
     async def _subscribe(self, officer_id: str, after: int | None) -> tuple[Any, int]:
-        """An ordered consumer from the message holding the event after `after` (0: everything held;
-        None, or a cursor this broker never gave out: from the next message)."""
+        """An ordered consumer from the message holding the event after `after` (0: everything held);
+        returns it and the cursor. Without a cursor, or with one this broker never gave out, the stream
+        starts after the newest message, and that position is the cursor heartbeats carry, so a client
+        that reconnects before its first event still resumes where it was."""
+        last = (await self._js.stream_info(broker.LIVE_STREAM)).state.last_seq
+        if after is None or broker.split_live_seq(after)[0] > last:
+            after = broker.live_seq(last, broker.LIVE_SLOTS - 1)
+        stream_seq = broker.split_live_seq(after)[0]
         config = ConsumerConfig(inactive_threshold=30)
-        policy = DeliverPolicy.NEW
-        if after is not None:
-            stream_seq, _ = broker.split_live_seq(after)
-            last = (await self._js.stream_info(broker.LIVE_STREAM)).state.last_seq
-            if after == 0:
-                policy = DeliverPolicy.ALL
-            elif stream_seq <= last:
-                policy, config.opt_start_seq = DeliverPolicy.BY_START_SEQUENCE, stream_seq
+        policy = DeliverPolicy.ALL
+        if stream_seq > 0:
+            policy, config.opt_start_seq = DeliverPolicy.BY_START_SEQUENCE, stream_seq
         subscription = await self._js.subscribe(
             broker.live_subject(officer_id), stream=broker.LIVE_STREAM, ordered_consumer=True,
             deliver_policy=policy, config=config,
         )
-        skip_through = after if policy is DeliverPolicy.BY_START_SEQUENCE else 0
-        return subscription, skip_through
+        return subscription, after
 
     @staticmethod
     async def _unsubscribe(subscription: Any) -> None:

@@ -1,0 +1,288 @@
+"""Cluster: the scaled-out server (sync_server/cluster) on this machine, through failures, against an oracle.
+
+Setup: a fresh PostgreSQL database (BENCH_POSTGRES_URL or TEST_POSTGRES_URL names the server; default
+the local one) seeded with 4 officers x 1,250 participants (one device each), and a LocalCluster:
+nats-server with JetStream, 2 receivers, N rules workers, 2 API workers, every role its own process.
+Each officer holds a /v1/live stream (on API worker 0 or 1). The device simulator's fixes (one per
+device per simulated minute, 20 minutes: 100,000 fixes) go as gateway batches of 500 to the receivers
+(4 concurrent senders, alternating receivers). At 30 % of the rounds rules worker 0 is SIGKILLed, at
+60 % API worker 0; each is restarted 2 s later (a supervisor's job), and the officers whose stream broke
+reconnect to the other API worker with Last-Event-ID, as the workstation does.
+
+Oracle: every fix answered 200 must be stored once (positions by device and fix time), alerts must not
+repeat (device, kind, time), and each officer's live events must equal the broker's whole stream for
+that officer, read again from the start at the end (no gap, no repeat).
+
+Metrics (the run with 2 rules workers; the same run with 1 rules worker adds `cluster_1w_*`):
+cluster_broker, cluster_db, cluster_receivers, cluster_rules_workers, cluster_api_workers,
+cluster_worker_kills, cluster_fixes_sent, cluster_fixes_stored, cluster_lost, cluster_duplicated,
+cluster_alerts_duplicated, cluster_live_gaps (events of the broker's stream an officer never got),
+cluster_live_repeats, cluster_fixes_per_s (fixes sent / seconds from the first send until all are
+stored, kills included), cluster_receive_fixes_per_s (fixes acknowledged per second by the receivers),
+cluster_fix_to_live_p50_ms / _p99_ms (from handing a fix's batch to a receiver to the officer's live
+client parsing it), cluster_fix_to_live_max_ms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from sync_server.cluster.launcher import LocalCluster
+from sync_server.cluster.natsd import nats_server_version
+from sync_server.cluster.roles import prepare_database
+from sync_server.seeder import seed
+from sync_server.simulator import Simulator
+
+DEFAULT_ADMIN_URL = "postgresql+psycopg2://postgres:postgres@127.0.0.1:5432/postgres"
+PASSWORD = "bench-cluster"
+OFFICERS = 4
+BATCH = 500
+SENDERS = 4
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    admin_url = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL") or DEFAULT_ADMIN_URL
+    name = f"bench_cluster_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+class LiveListener:
+    """An officer's live client: reads /v1/live, and after a broken stream reconnects to the next API
+    worker with Last-Event-ID. Keeps (seq, type, fix key, monotonic receive time) of every event."""
+
+    def __init__(self, cluster: LocalCluster, first_worker: int, token: str, after: int | None = None) -> None:
+        self.cluster, self.worker, self.token, self.cursor = cluster, first_worker, token, after
+        self.events: list[tuple[int, str, tuple | None, float]] = []
+        self.reconnects = 0
+        self.connected = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            url = self.cluster.apis[self.worker].url
+            headers = {"Authorization": f"Bearer {self.token}"}
+            if self.cursor is not None:
+                headers["Last-Event-ID"] = str(self.cursor)
+            try:
+                with httpx.stream("GET", f"{url}/v1/live", headers=headers,
+                                  timeout=httpx.Timeout(10, read=10)) as response:
+                    for line in response.iter_lines():
+                        self.connected.set()
+                        if self._stop.is_set():
+                            return
+                        if line.startswith("data: "):
+                            self._event(json.loads(line[6:]))
+            except httpx.HTTPError:
+                pass
+            if self._stop.is_set():
+                return
+            self.reconnects += 1
+            self.worker = (self.worker + 1) % len(self.cluster.apis)
+            time.sleep(0.2)
+
+    def _event(self, event: dict) -> None:
+        if event["type"] == "heartbeat":
+            self.cursor = event["seq"]  # where this stream stands even before its first event
+            return
+        key = None
+        if event["type"] == "fix":
+            fix = event["fix"]
+            key = (fix["device_id"], datetime.fromisoformat(fix["fix_time"].removesuffix("Z")))
+        self.events.append((event["seq"], event["type"], key, time.monotonic()))
+        self.cursor = event["seq"]
+
+    def fixes(self) -> int:
+        return sum(1 for e in self.events if e[1] == "fix")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=20)
+
+
+def _query(url: str, sql: str, **params: Any) -> list[tuple]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def _wait(predicate, timeout_s: float) -> bool:  # noqa: ANN001 - callable
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.25)
+    return True
+
+
+def _login(api_url: str, officer: int) -> str:
+    response = httpx.post(f"{api_url}/v1/auth/token", json={
+        "username": f"officer{officer}", "password": PASSWORD, "workstation_id": f"bench-ws-{officer}",
+    }, timeout=60)
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def _restart_later(process: Any, delay_s: float) -> threading.Thread:
+    def restart() -> None:
+        time.sleep(delay_s)
+        process.start()
+
+    thread = threading.Thread(target=restart, daemon=True)
+    thread.start()
+    return thread
+
+
+def run_cluster(rules_workers: int, per_officer: int, rounds: int) -> dict[str, Any]:
+    with fresh_database() as url, tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
+        db = prepare_database(url)
+        try:
+            seed(db, OFFICERS, per_officer, PASSWORD)
+            simulator = Simulator(db, None)
+            simulator.load()
+        finally:
+            db.dispose()
+        devices = _query(url, "select d.serial, d.id, p.officer_id from device d "
+                              "join participant p on p.id = d.participant_id")
+        device_of = {serial: device_id for serial, device_id, _ in devices}
+        officer_of = {device_id: officer for _, device_id, officer in devices}
+        key = _query(url, "select value from server_setting where name = 'gateway_key'")[0][0]
+        db_version = _query(url, "select version()")[0][0].split(" on ")[0]
+        started_at = datetime.now(UTC).replace(tzinfo=None)
+        cluster = LocalCluster(url, Path(tmp), receivers=2, rules_workers=rules_workers, api_workers=2,
+                               heartbeat_s=1.0)
+        with cluster:
+            tokens = {f"off{k}": _login(cluster.apis[0].url, k) for k in range(1, OFFICERS + 1)}
+            listeners = {officer: LiveListener(cluster, i % 2, token) for i, (officer, token) in
+                         enumerate(sorted(tokens.items()))}
+            for listener in listeners.values():
+                listener.connected.wait(60)
+            sent_at: dict[tuple, float] = {}
+            lock = threading.Lock()
+            acknowledged = [0]
+
+            def send(receiver: str, fixes: list) -> None:
+                body = json.dumps({"fixes": [f.model_dump(mode="json", exclude_none=True) for f in fixes]})
+                with httpx.Client(timeout=120) as client:
+                    while True:
+                        began = time.monotonic()
+                        response = client.post(f"{receiver}/v1/ingest/fixes", content=body,
+                                               headers={"X-Gateway-Key": key, "content-type": "application/json"})
+                        if response.status_code == 200:
+                            break
+                        if response.status_code != 503:
+                            raise RuntimeError(f"receiver refused a batch: {response.text[:200]}")
+                        time.sleep(0.5)  # the broker is away: retry, as a gateway does
+                with lock:
+                    acknowledged[0] += len(fixes)
+                    for fix in fixes:
+                        sent_at.setdefault((device_of[fix.serial], fix.fix_time.replace(tzinfo=None)), began)
+
+            kills, restarts = 0, []
+            sim_start = datetime.now(UTC)
+            first_send = time.monotonic()
+            with ThreadPoolExecutor(SENDERS) as pool:
+                for r in range(rounds):
+                    if r == int(rounds * 0.3):
+                        cluster.rules[0].kill()
+                        kills += 1
+                        restarts.append(_restart_later(cluster.rules[0], 2.0))
+                    if r == int(rounds * 0.6):
+                        cluster.apis[0].kill()
+                        kills += 1
+                        restarts.append(_restart_later(cluster.apis[0], 2.0))
+                    fixes = simulator.fixes(r * 60.0, (r + 1) * 60.0, sim_start + timedelta(minutes=r),
+                                            datetime.now(UTC))
+                    futures = [
+                        pool.submit(send, cluster.receivers[(i // BATCH) % 2].url, fixes[i:i + BATCH])
+                        for i in range(0, len(fixes), BATCH)
+                    ]
+                    for future in futures:
+                        future.result()
+            received_s = time.monotonic() - first_send
+            sent = acknowledged[0]
+            stored_all = _wait(lambda: _query(url, "select count(*) from position")[0][0] >= sent, 600)
+            stored_s = time.monotonic() - first_send
+            for thread in restarts:
+                thread.join()
+            expected = {o: sum(1 for k in sent_at if officer_of[k[0]] == o) for o in listeners}
+            _wait(lambda: all(listeners[o].fixes() >= expected[o] for o in listeners), 120)
+            for listener in listeners.values():
+                listener.close()
+            # the broker's whole stream per officer, read from the start on a worker that never died
+            full = {o: LiveListener(cluster, 1, tokens[o], after=0) for o in listeners}
+            _wait(lambda: all(full[o].fixes() >= expected[o] for o in listeners), 120)
+            for listener in full.values():
+                listener.close()
+
+        stored, distinct = _query(url, "select count(*), count(distinct (device_id, fix_time)) from position")[0]
+        stored_keys = set(_query(url, "select device_id, fix_time from position"))
+        alerts, distinct_alerts = _query(
+            url, "select count(*), count(distinct (device_id, kind, opened_at)) from alert where opened_at >= :t",
+            t=started_at - timedelta(minutes=5))[0]
+        gaps = repeats = 0
+        for officer, listener in listeners.items():
+            seen = [e[0] for e in listener.events]
+            everything = {e[0] for e in full[officer].events}
+            gaps += len(everything - set(seen))
+            repeats += len(seen) - len(set(seen))
+        latencies = sorted(
+            (e[3] - sent_at[e[2]]) * 1000 for listener in listeners.values() for e in listener.events
+            if e[2] is not None and e[2] in sent_at
+        )
+        return {
+            "db": db_version, "fixes_sent": sent, "fixes_stored": stored, "all_stored": stored_all,
+            "lost": len(set(sent_at) - stored_keys), "duplicated": stored - distinct,
+            "alerts": alerts, "alerts_duplicated": alerts - distinct_alerts,
+            "live_gaps": gaps, "live_repeats": repeats, "live_fixes_seen": len(latencies),
+            "live_reconnects": sum(listener.reconnects for listener in listeners.values()),
+            "worker_kills": kills, "fixes_per_s": round(sent / stored_s), "receive_fixes_per_s": round(sent / received_s),
+            "fix_to_live_p50_ms": round(statistics.median(latencies)) if latencies else None,
+            "fix_to_live_p99_ms": round(latencies[int(len(latencies) * 0.99)]) if latencies else None,
+            "fix_to_live_max_ms": round(latencies[-1]) if latencies else None,
+        }
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    per_officer, rounds = (250, 4) if quick else (1250, 20)
+    out: dict[str, Any] = {
+        "cluster_broker": nats_server_version().replace("nats-server: ", "nats-server ") + " (JetStream)",
+        "cluster_receivers": 2, "cluster_api_workers": 2,
+    }
+    two = run_cluster(2, per_officer, rounds)
+    one = run_cluster(1, per_officer, rounds)
+    out["cluster_db"] = two.pop("db")
+    out["cluster_rules_workers"] = 2
+    out.update({f"cluster_{k}": v for k, v in two.items()})
+    one.pop("db")
+    out.update({f"cluster_1w_{k}": v for k, v in one.items()})
+    return out
