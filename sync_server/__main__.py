@@ -7,7 +7,8 @@
     sync-server disable USER [--db URL] / sync-server enable USER [--db URL]
     sync-server mfa enrol USER [--db URL] / sync-server mfa remove USER [--db URL]
     sync-server revoke-workstation WORKSTATION_ID [--db URL]
-    sync-server keys [--db URL]              prints {"gateway_key": ..., "admin_key": ...}
+    sync-server keys [--db URL]              prints {"gateway_key": ...}
+    sync-server admin-key [--db URL]         makes a new admin key and prints it (the server keeps its hash)
     sync-server openapi [--write]            prints (or writes sync_server/openapi.json)
     sync-server receive | rules | api ...    a role of the scaled-out cluster (sync_server/cluster/roles.py)
 """
@@ -31,7 +32,9 @@ from workstation.rules.schedule import is_time_zone
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 #: sub-commands that name an officer by user name
 USER_COMMANDS = ("unlock", "disable", "enable")
-ADMIN_COMMANDS = (*USER_COMMANDS, "mfa", "revoke-workstation", "keys", "openapi")
+ADMIN_COMMANDS = (*USER_COMMANDS, "mfa", "revoke-workstation", "keys", "admin-key", "openapi")
+#: the seeded officers' password, so it need not appear in argv (ps, shell history)
+SEED_PASSWORD_ENV = "SYNC_SERVER_SEED_PASSWORD"
 
 
 def openapi_text() -> str:
@@ -53,7 +56,8 @@ def _serve_parser() -> argparse.ArgumentParser:
         "  sync-server mfa enrol USER              require a TOTP code at login; prints the otpauth URI\n"
         "  sync-server mfa remove USER             stop requiring it\n"
         "  sync-server revoke-workstation ID       the workstation is told to wipe at its next request\n"
-        "  sync-server keys                        print the gateway and admin keys as JSON\n"
+        "  sync-server keys                        print the gateway key as JSON\n"
+        "  sync-server admin-key                   replace the admin key; prints the new one, once\n"
         "  sync-server openapi [--write]           print (or write sync_server/openapi.json)\n"
         "cluster roles (docs/scaling.md):\n"
         "  sync-server receive | rules | api --db URL --nats URL ...",
@@ -64,7 +68,11 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", action="store_true", help="create officers and caseloads (idempotent)")
     p.add_argument("--officers", type=int, default=2)
     p.add_argument("--caseload", type=int, default=50)
-    p.add_argument("--password", default=None, help="password of every seeded officer (required with --seed)")
+    p.add_argument("--password", default=None,
+                   help=f"password of every seeded officer (the demo's); prefer ${SEED_PASSWORD_ENV} or "
+                   "--password-stdin, which keep it out of the process list")
+    p.add_argument("--password-stdin", action="store_true", help="read the seeded officers' password from stdin")
+    p.add_argument("--docs", action="store_true", help="serve the interactive API pages /docs and /redoc")
     p.add_argument("--random-seed", type=int, default=1)
     p.add_argument("--agency-time-zone", default=None, metavar="IANA_ZONE",
                    help="time zone of zones and schedules that name none (default: "
@@ -130,8 +138,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return roles.main(argv)
     args = _serve_parser().parse_args(argv)
+    if args.password_stdin:
+        args.password = sys.stdin.readline().rstrip("\r\n")
+    args.password = args.password or os.environ.get(SEED_PASSWORD_ENV)
     if args.seed and not args.password:
-        print("sync-server: --seed needs --password", file=sys.stderr)
+        print(f"sync-server: --seed needs a password: ${SEED_PASSWORD_ENV}, --password-stdin or --password",
+              file=sys.stderr)
         return 2
     if args.speed <= 0:
         print("sync-server: --speed must be positive", file=sys.stderr)
@@ -171,7 +183,9 @@ def _serve(args: argparse.Namespace, stop: threading.Event, serving: threading.E
         host=args.host,
         port=args.port,
         # The simulator runs the silence check itself; the app's watchdog covers real trackers.
-        options=ServerOptions(heartbeat_s=args.heartbeat, watchdog_s=None if args.simulate else watchdog),
+        options=ServerOptions(
+            heartbeat_s=args.heartbeat, watchdog_s=None if args.simulate else watchdog, docs=args.docs
+        ),
         simulate=args.simulate,
         speed=args.speed,
         agency_time_zone=args.agency_time_zone,
@@ -212,7 +226,10 @@ def _admin(argv: list[str]) -> int:
     db = _db(args.db)
     try:
         if argv[0] == "keys":
-            print(json.dumps({"gateway_key": db.setting("gateway_key"), "admin_key": db.setting("admin_key")}))
+            print(json.dumps({"gateway_key": db.setting("gateway_key")}))
+            return 0
+        if argv[0] == "admin-key":
+            print(json.dumps({"admin_key": db.new_admin_key()}))
             return 0
         with db.write() as session:
             if argv[0] == "mfa":

@@ -18,19 +18,20 @@ from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import parse_qsl
 
 import zstandard
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sync_server import audit_chain, auth, signing_keys
+from sync_server import api_security, audit_chain, auth, openapi_exact, signing_keys
 from sync_server.actions import TimeBounds, apply_batch
 from sync_server.caseload import CHILD_MODELS
 from sync_server.changes import read_page
-from sync_server.db import Database, to_naive_utc, utcnow
+from sync_server.db import ADMIN_KEY_HASH, Database, key_digest, to_naive_utc, utcnow
 from sync_server.ingest import IngestError, check_silence, ingest_fixes
 from sync_server.ingest_queue import IngestQueue
 from sync_server.live import LiveHub
@@ -72,6 +73,8 @@ class ServerOptions:
     login_free_failures: int = FREE_FAILURES
     #: bounds of the times officers supply in actions (how far back, clock skew ahead)
     action_time_bounds: TimeBounds = field(default_factory=TimeBounds)
+    #: serve the interactive /docs and /redoc pages (sync-server --docs); /openapi.json is always there
+    docs: bool = False
     max_body_bytes: int = 4 * 1024 * 1024
     #: run check_silence every N seconds (None: off; the CLI turns it on with the simulator)
     watchdog_s: float | None = None
@@ -167,16 +170,20 @@ def encoded(body: bytes, request: Request, media_type: str = "application/json")
     return Response(body, media_type=media_type, headers=headers)
 
 
-def current_caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> auth.Caller:
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Security(api_security.officer_bearer)]
+
+
+def current_caller(request: Request, credentials: BearerCredentials) -> auth.Caller:
     with request.app.state.db.read() as session:
-        return auth.authenticate(session, authorization)
+        return auth.authenticate(session, api_security.authorization_header(credentials))
 
 
 CurrentCaller = Annotated[auth.Caller, Depends(current_caller)]
 
 
 def enrolled_workstation(
-    request: Request, who: CurrentCaller, x_workstation_credential: Annotated[str | None, Header()] = None
+    request: Request, who: CurrentCaller,
+    x_workstation_credential: Annotated[str | None, Security(api_security.workstation_credential)] = None,
 ) -> auth.Caller:
     """An officer's token used from the workstation it was issued to, proven by that workstation's
     enrolment credential: for routes that file data under the workstation's id (audit upload)."""
@@ -259,9 +266,13 @@ def create_app(
     app = FastAPI(
         title="Field Workstation reference sync server",
         version="1",
-        description="Sync protocol of workstation/protocol.py (DESIGN.md 'Sync protocol').",
+        description="Sync protocol of workstation/protocol.py.",
         lifespan=lifespan,
+        # the interactive pages load scripts from a CDN and invite exploration: off unless asked for
+        docs_url="/docs" if options.docs else None,
+        redoc_url="/redoc" if options.docs else None,
     )
+    openapi_exact.install(app)
     app.state.db, app.state.hub, app.state.options = db, hub, options
     app.add_middleware(BodySizeLimit, max_bytes=options.max_body_bytes)
 
@@ -283,7 +294,8 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, "http_error", str(exc.detail))
+        # keeps the exception's headers: a 405 names the allowed methods in Allow
+        return error_response(exc.status_code, "http_error", str(exc.detail), headers=exc.headers)
 
     @app.get("/healthz", responses={503: {"model": ErrorBody}})
     async def healthz() -> dict[str, str]:
@@ -393,8 +405,9 @@ def create_app(
         who: CurrentCaller,
         after: Annotated[int | None, Query(ge=0)] = None,
         last_event_id: Annotated[str | None, Header()] = None,
-        authorization: Annotated[str | None, Header()] = None,
+        credentials: BearerCredentials = None,
     ) -> StreamingResponse:
+        authorization = api_security.authorization_header(credentials)
         start = after
         if start is None and last_event_id and last_event_id.isdigit():
             start = int(last_event_id)
@@ -433,7 +446,9 @@ def create_app(
         )
 
     @app.post("/v1/ingest/fixes", response_model=IngestResult, responses=ERRORS)
-    async def ingest(batch: GatewayBatch, x_gateway_key: Annotated[str | None, Header()] = None) -> IngestResult:
+    async def ingest(
+        batch: GatewayBatch, x_gateway_key: Annotated[str | None, Security(api_security.gateway_key)] = None
+    ) -> IngestResult:
         sink.check_gateway_key(x_gateway_key)
         return await sink.batch(batch.fixes)
 
@@ -477,8 +492,10 @@ def create_app(
         )
 
     @app.post("/v1/admin/revoke-workstation", response_model=RevokeResult, responses=ERRORS)
-    def revoke(body: RevokeRequest, x_admin_key: Annotated[str | None, Header()] = None) -> RevokeResult:
-        _require_key(db, "admin_key", x_admin_key, "X-Admin-Key")
+    def revoke(
+        body: RevokeRequest, x_admin_key: Annotated[str | None, Security(api_security.admin_key)] = None
+    ) -> RevokeResult:
+        _require_admin_key(db, x_admin_key)
         with db.write() as session:
             newly = auth.revoke_workstation(session, body.workstation_id)
         return RevokeResult(workstation_id=body.workstation_id, newly_revoked=newly)
@@ -514,6 +531,12 @@ def _database_problem(db: Database) -> str | None:
     except SQLAlchemyError:
         return "database_unavailable"
     return None
+
+
+def _require_admin_key(db: Database, given: str | None) -> None:
+    expected = db.setting(ADMIN_KEY_HASH)
+    if not given or expected is None or not hmac.compare_digest(key_digest(given), expected):
+        raise ServerError(401, "invalid_key", "missing or wrong X-Admin-Key")
 
 
 def _require_key(db: Database, name: str, given: str | None, header: str) -> None:

@@ -7,6 +7,7 @@ reference server is one process); PostgreSQL relies on its own row locks and con
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import threading
@@ -24,6 +25,12 @@ from sync_server.zones import ZoneCache, install_triggers
 from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, time_zone
 
 AGENCY_TIME_ZONE_ENV = "SYNC_SERVER_AGENCY_TIME_ZONE"
+
+ADMIN_KEY_HASH = "admin_key_sha256"
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def utcnow() -> datetime:
@@ -66,15 +73,28 @@ class Database:
     def create_schema(self) -> None:
         Base.metadata.create_all(self.engine)
         with self.write() as session:
-            for name in ("gateway_key", "admin_key"):
-                if session.get(Setting, name) is None:
-                    session.add(Setting(name=name, value=secrets.token_urlsafe(24)))
+            if session.get(Setting, "gateway_key") is None:
+                session.add(Setting(name="gateway_key", value=secrets.token_urlsafe(24)))
+            # The admin key is kept only as its SHA-256 (a database copy must not yield it); a database
+            # from before that has it in clear: hash it and drop the clear copy.
+            clear = session.get(Setting, "admin_key")
+            if session.get(Setting, ADMIN_KEY_HASH) is None:
+                key = clear.value if clear is not None else secrets.token_urlsafe(24)
+                session.add(Setting(name=ADMIN_KEY_HASH, value=key_digest(key)))
+            if clear is not None:
+                session.delete(clear)
             for name, column in (("change", ChangeLog.seq), ("position", Position.id), ("zones", None)):
                 if session.get(Counter, name) is None:
                     start = session.scalar(select(func.max(column))) if column is not None else 0
                     session.add(Counter(name=name, value=start or 0))
             session.flush()
             install_triggers(session.connection())
+
+    def new_admin_key(self) -> str:
+        """Replace the admin key; the new key is returned once and only its digest is stored."""
+        key = secrets.token_urlsafe(32)
+        self.set_setting(ADMIN_KEY_HASH, key_digest(key))
+        return key
 
     def setting(self, name: str) -> str | None:
         with self.read() as session:

@@ -46,6 +46,7 @@ class EmbeddedServer:
         self.options = options or ServerOptions()
         self.host, self._requested_port = host, port
         self.seeded: dict[str, Any] = {}
+        self._admin_key: str | None = None
         self.simulator = Simulator(self.db, self.hub, speed=speed) if simulate else None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -104,7 +105,10 @@ class EmbeddedServer:
 
     @property
     def admin_key(self) -> str:
-        return self.db.setting("admin_key") or ""
+        """A fresh admin key on first use (the server keeps only its digest), as `sync-server admin-key`."""
+        if self._admin_key is None:
+            self._admin_key = self.db.new_admin_key()
+        return self._admin_key
 
     def admin_revoke(self, workstation_id: str) -> dict[str, Any]:
         """Revoke through the real admin endpoint."""

@@ -53,7 +53,9 @@ TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator
 #: A counter or version stored in a SQLite/PostgreSQL BIGINT: larger values would fail at the
 #: database (OverflowError) after validation passed, so they are refused here (found by the fuzz
 #: campaign, tests/reliability/fuzzers.py).
-Counter = Annotated[int, Field(ge=0, le=2**63 - 1)]
+#: the largest value a 64-bit signed column holds (PostgreSQL BIGINT)
+MAX_INT64 = 2**63 - 1
+Counter = Annotated[int, Field(ge=0, le=MAX_INT64)]
 
 
 class WireModel(BaseModel):
@@ -515,7 +517,7 @@ class IngestResult(WireModel):
 
 
 class AuditRecord(WireModel):
-    seq: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    seq: Annotated[int, Field(ge=1, le=MAX_INT64)]
     at: datetime
     officer: ShortText
     workstation_id: ShortText

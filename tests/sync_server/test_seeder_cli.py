@@ -68,10 +68,13 @@ def test_cli_serves_seeded_caseload_and_accepts_osmand(tmp_path):
     db_url = f"sqlite:///{tmp_path / 'cli.db'}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sync_server", "--seed", "--officers", "2", "--caseload", "15", "--password",
-         "demo-pass", "--port", "0", "--db", db_url, "--simulate", "--speed", "10"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # the password on stdin, not in argv where `ps` shows it
+        [sys.executable, "-m", "sync_server", "--seed", "--officers", "2", "--caseload", "15", "--password-stdin",
+         "--port", "0", "--db", db_url, "--simulate", "--speed", "10"],
+        cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+    proc.stdin.write("demo-pass\n")
+    proc.stdin.close()
     try:
         seeded = json.loads(proc.stdout.readline())["seeded"]
         listening = json.loads(proc.stdout.readline())["listening"]
