@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from ui import theme
 from workstation import protocol as p
+from workstation.local_time import differs_from_laptop, zone_abbreviation
 from workstation.rules.incidents import NOTE_REQUIRED_MESSAGE
 
 OUTCOMES = (("met", "Met in person"), ("not_home", "Not at home"), ("refused", "Refused"),
@@ -55,11 +56,12 @@ def _utc(edit: QDateTimeEdit) -> datetime:
     return datetime.fromtimestamp(edit.dateTime().toSecsSinceEpoch(), UTC)
 
 
-def _datetime_edit(parent: QWidget, when: datetime, name: str) -> QDateTimeEdit:
+def _datetime_edit(parent: QWidget, when: datetime, name: str, time_zone: str | None = None) -> QDateTimeEdit:
+    """Entered in the participant's time zone (a 02:10 visit is 02:10 where it happened)."""
     edit = QDateTimeEdit(parent)
     edit.setCalendarPopup(True)
     edit.setDisplayFormat("yyyy-MM-dd HH:mm")
-    edit.setTimeZone(QTimeZone.systemTimeZone())
+    edit.setTimeZone(QTimeZone(time_zone.encode()) if time_zone else QTimeZone.systemTimeZone())
     edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(when.timestamp())))
     edit.setAccessibleName(name)
     return edit
@@ -73,6 +75,7 @@ class ActionForm(QDialog):
     """Base: who it is for, a form layout, a message line and OK/Cancel; OK runs validate()."""
 
     title = "Action"
+    time_zone: str | None = None  # the participant's (forms with times set it)
 
     def __init__(self, participant_name: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -117,6 +120,12 @@ class ActionForm(QDialog):
         widget.setAccessibleName(label.rstrip(":"))
         self.form.addRow(label, widget)
         return widget
+
+    def time_label(self, label: str, when: datetime) -> str:
+        """"When:" or, where the participant's clock differs from the laptop's, "When (CST):"."""
+        if self.time_zone and differs_from_laptop(when, self.time_zone):
+            return f"{label} ({zone_abbreviation(when, self.time_zone)}):"
+        return f"{label}:"
 
     def first_field(self) -> QWidget | None:
         """The first field the officer fills in (focus goes there when the form opens)."""
@@ -173,9 +182,11 @@ class NoteForm(ActionForm):
 class ContactForm(ActionForm):
     title = "Record contact / home visit"
 
-    def __init__(self, participant_name: str, parent=None, now: datetime | None = None, place: str = "") -> None:
+    def __init__(self, participant_name: str, parent=None, now: datetime | None = None, place: str = "",
+                 time_zone: str | None = None) -> None:
         super().__init__(participant_name, parent)
         self.now = now or datetime.now(UTC)
+        self.time_zone = time_zone
         self.kind = self.add_row("Kind:", QComboBox(self))
         self.kind.addItem("Home visit", "home_visit")
         self.kind.addItem("Contact (phone / in person elsewhere)", "contact")
@@ -185,7 +196,7 @@ class ContactForm(ActionForm):
         # the officer says what happened; a preset "Met in person" made false contact records
         self.outcome.setPlaceholderText("Choose what happened…")
         self.outcome.setCurrentIndex(-1)
-        self.when = self.add_row("When:", _datetime_edit(self, self.now, "When"))
+        self.when = self.add_row(self.time_label("When", self.now), _datetime_edit(self, self.now, "When", time_zone))
         self.place = self.add_row("Place:", QLineEdit(place, self))
         self.use_location = self.add_row("Location:", QCheckBox("Use my location", self))
         # No positioning source on this workstation yet: say so rather than pretend.
@@ -211,13 +222,15 @@ class ContactForm(ActionForm):
 class CheckinForm(ActionForm):
     title = "Record check-in"
 
-    def __init__(self, participant_name: str, parent=None, now: datetime | None = None, place: str = "") -> None:
+    def __init__(self, participant_name: str, parent=None, now: datetime | None = None, place: str = "",
+                 time_zone: str | None = None) -> None:
         super().__init__(participant_name, parent)
         self.now = now or datetime.now(UTC)
+        self.time_zone = time_zone
         self.kind = self.add_row("Kind:", QComboBox(self))
         self.kind.addItem("Office check-in", "office_checkin")
         self.kind.addItem("App check-in (verified)", "app_checkin")
-        self.when = self.add_row("When:", _datetime_edit(self, self.now, "When"))
+        self.when = self.add_row(self.time_label("When", self.now), _datetime_edit(self, self.now, "When", time_zone))
         self.place = self.add_row("Place:", QLineEdit(place, self))
 
     def build(self) -> p.RecordCheckinPayload:
@@ -231,14 +244,17 @@ class ScheduleChangeForm(ActionForm):
     title = "Request schedule change"
 
     def __init__(self, participant_name: str, appointments: Sequence[tuple[str, str]] = (), parent=None,
-                 now: datetime | None = None) -> None:
+                 now: datetime | None = None, time_zone: str | None = None) -> None:
         super().__init__(participant_name, parent)
         self.now = now or datetime.now(UTC)
+        self.time_zone = time_zone
         self.appointment = self.add_row("Appointment:", QComboBox(self))
         self.appointment.addItem("(new / not tied to an appointment)", None)
         for appointment_id, label in appointments:
             self.appointment.addItem(label, appointment_id)
-        self.requested = self.add_row("Requested time:", _datetime_edit(self, self.now + timedelta(days=1), "Requested time"))
+        later = self.now + timedelta(days=1)
+        self.requested = self.add_row(self.time_label("Requested time", later),
+                                      _datetime_edit(self, later, "Requested time", time_zone))
         self.reason = self.add_row("Reason:", QPlainTextEdit(self))
         self.reason.setTabChangesFocus(True)
 

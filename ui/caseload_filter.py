@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QAbstractItemModel, QAbstractProxyModel, QModelIndex, QPersistentModelIndex, Qt
 
 from ui.caseload_model import CaseloadTableModel, Col
+from workstation.local_time import is_same_local_day
 from workstation.read.rules import has_device_problem, is_stale
 from workstation.read.search import matcher
 
@@ -88,9 +89,9 @@ class CaseloadFilterProxy(QAbstractProxyModel):
             tests.append(lambda i: rows[i].risk_level == f.risk)
         if f.open_incidents:
             tests.append(lambda i: src.open_incidents(rows[i].participant_id) > 0)
-        if f.appointment_today:
-            today = now.date()
-            tests.append(lambda i: rows[i].next_appointment_at is not None and rows[i].next_appointment_at.date() == today)
+        if f.appointment_today:  # "today" where the participant lives, not on the laptop's (or UTC's) calendar
+            tests.append(lambda i: rows[i].next_appointment_at is not None and is_same_local_day(
+                rows[i].next_appointment_at, now, src.time_zone(rows[i].participant_id)))
         stale_at = src.stale_at()
         if f.stale_location:
             tests.append(lambda i: is_stale(rows[i], stale_at))

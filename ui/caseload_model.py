@@ -16,11 +16,13 @@ from PySide6.QtGui import QFont
 
 from ui import theme
 from workstation.clock import utc_now
+from workstation.local_time import is_same_local_day, local_day, local_text
 from workstation.read.caseload import CaseloadRow, LiveFix
 from workstation.read.rules import display_name, is_stale, low_battery, stale_reference
 from workstation.read.search import search_text
 from workstation.route import format_age
 from workstation.rules.incidents import RISK_RANK
+from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE
 
 SortRole = Qt.ItemDataRole.UserRole + 1
 RowRole = Qt.ItemDataRole.UserRole + 2
@@ -80,6 +82,7 @@ class CaseloadTableModel(QAbstractTableModel):
         self.clock = clock
         self._now = clock()
         self._data_as_of: datetime | None = None  # set while the live feed is away (rules.stale_reference)
+        self._time_zones: dict[str, str] = {}  # participant id -> IANA zone their times are shown in
         self._bold = QFont()
         self._bold.setBold(True)
 
@@ -203,6 +206,15 @@ class CaseloadTableModel(QAbstractTableModel):
     def now(self) -> datetime:
         return self._now
 
+    def set_time_zones(self, zones: dict[str, str]) -> None:
+        if zones != self._time_zones:
+            self._time_zones = dict(zones)
+            if self._rows:
+                self.dataChanged.emit(self.index(0, Col.NEXT_APPT), self.index(len(self._rows) - 1, Col.NEXT_APPT))
+
+    def time_zone(self, participant_id: str) -> str:
+        return self._time_zones.get(participant_id, DEFAULT_AGENCY_TIME_ZONE)
+
     def stale_at(self) -> datetime:
         """When staleness is judged: now, or while offline the time the data is as of."""
         return stale_reference(self._now, self._data_as_of)
@@ -316,9 +328,10 @@ class CaseloadTableModel(QAbstractTableModel):
             return str(n) if n else ""
         if row.next_appointment_at is None:
             return ""
-        when = row.next_appointment_at
-        day = "Today" if when.date() == self._now.date() else when.strftime("%a %d %b")
-        return f"{day} {when:%H:%M} · {APPOINTMENT_LABEL.get(row.next_appointment_kind, row.next_appointment_kind)}"
+        when, zone = row.next_appointment_at, self.time_zone(row.participant_id)
+        day = "Today" if is_same_local_day(when, self._now, zone) else f"{local_day(when, zone):%a %d %b}"
+        what = APPOINTMENT_LABEL.get(row.next_appointment_kind, row.next_appointment_kind)
+        return f"{day} {local_text(when, zone)} · {what}"
 
     def _foreground(self, row: CaseloadRow, col: int):
         if col == Col.RISK:

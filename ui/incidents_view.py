@@ -30,7 +30,9 @@ from ui import theme
 from ui.snapshot_model import SnapshotTableModel
 from workstation.clock import utc_now
 from workstation.incidents import KIND_LABEL, Incident
+from workstation.local_time import local_text
 from workstation.route import format_age
+from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE
 
 IncidentRole = Qt.ItemDataRole.UserRole + 10
 COLUMNS = ("Severity", "Participant · incident")
@@ -50,6 +52,7 @@ class IncidentTableModel(SnapshotTableModel):
     def __init__(self, parent=None, clock: Callable[[], datetime] = utc_now) -> None:
         super().__init__(parent)
         self._names: dict[str, str] = {}
+        self._time_zones: dict[str, str] = {}
         self.clock = clock
         self._now = clock()
 
@@ -62,6 +65,13 @@ class IncidentTableModel(SnapshotTableModel):
 
     def incidents(self) -> list[Incident]:
         return self._items
+
+    def set_time_zones(self, zones: dict[str, str]) -> None:
+        self._time_zones = dict(zones)
+
+    def when(self, at: datetime, participant_id: str, fmt: str = "%d %b %H:%M") -> str:
+        """`at` in the participant's time zone (labelled where the laptop's clock differs)."""
+        return local_text(at, self._time_zones.get(participant_id, DEFAULT_AGENCY_TIME_ZONE), fmt)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -91,8 +101,9 @@ class IncidentTableModel(SnapshotTableModel):
                 return theme.colour("pending" if inc.pending else theme.SEVERITY_COLOUR_KEY.get(inc.severity, "muted"))
         if role == Qt.ItemDataRole.ToolTipRole:
             conflict = f"\n{inc.conflict}" if inc.conflict else ""
-            return (f"{inc.title}: {inc.summary}\nfirst {inc.opened_at:%d %b %H:%M} UTC, "
-                    f"last {inc.last_at:%d %b %H:%M} UTC{conflict}")
+            pid = inc.participant_id
+            return (f"{inc.title}: {inc.summary}\nfirst {self.when(inc.opened_at, pid)}, "
+                    f"last {self.when(inc.last_at, pid)}{conflict}")
         return None
 
 
@@ -253,7 +264,8 @@ class IncidentsPanel(QWidget):
                 pending = " (pending)" if a.pending else ""
                 detail = f" — {a.detail}" if a.detail else ""
                 self.alerts.addItem(
-                    f"{a.opened_at:%d %b %H:%M}  {KIND_LABEL.get(a.kind, a.kind)} · {a.severity} · {a.state}{pending}{detail}"
+                    f"{self.model.when(a.opened_at, a.participant_id)}  {KIND_LABEL.get(a.kind, a.kind)} · "
+                    f"{a.severity} · {a.state}{pending}{detail}"
                 )
         self._update_buttons()
 

@@ -20,6 +20,7 @@ from ui import theme
 from ui.outbox_view import pending_phrase
 from workstation.clock import utc_now
 from workstation.incidents import KIND_LABEL
+from workstation.local_time import local_text
 from workstation.read.record import ParticipantRecord
 from workstation.read.rules import fix_is_stale
 from workstation.route import format_age
@@ -122,6 +123,7 @@ def render_record(rec: ParticipantRecord, now: datetime) -> str:
             f"· {_e(size)} · {_e(when)}</div>"
         )
 
+    tz = rec.time_zone  # every time below is the participant's local time, labelled where the laptop differs
     out.append("<h3>Appointments</h3>")
     upcoming = [a for a in rec.appointments if a.starts_at >= now and a.status == "scheduled"]
     past = [a for a in rec.appointments if a not in upcoming][-3:]
@@ -129,7 +131,7 @@ def render_record(rec: ParticipantRecord, now: datetime) -> str:
         out.append(f"<p style='color:{s.muted}'>None scheduled.</p>")
     for a in upcoming + past:
         label = a.kind.replace("_", " ").capitalize()
-        line = f"{a.starts_at:%a %d %b %H:%M} UTC · {_e(label)} · {_e(a.place)} · {_e(a.status)}"
+        line = f"{local_text(a.starts_at, tz, '%a %d %b %H:%M')} · {_e(label)} · {_e(a.place)} · {_e(a.status)}"
         if a.kind == "court_hearing" and a in upcoming:
             out.append(f"<div style='color:{s.accent}'><b>&#9878; {line}</b></div>")
         elif a in upcoming:
@@ -145,7 +147,7 @@ def render_record(rec: ParticipantRecord, now: datetime) -> str:
         pending = (f" <i style='color:{s.pending}'>(pending — {_e(pending_phrase(rec.outbox_states.get(a.id)))})</i>"
                    if a.pending else "")
         out.append(
-            f"<div><span style='color:{colour}'>{a.opened_at:%d %b %H:%M}</span> "
+            f"<div><span style='color:{colour}'>{local_text(a.opened_at, tz, '%d %b %H:%M')}</span> "
             f"{_e(KIND_LABEL.get(a.kind, a.kind))} · {_e(a.severity)} · {_e(a.state)}{pending}"
             f"{' · ' + _e(a.detail) if a.detail else ''}</div>"
         )
@@ -159,7 +161,8 @@ def render_record(rec: ParticipantRecord, now: datetime) -> str:
         outcome = f" · {_e(n.outcome.replace('_', ' '))}" if n.outcome else ""
         place = f" · {_e(n.place)}" if n.place else ""
         out.append(
-            f"<div style='margin-bottom:4px'><span style='color:{s.muted}'>{n.occurred_at:%d %b %Y %H:%M}</span> "
+            f"<div style='margin-bottom:4px'><span style='color:{s.muted}'>"
+            f"{local_text(n.occurred_at, tz, '%d %b %Y %H:%M')}</span> "
             f"<b>{_e(NOTE_KIND_LABEL.get(n.kind, n.kind))}</b>{outcome}{place} — {_e(n.author)}{state}"
             f"<br>{_e(n.text)}</div>"
         )

@@ -12,6 +12,7 @@ from ui.tasks import run_task
 from workstation import tracks
 from workstation.access_audit import audit_map_view
 from workstation.incidents import Incident, resolution_problem
+from workstation.local_time import local_text
 
 
 class WindowActions:
@@ -32,19 +33,20 @@ class WindowActions:
         if name == "track":
             self._show_track(participant_id, record)
             return
+        zone = record.time_zone if record else self.caseload.model.time_zone(participant_id)
         if name == "note":
             form = NoteForm(who, self)
         elif name == "contact":
-            form = ContactForm(who, self, place=record.address if record else "")
+            form = ContactForm(who, self, place=record.address if record else "", time_zone=zone)
         elif name == "checkin":
-            form = CheckinForm(who, self, place="Field office")
+            form = CheckinForm(who, self, place="Field office", time_zone=zone)
         else:
             appts = []
             if record:
                 now = self.clock()
-                appts = [(a.id, f"{a.starts_at:%a %d %b %H:%M} {a.kind.replace('_', ' ')}") for a in record.appointments
-                         if a.starts_at >= now and a.status == "scheduled"]
-            form = ScheduleChangeForm(who, appts, self)
+                appts = [(a.id, f"{local_text(a.starts_at, zone, '%a %d %b %H:%M')} {a.kind.replace('_', ' ')}")
+                         for a in record.appointments if a.starts_at >= now and a.status == "scheduled"]
+            form = ScheduleChangeForm(who, appts, self, time_zone=zone)
         form.setModal(True)
         form.accepted.connect(lambda: self._queue(form.kind_name, participant_id, form.payload))
         form.kind_name = {"note": "add_note", "contact": "record_contact", "checkin": "record_checkin",

@@ -49,8 +49,9 @@ class WindowFeed:
             # during live tracking re-sent ~700 markers and repainted the whole caseload (22-33 ms).
             previous = replace(previous, rows=list(self.caseload.model.rows()), markers=dict(self._markers_shown))
         live = self.services.live_state() == "on"
-        run_task(lambda: load_caseload(store, self.clock(), previous, live=live), self._snapshot_loaded,
-                 self._reload_failed, owner=self)
+        agency_tz = self.services.session.agency_time_zone
+        run_task(lambda: load_caseload(store, self.clock(), previous, live=live, agency_time_zone=agency_tz),
+                 self._snapshot_loaded, self._reload_failed, owner=self)
 
     def _feed_map(self, markers: list[dict]) -> None:
         """Hand markers to the map MAP_CHUNK at a time, one chunk per event-loop turn: the map
@@ -81,6 +82,8 @@ class WindowFeed:
         if snap.officer_name:
             self.urgent.set_officer(snap.officer_name)
         self.caseload.model.set_data_as_of(snap.data_as_of)
+        self.caseload.model.set_time_zones(snap.time_zones)
+        self.incidents.model.set_time_zones(snap.time_zones)
         self.urgent.set_data_as_of(snap.data_as_of)
         if snap.changed_rows is not None:
             self.caseload.model.replace_changed(snap.rows, snap.changed_rows)

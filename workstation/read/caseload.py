@@ -3,14 +3,14 @@ map markers, read in one snapshot; and the live feed's per-device updates."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
 
 from local_db import audit as audit_log
-from local_db.models import Alert, Device, Officer, OutboxAction, SyncState
+from local_db.models import Alert, Device, Officer, OutboxAction, SyncState, Zone
 from local_db.queries import CaseloadRow, caseload_rows
 from local_db.store import Store
 from local_db.timeutil import utc_now
@@ -18,6 +18,7 @@ from workstation.access_audit import search_target
 from workstation.incidents import AlertFact, Incident, build_incidents
 from workstation.read.rules import display_name, is_stale, marker_state, stale_reference
 from workstation.read.search import search_rows
+from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, participant_time_zone
 from workstation.sync import outbox
 
 __all__ = ["CaseloadRow", "CaseloadSnapshot", "LiveFix", "alert_fact", "device_marker", "load_caseload",
@@ -69,6 +70,8 @@ class CaseloadSnapshot:
     changed_markers: list[dict] | None
     #: read without the live feed: when the data last came from the server (None: live, or never synced)
     data_as_of: datetime | None = None
+    #: participant id -> the IANA time zone their times are shown in (rules.schedule.participant_time_zone)
+    time_zones: dict[str, str] = field(default_factory=dict)
 
 
 def device_marker(r: CaseloadRow, has_incident: bool, now: datetime) -> dict[str, Any]:
@@ -87,6 +90,7 @@ def load_caseload(
     now: datetime | None = None,
     previous: CaseloadSnapshot | None = None,
     live: bool = True,
+    agency_time_zone: str = DEFAULT_AGENCY_TIME_ZONE,
 ) -> CaseloadSnapshot:
     """Read the caseload and derive everything the window shows from it. With `previous` (the
     snapshot on screen), also work out here, off the GUI thread, which rows and which map markers
@@ -110,6 +114,9 @@ def load_caseload(
         last_pull = state.last_pull_at if state else None
         heard = [t for t in (last_pull, state.last_contact_at if state else None) if t is not None]
         data_as_of = None if live or not heard else max(heard)
+        zone_tzs: dict[str, list[str | None]] = {}
+        for participant_id, tz in session.execute(select(Zone.participant_id, Zone.time_zone)):
+            zone_tzs.setdefault(participant_id, []).append(tz)
         officer = session.scalars(select(Officer)).first()
         officer_name = officer.display_name if officer else ""
     risk = {r.participant_id: r.risk_level for r in rows}
@@ -146,6 +153,8 @@ def load_caseload(
         outbox_problems=int(problems or 0),
         last_sync_at=last_pull,
         data_as_of=data_as_of,
+        time_zones={r.participant_id: participant_time_zone(zone_tzs.get(r.participant_id, ()), agency_time_zone)
+                    for r in rows},
     )
 
 
