@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
@@ -36,6 +36,19 @@ def _finite(value: float) -> float:
     return value
 
 
+def _utc_representable(value: datetime) -> datetime:
+    # 0001-01-01T00:00:00+05:00 is a valid ISO-8601 time that has no UTC equivalent (it would fall
+    # before year 1): refused here, as bad input, instead of overflowing wherever it is converted
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the time is outside the range of UTC dates") from None
+    return value
+
+
+#: a device's time (ingested fixes): converted to UTC on arrival, so it must have a UTC equivalent
+UtcTime = Annotated[datetime, AfterValidator(_utc_representable)]
 Latitude = Annotated[float, Field(ge=-90.0, le=90.0), AfterValidator(_finite)]
 Longitude = Annotated[float, Field(ge=-180.0, le=180.0), AfterValidator(_finite)]
 ShortText = Annotated[str, Field(max_length=200)]
@@ -490,7 +503,7 @@ class LiveEvent(WireModel):
 
 class GatewayFix(WireModel):
     serial: ShortText
-    fix_time: datetime
+    fix_time: UtcTime
     lat: Latitude
     lon: Longitude
     accuracy_m: Annotated[float, Field(ge=0, le=100_000)] = 10.0

@@ -7,6 +7,8 @@ import threading
 import uuid
 from datetime import date, timedelta
 
+import httpx
+
 from sync_server.caseload import record
 from sync_server.db import utcnow
 from sync_server.models import Alert
@@ -235,3 +237,10 @@ def test_officer_supplied_times_are_bounded_and_no_date_gives_a_5xx(sync_server_
     assert "after" in results[0]["reason"] and "before" in results[1]["reason"]
     assert results[4]["reason"].startswith("occurred_at") and "requested_time" in results[5]["reason"]
     assert "created_at" in results[6]["reason"]
+    # nor does a device's: a time with no UTC equivalent is bad input, not a server failure
+    serial = server.seeded["officers"]["officer1"]["serials"][0]
+    for fix_time in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"):
+        fix = {"serial": serial, "fix_time": fix_time, "lat": 41.9, "lon": -87.6}
+        refused = httpx.post(f"{server.url}/v1/ingest/fixes", json={"fixes": [fix]},
+                             headers={"X-Gateway-Key": server.gateway_key})
+        assert refused.status_code == 422 and "range of UTC dates" in refused.json()["detail"]
