@@ -189,7 +189,7 @@ class LoginDialog(QDialog):
             # the password was right: keep it, ask for the code
             self._form.setRowVisible(self.code, True)
             self._update_enabled()
-            self.show_message(describe_login_error(exc, url))
+            self.show_message(describe_login_error(exc, url), error=exc.invalid)  # a prompt, unless wrong
             self.code.setFocus(Qt.FocusReason.OtherFocusReason)
             return
         self.password.clear()
