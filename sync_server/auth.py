@@ -71,6 +71,8 @@ class Caller:
     officer_id: str
     username: str
     workstation_id: str
+    #: the token family of the caller's session (one password login and its refreshes)
+    family: str = ""
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,13 @@ def change_password(
     if new == current:
         return AuthError(422, "same_password", "the new password is the same as the old one")
     officer.password_hash = hash_password(new)
+    # Every other session of the officer ends (its tokens, its live streams at their next check): a
+    # password is changed after it may have leaked, and a session opened with the old one must not last.
+    session.execute(
+        delete(SessionToken)
+        .where(SessionToken.officer_id == officer.id, SessionToken.family != caller.family)
+        .execution_options(synchronize_session=False)
+    )
     return None
 
 
@@ -281,8 +290,8 @@ def authenticate(session: Session, authorization: str | None) -> Caller:
     token = authorization[7:].strip()
     row = session.execute(
         select(
-            SessionToken.kind, SessionToken.expires_at, SessionToken.workstation_id, Officer.id, Officer.username,
-            Officer.disabled,
+            SessionToken.kind, SessionToken.expires_at, SessionToken.workstation_id, SessionToken.family, Officer.id,
+            Officer.username, Officer.disabled,
         )
         .join(Officer, Officer.id == SessionToken.officer_id)
         .where(SessionToken.digest == _digest(token))
@@ -294,7 +303,7 @@ def authenticate(session: Session, authorization: str | None) -> Caller:
     check_workstation(session, row.workstation_id)
     if row.disabled:
         raise AuthError(401, "account_disabled", "this account is disabled")
-    return Caller(officer_id=row.id, username=row.username, workstation_id=row.workstation_id)
+    return Caller(officer_id=row.id, username=row.username, workstation_id=row.workstation_id, family=row.family)
 
 
 def stream_denial(db: Database, authorization: str | None) -> str | None:

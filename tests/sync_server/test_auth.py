@@ -172,6 +172,7 @@ def test_admin_endpoint_needs_the_admin_key(sync_server):
 def test_password_change_route_changes_the_server_credential(sync_server_factory, db_url):
     server = sync_server_factory(caseload=1, db_url=db_url)
     access = _token(server, "pw").json()["access_token"]
+    elsewhere = _token(server, "pw", ws="ws-b").json()
 
     def change(current: str, new: str, token: str = access) -> httpx.Response:
         return httpx.post(f"{server.url}/v1/auth/password", json={"current_password": current, "new_password": new},
@@ -187,6 +188,9 @@ def test_password_change_route_changes_the_server_credential(sync_server_factory
     assert _token(server, "pw").status_code == 401
     assert _token(server, "a-new-passphrase").status_code == 200
     assert _changes(server, access).status_code == 200  # the session that changed it goes on
+    # every other session of the officer ends with the old password
+    assert _changes(server, elsewhere["access_token"]).status_code == 401
+    assert _refresh(server, elsewhere["refresh_token"]).status_code == 401
 
 
 def test_totp_mfa_is_enforced_when_enrolled_and_codes_are_single_use(sync_server_factory, db_url, capsys):
