@@ -133,6 +133,27 @@ def in_bounds(device: Mapping[str, Any], bounds: tuple[float, float, float, floa
     return lat is not None and lon is not None and south <= lat <= north and west <= lon <= east
 
 
+# --------------------------------------------------------------------------- the day's route
+
+
+def clean_route(route: Mapping[str, Any] | None) -> dict | None:
+    """The officer's route for the page (workstation.route.route_payload): a path and numbered stops;
+    invalid points are skipped and logged. None (or nothing drawable) clears the route."""
+    if not route:
+        return None
+    path = [[round(float(p[0]), 6), round(float(p[1]), 6)] for p in route.get("path") or ()
+            if isinstance(p, list | tuple) and len(p) == 2 and valid_coordinate(p[0], p[1])]
+    stops = []
+    for stop in route.get("stops") or ():
+        if not valid_coordinate(stop.get("lat"), stop.get("lon")):
+            log.warning("map: a route stop without a valid position skipped")
+            continue
+        stops.append({"lat": round(float(stop["lat"]), 6), "lon": round(float(stop["lon"]), 6),
+                      "order": int(stop.get("order") or 0), "label": str(stop.get("label") or "")[:120],
+                      "late": bool(stop.get("late"))})
+    return {"path": path, "stops": stops} if stops else None
+
+
 # --------------------------------------------------------------------------- zones
 
 

@@ -89,6 +89,7 @@ class MapView(QWidget):
         self._track: dict | None = None
         self._selected: str | None = None
         self._dark = False
+        self._route: dict | None = None
         self._bounds: tuple[float, float, float, float] | None = None
         self._zoom: int | None = None
         self._queue: list[tuple[str, Callable[[Any], None] | None]] = []
@@ -205,6 +206,17 @@ class MapView(QWidget):
     def select_participant(self, participant_id: str) -> None:
         self._selected = participant_id
         self._call("FieldMap.select", participant_id)
+
+    def show_route(self, route: dict | None) -> None:
+        """Draw the day's route (workstation.route.route_payload), or clear it with None."""
+        cleaned = layers.clean_route(route)
+        if cleaned == self._route:
+            return
+        self._route = cleaned
+        if cleaned is None:
+            self._call("FieldMap.clearRoute")
+        else:
+            self._call("FieldMap.showRoute", cleaned)
 
     def set_dark(self, dark: bool) -> None:
         """Darken the basemap for the dark palette (markers keep their colours)."""
@@ -329,6 +341,8 @@ class MapView(QWidget):
             self._call("FieldMap.select", self._selected)
         if self._dark:
             self._call("FieldMap.setDark", True)
+        if self._route is not None:
+            self._call("FieldMap.showRoute", self._route)
         queued, self._queue = self._queue, []
         for script, callback in queued:
             self._page.runJavaScript(script, 0, self._guarded(callback))

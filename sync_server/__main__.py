@@ -74,6 +74,8 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--password-stdin", action="store_true", help="read the seeded officers' password from stdin")
     p.add_argument("--docs", action="store_true", help="serve the interactive API pages /docs and /redoc")
     p.add_argument("--random-seed", type=int, default=1)
+    p.add_argument("--todays-visits", type=int, default=0, metavar="N",
+                   help="with --seed: give each officer's first N participants (up to 8) an appointment today")
     p.add_argument("--agency-time-zone", default=None, metavar="IANA_ZONE",
                    help="time zone of zones and schedules that name none (default: "
                         "$SYNC_SERVER_AGENCY_TIME_ZONE, else America/Chicago)")
@@ -191,7 +193,7 @@ def _serve(args: argparse.Namespace, stop: threading.Event, serving: threading.E
         agency_time_zone=args.agency_time_zone,
     )
     if args.seed:
-        summary = server.seed(args.officers, args.caseload, args.password, args.random_seed)
+        summary = server.seed(args.officers, args.caseload, args.password, args.random_seed, args.todays_visits)
         print(json.dumps({"seeded": summary}), flush=True)
     server.start()
     tune_for_serving()

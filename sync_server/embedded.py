@@ -53,8 +53,9 @@ class EmbeddedServer:
         self.port = 0
 
     # ------------------------------------------------------------------ lifecycle
-    def seed(self, officers: int, caseload: int, password: str, random_seed: int = 1) -> dict[str, Any]:
-        self.seeded = seed(self.db, officers, caseload, password, random_seed)
+    def seed(self, officers: int, caseload: int, password: str, random_seed: int = 1,
+             todays_visits: int = 0) -> dict[str, Any]:
+        self.seeded = seed(self.db, officers, caseload, password, random_seed, todays_visits)
         return self.seeded
 
     def start(self, timeout_s: float = 20.0) -> EmbeddedServer:

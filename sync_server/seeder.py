@@ -263,8 +263,42 @@ MODELS = {"participant": Participant, "device": Device, "zone": Zone, "appointme
           "alert": Alert, "note": Note}
 
 
-def seed(db: Database, officers: int, caseload: int, password: str, random_seed: int = 1) -> dict[str, Any]:
-    """Create officers officer1..N with `caseload` participants each; idempotent. Returns the summary."""
+#: The demo officer's day (`todays_visits`): (local time, kind) of appointments today, one per
+#: participant from the first: home visits across the day, an office check-in and a court hearing.
+TODAYS_VISITS = (
+    ((9, 0), "home_visit"), ((9, 45), "office_checkin"), ((10, 30), "home_visit"), ((11, 15), "home_visit"),
+    ((13, 30), "court_hearing"), ((14, 30), "home_visit"), ((16, 0), "home_visit"), ((17, 15), "home_visit"),
+)
+
+
+def _todays_visits(session: Any, officer_id: str, k: int, count: int, now: datetime) -> list[dict]:
+    """Appointments today (in the agency's seed time zone) for the officer's first `count` participants."""
+    today = now.replace(tzinfo=UTC).astimezone(time_zone(SEED_TIME_ZONE)).date()
+    rows: list[dict] = []
+    for n, ((hour, minute), appt_kind) in enumerate(TODAYS_VISITS[:count]):
+        pid = f"p{k:02d}{n + 1:05d}"
+        appt_id = f"at{k:02d}{n + 1:05d}-{today:%Y%m%d}"
+        participant = session.get(Participant, pid)
+        if participant is None or session.get(Appointment, appt_id) is not None:
+            continue
+        if appt_kind == "office_checkin":
+            place, lat, lon = OFFICE["name"], OFFICE["lat"], OFFICE["lon"]
+        elif appt_kind == "court_hearing":
+            place, lat, lon = COURTS[0]
+        else:
+            place, lat, lon = participant.address, participant.home_lat, participant.home_lon
+        rows.append(dict(id=appt_id, version=1, participant_id=pid, kind=appt_kind,
+                         starts_at=_local_time(today, hour, minute), place=place, lat=lat, lon=lon,
+                         status="scheduled"))
+    return rows
+
+
+def seed(db: Database, officers: int, caseload: int, password: str, random_seed: int = 1,
+         todays_visits: int = 0) -> dict[str, Any]:
+    """Create officers officer1..N with `caseload` participants each; idempotent. Returns the summary.
+
+    todays_visits: give each officer's first participants an appointment today (TODAYS_VISITS), so
+    the demo's route has a day to plan; off by default (tests must not depend on the hour they run)."""
     started = time.perf_counter()
     now = utcnow().replace(microsecond=0)
     password_hash: str | None = None  # hashed once per run: scrypt is deliberately slow
@@ -295,6 +329,11 @@ def seed(db: Database, officers: int, caseload: int, password: str, random_seed:
             for entity, model in MODELS.items():
                 if batch[entity]:
                     session.execute(insert(model.__table__), batch[entity])
+            if todays_visits:
+                today_rows = _todays_visits(session, officer_id, k, todays_visits, now)
+                if today_rows:
+                    session.execute(insert(Appointment.__table__), today_rows)
+                    batch["appointment"].extend(today_rows)
             entries = [upsert_entry(entity, _Bag(row), officer_id) for entity in MODELS for row in batch[entity]]
             append_changes(session, entries)
             summary["created_participants"] += len(batch["participant"])

@@ -1,7 +1,7 @@
 """Field extras: today's visits as a route, and the sync journal.
 
-The route pane shows workstation.route stops (nearest-neighbour order from the office) with
-"where they should be now" beside "where the device is". The journal lists what each sync
+The route pane shows workstation.route's plan (appointment-time order with the travel between
+stops, office check-ins apart) with "where they should be now" beside "where the device is". The journal lists what each sync
 brought and sent (local_db SyncJournal rows, newest first).
 """
 
@@ -23,13 +23,17 @@ from PySide6.QtWidgets import (
 )
 
 from ui import theme
+from workstation.local_time import local_text
 from workstation.read.outbox import JournalEntry
-from workstation.route import RouteStop
+from workstation.route import RoutePlan
 
-ROUTE_COLUMNS = ("#", "Time", "Participant", "Visit", "Leg", "Should be now", "Device")
+ROUTE_COLUMNS = ("#", "Time", "Participant", "Visit", "Travel", "Should be now", "Device")
 
 
 class RouteView(QWidget):
+    """The day's stops in appointment-time order (workstation.route.plan_route); office check-ins
+    are listed apart underneath. Enter or a double click opens the participant."""
+
     participantActivated = Signal(str)
 
     def __init__(self, parent=None) -> None:
@@ -45,35 +49,55 @@ class RouteView(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
         self.table.cellActivated.connect(self._activate)
         self.table.cellDoubleClicked.connect(self._activate)
+        self.checkins = QLabel(self)
+        self.checkins.setWordWrap(True)
+        self.checkins.setAccessibleName("Office check-ins today")
         self._ids: list[str] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.header)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.checkins)
 
-    def set_stops(self, stops: Sequence[RouteStop], local_offset) -> None:
+    def set_plan(self, plan: RoutePlan) -> None:
+        stops = plan.stops
         self.table.setRowCount(len(stops))
         self._ids = [s.visit.participant_id for s in stops]
-        total = sum(s.leg_km or 0 for s in stops)
-        self.header.setText(f"<b>Today's visits</b> — {len(stops)} stops, {total:.1f} km by straight-line legs")
-        danger = theme.colour("danger")
+        ahead = [s for s in stops if not s.past]
+        late = sum(1 for s in ahead if s.late)
+        drive = sum(s.travel_min or 0 for s in ahead)
+        self.header.setText(
+            f"<b>Today's visits</b> — {len(ahead)} ahead, {plan.total_km:.1f} km, about {drive} min driving"
+            + (f", <span style='color:{theme.semantic().danger}'>{late} not reachable on time</span>" if late else "")
+        )
+        danger, muted = theme.colour("danger"), theme.colour("muted")
         for r, s in enumerate(stops):
+            travel = "—" if s.leg_km is None else f"{s.leg_km:.1f} km · {s.travel_min} min"
+            if s.late:
+                travel += " · late"
             values = (
-                str(s.order),
-                (s.visit.starts_at + local_offset).strftime("%H:%M"),
+                "past" if s.past else str(s.order),
+                local_text(s.visit.starts_at, s.visit.time_zone),
                 f"{s.visit.name} ({s.visit.case_number})",
                 s.visit.kind.replace("_", " "),
-                f"{s.leg_km:.1f} km" if s.leg_km is not None else "—",
+                travel,
                 s.expected,
                 s.device,
             )
             for c, v in enumerate(values):
                 item = QTableWidgetItem(v)
-                if c == 6 and (s.device == "No fix" or (s.device_km_from_expected or 0) > 0.15):
+                if s.past:
+                    item.setForeground(muted)
+                elif (c == 6 and (s.device == "No fix" or (s.device_km_from_expected or 0) > 0.15)) or (c == 4 and s.late):
                     item.setForeground(danger)
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
         self.table.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        if plan.checkins:
+            items = ", ".join(f"{local_text(v.starts_at, v.time_zone)} {v.name}" for v in plan.checkins)
+            self.checkins.setText(f"<b>Office check-ins</b> (they come to the office): {items}")
+        else:
+            self.checkins.setText("")
 
     def _activate(self, row: int, _col: int) -> None:
         if 0 <= row < len(self._ids):

@@ -110,6 +110,7 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         self.centre.setAccessibleName("Centre views")
         self.centre.addTab(self.record, "Participant")
         self.centre.addTab(self.route, "Today's route")
+        self.centre.currentChanged.connect(lambda _index: self._show_route_on_map())
         self.devices_list = map_actions.add_devices_tab(self)
         self.map_area = self.map if self.map is not None else self._map_placeholder()
         self.centre_split = QSplitter(Qt.Orientation.Vertical, self)

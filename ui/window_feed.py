@@ -11,15 +11,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta
 
 from PySide6.QtCore import Qt, QTimer
 
 from ui.tasks import run_task
+from workstation.local_time import agency_day
 from workstation.read.caseload import CaseloadSnapshot, LiveFix, device_marker, load_caseload
 from workstation.read.record import load_participant
 from workstation.read.visits import load_todays_visits
-from workstation.route import plan_route
+from workstation.route import RoutePlan, plan_route, route_payload
 
 log = logging.getLogger(__name__)
 
@@ -178,15 +178,29 @@ class WindowFeed:
             return
         store = self.store
         now = self.clock()
-        local_offset = datetime.now().astimezone().utcoffset() or timedelta(0)
-        local_midnight = (now + local_offset).replace(hour=0, minute=0, second=0, microsecond=0) - local_offset
         agency_tz = self.services.session.agency_time_zone
+        day_start, day_end = agency_day(now, agency_tz)  # the officer's day, on the agency's clock
 
         def work():
-            visits, start = load_todays_visits(store, local_midnight, local_midnight + timedelta(days=1), agency_tz)
-            return plan_route(visits, start, now, local_offset)
+            visits, start = load_todays_visits(store, day_start, day_end, agency_tz)
+            return plan_route(visits, start, now)
 
-        run_task(work, lambda stops: self.route.set_stops(stops, local_offset), owner=self)
+        run_task(work, self._route_planned, owner=self)
+
+    def _route_planned(self, plan: RoutePlan) -> None:
+        self._route_plan = plan
+        self.route.set_plan(plan)
+        self._show_route_on_map()
+
+    def _show_route_on_map(self) -> None:
+        """The route is drawn on the map while the route tab is shown."""
+        plan = getattr(self, "_route_plan", None)
+        if self.map is None or not hasattr(self.map, "show_route"):
+            return
+        if plan is None or self.centre.currentIndex() != TAB_ROUTE:
+            self.map.show_route(None)
+            return
+        self.map.show_route(route_payload(plan))
 
     # ------------------------------------------------------------------ live feed
     def _live_changed(self, device_ids, alert_ids) -> None:

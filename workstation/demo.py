@@ -65,6 +65,7 @@ class DemoServer:
             *server_command(), "--host", "127.0.0.1", "--port", str(self.port),
             "--db", f"sqlite:///{self._tmp / 'server.db'}", "--seed", "--officers", "1",
             "--caseload", str(self.caseload), "--password", self.password, "--random-seed", str(self.random_seed),
+            "--todays-visits", "8",  # the officer's day: visits, an office check-in and a court hearing today
             # the server stops by itself if this process is killed, and removes what it would have
             "--parent-pid", str(os.getpid()), "--remove-when-orphaned", str(self._tmp),
         ]

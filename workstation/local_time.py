@@ -10,9 +10,9 @@ abbreviation ("09:00 CST"), so a time is never read in the wrong zone silently.
 
 from __future__ import annotations
 
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 
-from workstation.rules.schedule import as_utc, local_time
+from workstation.rules.schedule import as_utc, local_time, time_zone
 
 
 def laptop_zone() -> tzinfo | None:
@@ -51,3 +51,13 @@ def local_day(at: datetime, zone_name: str) -> date:
 def is_same_local_day(at: datetime, now: datetime, zone_name: str) -> bool:
     """"Today" for the participant: `at` and `now` on one calendar day in their zone."""
     return local_day(at, zone_name) == local_day(now, zone_name)
+
+
+def agency_day(now: datetime, zone_name: str) -> tuple[datetime, datetime]:
+    """[start, end) of the calendar day containing `now` in the named zone, as naive UTC (a day of
+    23 or 25 hours at a daylight-saving change stays one calendar day)."""
+    day = local_day(now, zone_name)
+    zone = time_zone(zone_name)
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return as_utc(start).replace(tzinfo=None), as_utc(end).replace(tzinfo=None)

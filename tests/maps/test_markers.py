@@ -100,3 +100,20 @@ def test_dark_palette_darkens_the_basemap(qapp, view):
     assert "invert(1)" in tile_filter
     view.set_dark(False)
     wait_until(qapp, lambda: not js(qapp, view, "FieldMap.map.getContainer().classList.contains('fm-dark')"))
+
+
+def test_the_days_route_is_drawn_and_cleared(qapp, view):
+    from datetime import datetime, timedelta
+
+    from workstation.route import PlannedVisit, plan_route, route_payload
+
+    now = datetime(2026, 3, 2, 15, 0)
+    visits = [PlannedVisit(f"r{i}", f"R {i}", f"C-{i}", now + timedelta(hours=i + 1), "home_visit", "home",
+                           41.88 + 0.005 * i, -87.63) for i in range(3)]
+    plan = plan_route(visits, (41.8807, -87.6256), now)
+    view.show_route(route_payload(plan))
+    wait_until(qapp, lambda: json.loads(js(qapp, view, "FieldMap.status()"))["routeStops"] == 3)
+    labels = js(qapp, view, "Array.from(document.querySelectorAll('.fm-route-stop')).map(e => e.textContent).join(',')")
+    assert labels == "1,2,3"
+    view.show_route(None)
+    wait_until(qapp, lambda: json.loads(js(qapp, view, "FieldMap.status()"))["routeStops"] == 0)

@@ -123,11 +123,10 @@ for label, at in (("chicago_22h", datetime(2026, 11, 24, 4, 0, tzinfo=UTC)),
     naive = at.replace(tzinfo=None)
     visit = PlannedVisit("p", "P", "C-1", naive + timedelta(hours=5), "home_visit", "home", 41.9, -87.6,
                          zones=(rule,))
-    local_offset = datetime.now().astimezone().utcoffset()
     out[label] = {
         "rule": schedule_in_effect(curfew, at, "America/Chicago"),
         "map": clean_zones([zone], now=at)[0]["active_now"],
-        "route": plan_route([visit], None, naive, local_offset)[0].expected,
+        "route": plan_route([visit], None, naive).stops[0].expected,
     }
 print(json.dumps(out, sort_keys=True))
 """

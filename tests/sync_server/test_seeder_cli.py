@@ -136,3 +136,29 @@ def test_simulator_faults_reach_the_rules_engine(tmp_path, monkeypatch):
     assert sources <= {"wifi", "cell"} and sources
     assert tampered == bracelets > 0
     db.dispose()
+
+
+def test_todays_visits_give_the_demo_a_day_to_plan(tmp_path):
+    """Today on the agency's clock: home visits through the day, an office check-in and a court hearing;
+    seeding again adds nothing; without the option no appointment is made for today."""
+    from zoneinfo import ZoneInfo
+
+    from sync_server.seeder import SEED_TIME_ZONE, TODAYS_VISITS
+
+    db = _db(tmp_path, "today.db")
+    seed(db, 1, 10, "pw", random_seed=5, todays_visits=8)
+    assert seed(db, 1, 10, "pw", random_seed=5, todays_visits=8)["created_participants"] == 0
+    zone = ZoneInfo(SEED_TIME_ZONE)
+    today = datetime.now(UTC).astimezone(zone).date()
+    with db.engine.connect() as conn:
+        rows = conn.exec_driver_sql("select kind, starts_at from appointment where id like 'at%'").all()
+    assert len(rows) == len(TODAYS_VISITS) == 8
+    local = sorted((datetime.fromisoformat(str(at)).replace(tzinfo=UTC).astimezone(zone), kind) for kind, at in rows)
+    assert {t.date() for t, _kind in local} == {today}
+    assert [kind for _t, kind in local].count("court_hearing") == 1
+    assert [kind for _t, kind in local].count("office_checkin") == 1
+    assert local[0][0].strftime("%H:%M") == "09:00"
+    plain = _db(tmp_path, "plain.db")
+    seed(plain, 1, 10, "pw", random_seed=5)
+    with plain.engine.connect() as conn:
+        assert conn.exec_driver_sql("select count(*) from appointment where id like 'at%'").scalar() == 0

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from local_db.models import Appointment, Device, Officer, Participant, Zone
 from local_db.store import Store
 from workstation.route import PlannedVisit, ZoneRule
-from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, effective_time_zone
+from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, effective_time_zone, participant_time_zone
 
 
 def _zone_rule(z: Zone, agency_time_zone: str) -> ZoneRule:
@@ -58,6 +58,7 @@ def load_todays_visits(
                     home_lat=p.home_lat, home_lon=p.home_lon,
                     device_lat=d.last_lat if d else None, device_lon=d.last_lon if d else None,
                     fix_time=d.last_fix_time if d else None, zones=tuple(zones.get(p.id, ())),
+                    time_zone=participant_time_zone((z.time_zone for z in zones.get(p.id, ())), agency_time_zone),
                 )
             )
     return visits, start

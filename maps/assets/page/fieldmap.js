@@ -553,6 +553,36 @@
     },
   };
 
+  // ------------------------------------------------------------------ the day's route
+
+  // The officer's drive: a line from the office through the stops ahead, each stop a numbered badge
+  // (a late one in the incident colour). Drawn under the device markers' pane.
+  var Route = {
+    group: null,
+    count: 0,
+    show: function (map, data) {
+      this.clear(map);
+      this.count = data.stops.length;
+      this.group = L.featureGroup().addTo(map);
+      if (data.path.length > 1) {
+        L.polyline(data.path, { color: "#0b57d0", weight: 4, opacity: 0.75, dashArray: "8 6" }).addTo(this.group);
+      }
+      var group = this.group;
+      data.stops.forEach(function (s) {
+        var late = s.late ? " fm-route-late" : "";
+        L.marker([s.lat, s.lon], {
+          icon: L.divIcon({ className: "fm-route-stop" + late, html: String(s.order), iconSize: [22, 22] }),
+          title: s.label, keyboard: false,
+        }).bindTooltip(escapeHtml(s.label)).addTo(group);
+      });
+    },
+    clear: function (map) {
+      if (this.group) map.removeLayer(this.group);
+      this.group = null;
+      this.count = 0;
+    },
+  };
+
   // ------------------------------------------------------------------ legend
 
   var Legend = L.Control.extend({
@@ -681,6 +711,8 @@
     },
     showTrack: function (data) { Track.show(this.map, data); return Track.points.length; },
     clearTrack: function () { Track.clear(this.map); },
+    showRoute: function (data) { Route.show(this.map, data); return data.stops.length; },
+    clearRoute: function () { Route.clear(this.map); },
     playTrack: function (speed) {
       if (speed) {
         Track.speed = speed;
@@ -699,6 +731,7 @@
         zones: this.zones ? this.zones.getLayers().length : 0,
         undrawableZones: ZoneNotice.count(),
         trackPoints: Track.points.length,
+        routeStops: Route.count,
         zoom: this.map ? this.map.getZoom() : null,
         trackTime: Track.points.length ? new Date(Track.now).toISOString() : null,
       });
