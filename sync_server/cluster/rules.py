@@ -28,6 +28,7 @@ import signal
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import nats.errors
@@ -44,6 +45,15 @@ from sync_server.models import ClusterApplied, ClusterOutbox
 from sync_server.rawsql import Raw
 
 log = logging.getLogger("sync_server.cluster.rules")
+_OFFICERS = (
+    "SELECT d.serial, p.officer_id FROM device d JOIN participant p ON p.id = d.participant_id "
+    "WHERE d.serial IN ({})"
+)
+_PRUNE = (
+    "DELETE FROM cluster_applied WHERE applied_at < ? AND stream_seq < "
+    "(SELECT max(b.stream_seq) FROM cluster_applied b WHERE b.partition = cluster_applied.partition)"
+)
+PRUNE_EVERY_S = 600
 
 #: test hook: SIGKILL this process right after its Nth commit, before it publishes or acknowledges
 CRASH_AFTER_COMMIT_ENV = "SYNC_SERVER_CRASH_AFTER_COMMIT"
@@ -87,7 +97,11 @@ class RulesWorker:
             self.offsets = await asyncio.to_thread(self._load_offsets)
             await self._flush_outbox(js)
             subscription = await self._bind(js)
+            pruned = time.monotonic()
             while not stop.is_set():
+                if time.monotonic() - pruned > PRUNE_EVERY_S:
+                    await asyncio.to_thread(self._prune)
+                    pruned = time.monotonic()
                 try:
                     messages = await subscription.fetch(self.max_messages, timeout=0.5)
                 except (nats.errors.TimeoutError, TimeoutError):
@@ -174,6 +188,7 @@ class RulesWorker:
                 except IngestError as exc:  # the receiver ran the same check: only a forged message
                     log.error("FIXES message %s refused: %s", m.msg_id, exc.detail)
             self._load_missing(raw, {fix.serial for _, fix, _ in timed})
+            self._follow_reassignments(raw, {fix.serial for _, fix, _ in timed})
             kept = [t for t in timed if t[1].serial in self.devices]
             if len(kept) < len(timed):
                 log.error("%d fixes of unknown devices dropped", len(timed) - len(kept))
@@ -203,6 +218,22 @@ class RulesWorker:
         missing = [s for s in serials if s not in self.devices]
         if missing:
             self.devices.update(load_devices(raw, missing))
+
+    def _follow_reassignments(self, raw: Raw, serials: set[str]) -> None:
+        """A participant moved to another officer since its device was loaded: its feed rows and live
+        events follow the participant (one indexed read per round, not a reload of the state)."""
+        known = [s for s in serials if s in self.devices]
+        for start in range(0, len(known), 5000):
+            part = known[start:start + 5000]
+            for serial, officer_id in raw.fetchall(_OFFICERS.format(raw.placeholders(len(part))), part):
+                self.devices[serial].officer_id = officer_id
+
+    def _prune(self) -> None:
+        """Forget applied message ids older than the stream keeps messages (the newest per partition
+        stays: it is where the worker resumes)."""
+        cutoff = utcnow() - timedelta(seconds=broker.FIX_RETENTION_S)
+        with self.db.write() as session:
+            Raw(session).executemany(_PRUNE, [(cutoff,)])
 
     async def _publish(self, js: Any, outbox_id: str, events: list[tuple[str, list[str]]]) -> None:
         publishes = []
