@@ -33,6 +33,7 @@ SHORTCUTS: tuple[tuple[str, str, str], ...] = (
     ("journal", "Ctrl+J", "Open the sync journal"),
     ("day_report", "Ctrl+Shift+R", "Day report…"),
     ("focus_devices", "Ctrl+4", "Show the devices in the map's view as a list"),
+    ("map_first", "Ctrl+M", "Map-first layout: a large map beside the caseload (again: back)"),
     ("download_area", "Ctrl+Shift+D", "Download the map area in view for offline use"),
     ("import_tiles", "Ctrl+Shift+M", "Import map tiles from an MBTiles file"),
     ("offline_maps", "Ctrl+Shift+O", "Offline maps: the map packages, their order, remove"),

@@ -35,6 +35,7 @@ from ui import map_actions, style, theme
 from ui.caseload import CaseloadPanel
 from ui.field_views import RouteView
 from ui.incidents_view import IncidentsPanel
+from ui.map_first import MapFirstLayout
 from ui.outbox_view import OutboxDialog
 from ui.participant_view import ParticipantView
 from ui.search_audit import SearchAuditor
@@ -127,6 +128,7 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         self.splitter.setStretchFactor(0, 5)
         self.splitter.setStretchFactor(1, 5)
         self.splitter.setStretchFactor(2, 3)
+        self.map_first = MapFirstLayout(self.splitter, self.centre_split)
         central = QWidget(self)
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
@@ -210,7 +212,15 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         label.setAccessibleName("Map placeholder")
         return label
 
+    def toggle_map_first(self) -> bool:
+        """Map-first layout on or off (ui.map_first); returns whether it is on now."""
+        on = self.map_first.toggle()
+        self.statusBar().showMessage("Map-first layout (Ctrl+M to go back)" if on else "Layout restored", 4000)
+        return on
+
     def _show_tab(self, index: int) -> None:
+        if self.map_first.active:
+            self.map_first.toggle()  # the record or route was asked for: show it
         self.centre.setCurrentIndex(index)
         self.centre.currentWidget().setFocus(Qt.FocusReason.ShortcutFocusReason)
 

@@ -46,13 +46,15 @@ class WindowMenus:
             "keyboard": self.show_keyboard,
             "quit": self.close,
             "focus_devices": lambda: map_actions.show_devices(self),
+            "map_first": self.toggle_map_first,
             "download_area": lambda: map_actions.download_area(self),
             "import_tiles": lambda: map_actions.import_tiles(self),
             "offline_maps": lambda: map_actions.offline_maps(self),
         }
         menus = {
             "File": ("sync", "outbox", "journal", "day_report", "quit"),
-            "View": ("focus_caseload", "search", "focus_record", "focus_map", "focus_route", "focus_incidents"),
+            "View": ("focus_caseload", "search", "focus_record", "focus_map", "focus_route", "focus_incidents",
+                     "map_first"),
             "Participant": ("note", "contact", "checkin", "schedule", "track", "evidence_packet"),
             "Incident": ("acknowledge", "resolve"),
             "Map": ("focus_devices", "download_area", "import_tiles", "offline_maps"),

@@ -178,3 +178,19 @@ def test_a_visit_form_has_no_preset_outcome_and_enter_never_submits(qtbot, offli
     with w.store.read_session() as db:
         action = db.scalars(select(OutboxAction).where(OutboxAction.id == queued.args[0])).one()
         assert action.target == "p004" and action.payload["outcome"] == "not_home"
+
+
+def test_map_first_layout_by_keyboard_and_back(qtbot, offline_window):
+    w = offline_window
+    w.resize(1366, 740)
+    qtbot.waitUntil(lambda: w.map_area.width() > 0, timeout=FOCUS_MS)
+    before = (w.splitter.sizes(), w.centre_split.sizes())
+    small = w.map_area.width() * w.map_area.height()
+    _activate(qtbot, w, w.caseload.table)
+    qtbot.keyClick(w.caseload.table, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: w.map_first.active and w.splitter.sizes()[2] == 0, timeout=FOCUS_MS)
+    assert w.centre_split.sizes()[1] == 0 and w.splitter.sizes()[0] > 0  # the caseload stays beside the map
+    qtbot.waitUntil(lambda: w.map_area.width() * w.map_area.height() > 2 * small, timeout=FOCUS_MS)
+    qtbot.keyClick(w.caseload.table, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not w.map_first.active, timeout=FOCUS_MS)
+    assert (w.splitter.sizes(), w.centre_split.sizes()) == before
