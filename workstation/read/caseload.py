@@ -102,7 +102,14 @@ def load_caseload(
         alerts = session.scalars(
             select(Alert).where(or_(Alert.state != "resolved", Alert.resolved_at >= now - RESOLVED_KEEP))
         ).all()
-        conflicts = outbox.alert_conflicts(session)
+        zone_tzs: dict[str, list[str | None]] = {}
+        for participant_id, tz in session.execute(select(Zone.participant_id, Zone.time_zone)):
+            zone_tzs.setdefault(participant_id, []).append(tz)
+
+        def time_zone_of(participant_id: str | None) -> str:
+            return participant_time_zone(zone_tzs.get(participant_id or "", ()), agency_time_zone)
+
+        conflicts = outbox.alert_conflicts(session, time_zone_of)
         facts = [alert_fact(a, conflicts.get(a.id, "")) for a in alerts]
         pending = session.scalar(
             select(func.count()).select_from(OutboxAction).where(OutboxAction.state.in_(("queued", "sending")))
@@ -114,9 +121,6 @@ def load_caseload(
         last_pull = state.last_pull_at if state else None
         heard = [t for t in (last_pull, state.last_contact_at if state else None) if t is not None]
         data_as_of = None if live or not heard else max(heard)
-        zone_tzs: dict[str, list[str | None]] = {}
-        for participant_id, tz in session.execute(select(Zone.participant_id, Zone.time_zone)):
-            zone_tzs.setdefault(participant_id, []).append(tz)
         officer = session.scalars(select(Officer)).first()
         officer_name = officer.display_name if officer else ""
     risk = {r.participant_id: r.risk_level for r in rows}
@@ -153,8 +157,7 @@ def load_caseload(
         outbox_problems=int(problems or 0),
         last_sync_at=last_pull,
         data_as_of=data_as_of,
-        time_zones={r.participant_id: participant_time_zone(zone_tzs.get(r.participant_id, ()), agency_time_zone)
-                    for r in rows},
+        time_zones={r.participant_id: time_zone_of(r.participant_id) for r in rows},
     )
 
 

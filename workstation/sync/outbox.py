@@ -23,6 +23,7 @@ Conflicts and rejections never block the actions behind them.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,8 @@ from sqlalchemy.orm import Session
 
 from local_db.models import Alert, Note, OutboxAction, Participant
 from workstation import protocol as p
+from workstation.local_time import local_text
+from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE
 from workstation.sync import effects
 from workstation.sync.rows import alert_row, note_row, participant_row, utcnow
 from workstation.sync.upsert import upsert_statement
@@ -307,28 +310,31 @@ def use_server(session: Session, action_id: str) -> None:
 ACTION_WORDS = {"acknowledge_alert": "acknowledge", "resolve_alert": "resolution"}
 
 
-def conflict_sentence(kind: str, server_result: dict[str, Any] | None) -> str:
-    """What happened, in words, for an alert action in conflict: who did what on the server, and
-    what the officer can do about it ("keep mine" records the officer's note on top of it)."""
+def conflict_sentence(kind: str, server_result: dict[str, Any] | None, time_zone: str = DEFAULT_AGENCY_TIME_ZONE) -> str:
+    """What happened, in words, for an alert action in conflict: who did what on the server (when, in
+    the participant's time zone), and what the officer can do ("keep mine" records the officer's
+    note on top of it)."""
     current = _validated(p.AlertData, (server_result or {}).get("current"))
     mine = ACTION_WORDS.get(kind, kind.replace("_", " "))
     if current is not None and current.state == "resolved":
         by = f" by {current.resolved_by}" if current.resolved_by else ""
-        at = f" at {current.resolved_at:%H:%M} UTC" if current.resolved_at else ""
+        at = f" at {local_text(current.resolved_at, time_zone)}" if current.resolved_at else ""
         happened = f"Resolved elsewhere{by}{at}"
     else:
         happened = "Changed on the server"
     return f"{happened}: your {mine} was not applied. Outbox (Ctrl+O): keep yours or use the server's."
 
 
-def alert_conflicts(session: Session) -> dict[str, str]:
-    """alert id -> conflict_sentence, for the alerts whose acknowledge/resolve waits for a decision."""
+def alert_conflicts(session: Session, time_zone_of: Callable[[str | None], str] = lambda _pid: DEFAULT_AGENCY_TIME_ZONE,
+                    ) -> dict[str, str]:
+    """alert id -> conflict_sentence, for the alerts whose acknowledge/resolve waits for a decision;
+    `time_zone_of(participant id)` gives the zone its times are told in."""
     rows = session.execute(
-        select(OutboxAction.target, OutboxAction.kind, OutboxAction.server_result)
+        select(OutboxAction.target, OutboxAction.kind, OutboxAction.server_result, OutboxAction.participant_id)
         .where(OutboxAction.state == "conflict", OutboxAction.kind.in_(p.ALERT_ACTIONS))
         .order_by(OutboxAction.seq)
     ).all()
-    return {target: conflict_sentence(kind, result) for target, kind, result in rows}
+    return {target: conflict_sentence(kind, result, time_zone_of(pid)) for target, kind, result, pid in rows}
 
 
 
