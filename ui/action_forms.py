@@ -136,8 +136,21 @@ class ActionForm(QDialog):
                 return widget
         return None
 
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        # Ctrl+Enter from a one-line field: QLineEdit claims the key before shortcuts see it, then
+        # passes the press on unhandled; it arrives here
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.accept()
+            return
+        super().keyPressEvent(event)
+
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().showEvent(event)
+        # QDialogButtonBox makes its first accept button the default when shown: undo that, or Enter
+        # in a one-line field (the place) would queue the form
+        for button in self.buttons.findChildren(QPushButton):
+            button.setDefault(False)
+            button.setAutoDefault(False)
         first = self.first_field()
         if first is not None:
             first.setFocus(Qt.FocusReason.OtherFocusReason)

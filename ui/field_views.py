@@ -78,7 +78,7 @@ class RouteView(QWidget):
             values = (
                 "past" if s.past else str(s.order),
                 local_text(s.visit.starts_at, s.visit.time_zone),
-                f"{s.visit.name} ({s.visit.case_number})",
+                s.visit.name,
                 s.visit.kind.replace("_", " "),
                 travel,
                 s.expected,
@@ -86,6 +86,8 @@ class RouteView(QWidget):
             )
             for c, v in enumerate(values):
                 item = QTableWidgetItem(v)
+                if c == 2:
+                    item.setToolTip(f"{s.visit.name} · {s.visit.case_number} · {s.visit.place}")
                 if s.past:
                     item.setForeground(muted)
                 elif (c == 6 and (s.device == "No fix" or (s.device_km_from_expected or 0) > 0.15)) or (c == 4 and s.late):

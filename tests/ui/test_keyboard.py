@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import QAbstractItemView, QApplication, QDialog, QPlainTextEdit
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QDialog, QPlainTextEdit, QPushButton
 from sqlalchemy import select
 
 from local_db.models import OutboxAction
@@ -167,6 +167,12 @@ def test_a_visit_form_has_no_preset_outcome_and_enter_never_submits(qtbot, offli
     for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
         qtbot.keyClick(QApplication.focusWidget(), key)
     assert form.isVisible() and form.result() != QDialog.DialogCode.Accepted
+    form.place.setFocus()
+    qtbot.waitUntil(form.place.hasFocus, timeout=FOCUS_MS)
+    for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):  # Enter in a one-line field never submits either
+        qtbot.keyClick(form.place, key)
+    assert form.isVisible() and form.message.text() == ""
+    assert not any(b.isDefault() for b in form.buttons.findChildren(QPushButton))
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert form.isVisible() and "Choose the outcome" in form.message.text()
     form.outcome.setCurrentIndex(form.outcome.findData("not_home"))
