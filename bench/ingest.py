@@ -9,9 +9,10 @@ the full rules engine runs (zone/curfew checks, drift and speed guards, battery 
 
 Metrics
 - ingest_batch_fixes_per_s: fixes/s through POST /v1/ingest/fixes, batches of 5,000 (the protocol's
-  maximum), request bodies encoded before the clock starts (target >= 10,000 on SQLite).
-- ingest_osmand_fixes_per_s: fixes/s through GET /osmand, one fix per request, 4 concurrent keep-alive
-  clients (how phone tracker apps report).
+  maximum) from a gateway every device is assigned to, request bodies encoded before the clock starts
+  (target >= 10,000 on SQLite).
+- ingest_osmand_fixes_per_s: fixes/s through GET /osmand, one fix per request with its device key in the
+  URL, 4 concurrent keep-alive clients (how phone tracker apps report).
 - ingest_floor_fixes_per_s: the least any server must do for the same fixes: raw sqlite3 executemany of
   the same position rows into a fresh SQLite file with the same table and index, one transaction per
   5,000 (no HTTP, no parsing, no rules, no device state, no change feed).
@@ -47,7 +48,8 @@ from sync_server.gc_tuning import tune_for_serving
 server = start_server(tmp_dir=sys.argv[1], officers=1, caseload=int(sys.argv[2]), password="bench")
 tune_for_serving()  # as `sync-server` does once it listens
 devices = server.query("select serial, last_lat, last_lon from device order by id")
-print(json.dumps({"url": server.url, "gateway_key": server.gateway_key, "devices": devices}), flush=True)
+print(json.dumps({"url": server.url, "gateway_key": server.gateway_key, "devices": devices,
+                  "device_keys": server.device_keys}), flush=True)
 for line in sys.stdin:
     if line.strip() != "cpu":
         break
@@ -93,10 +95,10 @@ def _batch_rate(url: str, key: str, rounds: list[list[dict[str, Any]]]) -> tuple
     return total / elapsed, total
 
 
-def _osmand_rate(url: str, fixes: list[dict[str, Any]]) -> float:
+def _osmand_rate(url: str, fixes: list[dict[str, Any]], keys: dict[str, str]) -> float:
     params = [
         {"id": f["serial"], "lat": f["lat"], "lon": f["lon"], "timestamp": f["fix_time"], "accuracy": f["accuracy_m"],
-         "speed": f["speed_kmh"] / 1.852, "batt": f["battery_pct"]}
+         "speed": f["speed_kmh"] / 1.852, "batt": f["battery_pct"], "key": keys[f["serial"]]}
         for f in fixes
     ]
     shares = [params[i::OSMAND_CLIENTS] for i in range(OSMAND_CLIENTS)]
@@ -169,7 +171,7 @@ def run(quick: bool = False) -> dict[str, float | int]:
             cpu_per_fix = (_server_cpu(proc) - cpu_before) / total
             cpu_before = _server_cpu(proc)
             osmand_fixes = rounds[-1][:osmand_n]
-            osmand_rate = _osmand_rate(info["url"], osmand_fixes)
+            osmand_rate = _osmand_rate(info["url"], osmand_fixes, info["device_keys"])
             osmand_cpu_per_fix = (_server_cpu(proc) - cpu_before) / len(osmand_fixes)
         finally:
             proc.stdin.write("stop\n")

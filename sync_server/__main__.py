@@ -7,8 +7,12 @@
     sync-server disable USER [--db URL] / sync-server enable USER [--db URL]
     sync-server mfa enrol USER [--db URL] / sync-server mfa remove USER [--db URL]
     sync-server revoke-workstation WORKSTATION_ID [--db URL]
-    sync-server keys [--db URL]              prints {"gateway_key": ...}
+    sync-server keys [--db URL]              prints {"gateways": [...]} (their keys are shown once, when made)
     sync-server admin-key [--db URL]         makes a new admin key and prints it (the server keeps its hash)
+    sync-server device-key SERIAL [--db URL] gives the device a new key and prints it (the old one stops working)
+    sync-server enrol-device SERIAL CASE_NUMBER [--kind K] [--gateway NAME] [--db URL]   prints its key once
+    sync-server gateway add NAME [--db URL]  creates a vendor gateway (or re-keys it) and prints its key
+    sync-server gateway assign NAME SERIAL... [--db URL]   lets the gateway report for these devices
     sync-server openapi [--write]            prints (or writes sync_server/openapi.json)
     sync-server receive | rules | api ...    a role of the scaled-out cluster (sync_server/cluster/roles.py)
 """
@@ -32,7 +36,8 @@ from workstation.rules.schedule import is_time_zone
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 #: sub-commands that name an officer by user name
 USER_COMMANDS = ("unlock", "disable", "enable")
-ADMIN_COMMANDS = (*USER_COMMANDS, "mfa", "revoke-workstation", "keys", "admin-key", "openapi")
+DEVICE_COMMANDS = ("device-key", "enrol-device", "gateway")
+ADMIN_COMMANDS = (*USER_COMMANDS, "mfa", "revoke-workstation", "keys", "admin-key", "openapi", *DEVICE_COMMANDS)
 #: the seeded officers' password, so it need not appear in argv (ps, shell history)
 SEED_PASSWORD_ENV = "SYNC_SERVER_SEED_PASSWORD"
 
@@ -56,8 +61,12 @@ def _serve_parser() -> argparse.ArgumentParser:
         "  sync-server mfa enrol USER              require a TOTP code at login; prints the otpauth URI\n"
         "  sync-server mfa remove USER             stop requiring it\n"
         "  sync-server revoke-workstation ID       the workstation is told to wipe at its next request\n"
-        "  sync-server keys                        print the gateway key as JSON\n"
+        "  sync-server keys                        list the gateways as JSON (keys are shown once, when made)\n"
         "  sync-server admin-key                   replace the admin key; prints the new one, once\n"
+        "  sync-server device-key SERIAL           give a device a new key and print it\n"
+        "  sync-server enrol-device SERIAL CASE    add a device to a participant and print its key once\n"
+        "  sync-server gateway add NAME            create a vendor gateway and print its key\n"
+        "  sync-server gateway assign NAME SERIAL...  let a gateway report for these devices\n"
         "  sync-server openapi [--write]           print (or write sync_server/openapi.json)\n"
         "cluster roles (docs/scaling.md):\n"
         "  sync-server receive | rules | api --db URL --nats URL ...",
@@ -79,6 +88,13 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--agency-time-zone", default=None, metavar="IANA_ZONE",
                    help="time zone of zones and schedules that name none (default: "
                         "$SYNC_SERVER_AGENCY_TIME_ZONE, else America/Chicago)")
+    p.add_argument("--device-credentials", default=None, metavar="FILE",
+                   help="with --seed: write serial,key (CSV) of every seeded device; keys of devices seeded "
+                   "before are replaced, so the file holds every valid key")
+    p.add_argument("--max-future", type=float, default=60.0, metavar="SECONDS",
+                   help="refuse fixes dated more than this after their receipt (default 60)")
+    p.add_argument("--max-past", type=float, default=7 * 24.0, metavar="HOURS",
+                   help="refuse fixes dated more than this before their receipt (default 168 = 7 days)")
     p.add_argument("--simulate", action="store_true", help="run the device simulator")
     p.add_argument("--speed", type=float, default=1.0, help="simulated time runs this many times faster")
     p.add_argument("--watchdog", type=float, default=None,
@@ -147,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sync-server: --seed needs a password: ${SEED_PASSWORD_ENV}, --password-stdin or --password",
               file=sys.stderr)
         return 2
+    if args.device_credentials and not args.seed:
+        print("sync-server: --device-credentials needs --seed", file=sys.stderr)
+        return 2
+    if args.max_future < 0 or args.max_past <= 0:
+        print("sync-server: --max-future must be >= 0 and --max-past > 0", file=sys.stderr)
+        return 2
     if args.speed <= 0:
         print("sync-server: --speed must be positive", file=sys.stderr)
         return 2
@@ -186,7 +208,8 @@ def _serve(args: argparse.Namespace, stop: threading.Event, serving: threading.E
         port=args.port,
         # The simulator runs the silence check itself; the app's watchdog covers real trackers.
         options=ServerOptions(
-            heartbeat_s=args.heartbeat, watchdog_s=None if args.simulate else watchdog, docs=args.docs
+            heartbeat_s=args.heartbeat, watchdog_s=None if args.simulate else watchdog, docs=args.docs,
+            max_future_s=args.max_future, max_past_s=args.max_past * 3600.0,
         ),
         simulate=args.simulate,
         speed=args.speed,
@@ -194,6 +217,8 @@ def _serve(args: argparse.Namespace, stop: threading.Event, serving: threading.E
     )
     if args.seed:
         summary = server.seed(args.officers, args.caseload, args.password, args.random_seed, args.todays_visits)
+        if args.device_credentials:
+            summary["device_credentials"] = _write_credentials(server, args.officers, Path(args.device_credentials))
         print(json.dumps({"seeded": summary}), flush=True)
     server.start()
     tune_for_serving()
@@ -204,7 +229,95 @@ def _serve(args: argparse.Namespace, stop: threading.Event, serving: threading.E
     return 0
 
 
+def _write_credentials(server: object, officers: int, path: Path) -> str:
+    """serial,key of every device of officers 1..N: the keys seeding just made, new ones for the rest."""
+    from sqlalchemy import select
+
+    from sync_server import device_keys
+    from sync_server.models import Device, Participant
+
+    with server.db.write() as session:
+        serials = list(session.scalars(
+            select(Device.serial).join(Participant, Participant.id == Device.participant_id)
+            .where(Participant.officer_id.in_([f"off{k}" for k in range(1, officers + 1)])).order_by(Device.serial)
+        ))
+        known = server.device_keys
+        known.update(device_keys.issue_device_keys(session, [s for s in serials if s not in known]))
+    server.refresh_keys()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # secrets: owner only
+    with os.fdopen(fd, "w", newline="") as out:
+        out.write("serial,key\n")
+        out.writelines(f"{serial},{known[serial]}\n" for serial in serials)
+    return str(path)
+
+
+def _device_admin(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog=f"sync-server {argv[0]}")
+    p.add_argument("--db", default=None)
+    if argv[0] == "device-key":
+        p.add_argument("serial")
+    elif argv[0] == "enrol-device":
+        p.add_argument("serial")
+        p.add_argument("case_number")
+        p.add_argument("--kind", choices=["ankle", "wrist", "phone_app"], default="phone_app")
+        p.add_argument("--interval", type=int, default=60, help="seconds between reports the device is set to")
+        p.add_argument("--gateway", default=None, help="vendor gateway allowed to report for it")
+    else:
+        p.add_argument("action", choices=["add", "assign"])
+        p.add_argument("name")
+        p.add_argument("serials", nargs="*")
+    args = p.parse_args(argv[1:])
+
+    from sqlalchemy import select
+
+    from sync_server import device_keys
+    from sync_server.caseload import record
+    from sync_server.db import utcnow
+    from sync_server.models import Device, Gateway, Participant
+
+    db = _db(args.db)
+    try:
+        with db.write() as session:
+            if argv[0] == "device-key":
+                issued = device_keys.issue_device_keys(session, [args.serial])
+                if not issued:
+                    print(json.dumps({"error": f"no device {args.serial}"}))
+                    return 1
+                print(json.dumps({"serial": args.serial, "key": issued[args.serial]}))
+                return 0
+            if argv[0] == "enrol-device":
+                participant = session.scalar(select(Participant).where(Participant.case_number == args.case_number))
+                if participant is None or session.scalar(select(Device.id).where(Device.serial == args.serial)):
+                    print(json.dumps({"error": f"no participant {args.case_number}" if participant is None
+                                      else f"device {args.serial} exists already"}))
+                    return 1
+                device = Device(
+                    id=f"d-{args.serial}"[:64], participant_id=participant.id, kind=args.kind, serial=args.serial,
+                    strap="not_applicable" if args.kind == "phone_app" else "ok", expected_interval_s=args.interval,
+                    rule_state={}, gateway=args.gateway,
+                )
+                session.add(device)
+                record(session, "device", device, participant.officer_id)
+                key = device_keys.issue_device_keys(session, [args.serial])[args.serial]
+                print(json.dumps({"serial": args.serial, "key": key, "participant": args.case_number}))
+                return 0
+            if args.action == "add":
+                key = device_keys.add_gateway(session, args.name, utcnow())
+                print(json.dumps({"gateway": args.name, "key": key}))
+                return 0
+            if session.get(Gateway, args.name) is None:
+                print(json.dumps({"error": f"no gateway {args.name}"}))
+                return 1
+            assigned = device_keys.assign_devices(session, args.name, args.serials)
+            print(json.dumps({"gateway": args.name, "assigned": assigned}))
+            return 0 if assigned == len(set(args.serials)) else 1
+    finally:
+        db.dispose()
+
+
 def _admin(argv: list[str]) -> int:
+    if argv[0] in DEVICE_COMMANDS:
+        return _device_admin(argv)
     p = argparse.ArgumentParser(prog=f"sync-server {argv[0]}")
     if argv[0] == "mfa":
         p.add_argument("action", choices=("enrol", "remove"))
@@ -223,12 +336,16 @@ def _admin(argv: list[str]) -> int:
             sys.stdout.write(text)
         return 0
 
+    from sqlalchemy import select
+
     from sync_server import auth
+    from sync_server.models import Gateway
 
     db = _db(args.db)
     try:
         if argv[0] == "keys":
-            print(json.dumps({"gateway_key": db.setting("gateway_key")}))
+            with db.read() as session:
+                print(json.dumps({"gateways": sorted(session.scalars(select(Gateway.name)))}))
             return 0
         if argv[0] == "admin-key":
             print(json.dumps({"admin_key": db.new_admin_key()}))

@@ -18,7 +18,7 @@ workstation_credential = APIKeyHeader(
 )
 gateway_key = APIKeyHeader(
     name="X-Gateway-Key", scheme_name="gatewayKey", auto_error=False,
-    description="The device gateway's key (sync-server keys).",
+    description="A vendor gateway's own key (sync-server gateway add NAME prints it, once).",
 )
 admin_key = APIKeyHeader(
     name="X-Admin-Key", scheme_name="adminKey", auto_error=False,

@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import parse_qsl
 
@@ -32,12 +33,15 @@ from sync_server.actions import TimeBounds, apply_batch
 from sync_server.caseload import CHILD_MODELS
 from sync_server.changes import read_page
 from sync_server.db import ADMIN_KEY_HASH, Database, key_digest, to_naive_utc, utcnow
-from sync_server.ingest import IngestError, check_silence, ingest_fixes
+from sync_server.device_keys import KeyRing
+from sync_server.gateway_batch import BatchError, describe, parse_batch
+from sync_server.ingest import DEFAULT_BOUNDS, Bounds, IngestError, check_silence, ingest_fixes
+from sync_server.ingest import refused as refused_fix
 from sync_server.ingest_queue import IngestQueue
 from sync_server.live import LiveHub
 from sync_server.login_throttle import FREE_FAILURES, LoginThrottle
 from sync_server.models import AuditChainBreak, AuditUpload, AuditUploadConflict, Participant, Position
-from sync_server.osmand import parse_osmand
+from sync_server.osmand import device_credentials, parse_osmand
 from sync_server.wire import TO_WIRE, officer_data, position_data
 from workstation.protocol import (
     ActionBatch,
@@ -46,6 +50,7 @@ from workstation.protocol import (
     AuditBatch,
     ChangesPage,
     ErrorBody,
+    FixOutcome,
     GatewayBatch,
     GatewayFix,
     IngestResult,
@@ -75,6 +80,13 @@ class ServerOptions:
     action_time_bounds: TimeBounds = field(default_factory=TimeBounds)
     #: serve the interactive /docs and /redoc pages (sync-server --docs); /openapi.json is always there
     docs: bool = False
+    #: plausibility of a fix's own time against its receipt (sync_server.ingest.Bounds)
+    max_future_s: float = DEFAULT_BOUNDS.max_future_s
+    max_past_s: float = DEFAULT_BOUNDS.max_past_s
+    #: failed device/gateway authentications an address may make before its progressive delay starts
+    device_free_failures: int = 20
+    #: how often the in-memory device and gateway keys are checked for changes made elsewhere (CLI)
+    key_refresh_s: float = 2.0
     max_body_bytes: int = 4 * 1024 * 1024
     #: run check_silence every N seconds (None: off; the CLI turns it on with the simulator)
     watchdog_s: float | None = None
@@ -109,6 +121,29 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 403, 404, 413, 422)
 }
 LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 429: {"model": ErrorBody}}
+INGEST_ERRORS: dict[int | str, dict[str, Any]] = {**LOGIN_ERRORS, 503: {"model": ErrorBody}}
+#: the one answer to a missing key, a wrong key and an unknown serial (no oracle of which serials exist)
+DEVICE_REFUSAL = ("unauthorized", "missing or wrong device key")
+#: status of a refused single ping, by FixOutcome.error
+PING_STATUS = {"invalid_fix_time": 400}
+
+
+class RedactQueryStrings(logging.Filter):
+    """Access-log lines keep the path and drop the query string: device keys travel in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0] + "?[redacted]", *args[3:])
+        return True
+
+
+def redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactQueryStrings) for f in access.filters):
+        access.addFilter(RedactQueryStrings())
+
+
 
 
 class BodySizeLimit:
@@ -196,23 +231,24 @@ EnrolledWorkstation = Annotated[auth.Caller, Depends(enrolled_workstation)]
 
 
 class IngestSink(Protocol):
-    """Where the ingestion routes hand validated fixes: the database (all-in-one) or the broker (cluster
-    receivers, sync_server.cluster.receiver). Answers only once the fixes are stored."""
+    """Where the ingestion routes hand authenticated fixes: the database (all-in-one) or the broker
+    (cluster receivers, sync_server.cluster.receiver). Answers only once the fixes are stored, per fix.
+    `via` is the provenance stored with each position ("osmand", "gateway:NAME"); a FixOutcome among
+    a batch's items is a refusal the route decided (it keeps its slot in the answer)."""
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    def check_gateway_key(self, given: str | None) -> None: ...
-    async def ping(self, fix: GatewayFix) -> None: ...
-    async def batch(self, fixes: list[GatewayFix]) -> IngestResult: ...
+    async def ping(self, fix: GatewayFix, via: str) -> FixOutcome: ...
+    async def batch(self, items: list[GatewayFix | FixOutcome], via: str) -> IngestResult: ...
     async def unavailable(self) -> str | None: ...
 
 
 class LocalIngest:
     """The all-in-one server's ingestion: straight into its database, concurrent pings grouped."""
 
-    def __init__(self, db: Database, hub: LiveHub) -> None:
-        self.db, self.hub = db, hub
-        self.pings = IngestQueue(db, hub)
+    def __init__(self, db: Database, hub: LiveHub, bounds: Bounds = DEFAULT_BOUNDS) -> None:
+        self.db, self.hub, self.bounds = db, hub, bounds
+        self.pings = IngestQueue(db, hub, bounds=bounds)
 
     async def start(self) -> None:
         return None
@@ -220,14 +256,11 @@ class LocalIngest:
     async def stop(self) -> None:
         self.pings.stop()
 
-    def check_gateway_key(self, given: str | None) -> None:
-        _require_key(self.db, "gateway_key", given, "X-Gateway-Key")
+    async def ping(self, fix: GatewayFix, via: str) -> FixOutcome:
+        return await asyncio.wrap_future(self.pings.submit(fix))  # via: the queue's, "osmand"
 
-    async def ping(self, fix: GatewayFix) -> None:
-        await asyncio.wrap_future(self.pings.submit(fix))
-
-    async def batch(self, fixes: list[GatewayFix]) -> IngestResult:
-        return await asyncio.to_thread(ingest_fixes, self.db, fixes, self.hub)
+    async def batch(self, items: list[GatewayFix | FixOutcome], via: str) -> IngestResult:
+        return await asyncio.to_thread(ingest_fixes, self.db, items, self.hub, None, via, self.bounds)
 
     async def unavailable(self) -> str | None:
         return await asyncio.to_thread(_database_problem, self.db)
@@ -244,21 +277,29 @@ def create_app(
     `ingest`) or an API worker's (everything but ingestion)."""
     options = options or ServerOptions()
     hub = hub or LiveHub()
-    sink: IngestSink = ingest or LocalIngest(db, hub)
+    sink: IngestSink = ingest or LocalIngest(db, hub, Bounds(options.max_future_s, options.max_past_s))
     policy = auth.AuthPolicy(options.access_ttl_s, options.refresh_ttl_s, options.lockout_s)
     throttle = LoginThrottle(free_failures=options.login_free_failures)
+    keys = KeyRing.from_database(db)  # receivers too: refreshed in the background, read from memory
+    device_throttle = LoginThrottle(free_failures=options.device_free_failures)
+    redact_access_log()
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await sink.start()
         await hub.start()
-        task = asyncio.create_task(_watchdog(db, hub, options.watchdog_s)) if options.watchdog_s else None
+        tasks = []
+        if serve != "api":
+            await asyncio.to_thread(keys.refresh, True)
+            tasks.append(asyncio.create_task(_refresh_keys(keys, options.key_refresh_s)))
+        if options.watchdog_s:
+            tasks.append(asyncio.create_task(_watchdog(db, hub, options.watchdog_s)))
         try:
             yield
         finally:
             hub.close()
             await sink.stop()
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -273,7 +314,7 @@ def create_app(
         redoc_url="/redoc" if options.docs else None,
     )
     openapi_exact.install(app)
-    app.state.db, app.state.hub, app.state.options = db, hub, options
+    app.state.db, app.state.hub, app.state.options, app.state.keys = db, hub, options, keys
     app.add_middleware(BodySizeLimit, max_bytes=options.max_body_bytes)
 
     @app.exception_handler(ServerError)
@@ -290,7 +331,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, "invalid_request", _describe(exc.errors()))
+        return error_response(422, "invalid_request", describe(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -306,13 +347,7 @@ def create_app(
 
     @app.post("/v1/auth/token", response_model=TokenResponse, responses=LOGIN_ERRORS)
     def token(body: TokenRequest, request: Request) -> TokenResponse:
-        address = request.client.host if request.client else "unknown"
-        wait = throttle.retry_after(address)
-        if wait:
-            raise ServerError(
-                429, "too_many_attempts", f"too many failed logins from this address; try again in {wait} s",
-                headers={"Retry-After": str(wait)},
-            )
+        address = _admitted_address(request, throttle, "logins")
         with db.write() as session:
             issued = auth.login(
                 session, body.username, body.password, body.workstation_id, policy, body.one_time_code
@@ -423,7 +458,8 @@ def create_app(
         )
 
     async def osmand(request: Request) -> Response:
-        fields: dict[str, str] = dict(request.query_params)
+        address = _admitted_address(request, device_throttle, "device authentications")
+        fields: dict[str, str] = {}
         if request.method == "POST":
             # Tracker apps post application/x-www-form-urlencoded; parsed here without python-multipart.
             body = await request.body()
@@ -431,26 +467,58 @@ def create_app(
                 fields.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
             except UnicodeDecodeError:
                 raise ServerError(400, "invalid_osmand", "form body is not UTF-8") from None
+        fields.update(request.query_params)  # the URL wins over the same field in the body
+        serial, key = device_credentials(fields, request.headers.get("authorization"))
+        if not keys.device(serial, key):
+            device_throttle.failed(address)
+            raise ServerError(401, *DEVICE_REFUSAL)
         try:
-            fix = parse_osmand(fields, utcnow())
+            fix = parse_osmand({**fields, "id": serial}, utcnow())
         except (ValueError, ValidationError) as exc:
             raise ServerError(400, "invalid_osmand", _describe_exc(exc)) from None
-        await sink.ping(fix)
+        try:
+            outcome = await sink.ping(fix, "osmand")
+        except ServerError:
+            raise
+        except Exception:  # noqa: BLE001 - logged where it failed; the tracker retries later
+            raise ServerError(503, "ingest_unavailable", "the fix could not be stored; retry later") from None
+        if outcome.status == "rejected":
+            raise ServerError(PING_STATUS.get(outcome.error or "", 422), outcome.error or "rejected", outcome.detail or "")
         return Response(status_code=200)
 
     for method in ("GET", "POST"):
         app.add_api_route(
             "/osmand", osmand, methods=[method], operation_id=f"osmand_{method.lower()}",
-            responses={200: {"content": {"text/plain": {}}}, **ERRORS},
-            summary="OsmAnd / Traccar Client tracking ping (query string or form fields)",
+            responses={200: {"content": {"text/plain": {}}}, **INGEST_ERRORS},
+            summary="OsmAnd / Traccar Client tracking ping (query string or form fields; device key required)",
         )
 
-    @app.post("/v1/ingest/fixes", response_model=IngestResult, responses=ERRORS)
+    @app.post(
+        "/v1/ingest/fixes", response_model=IngestResult, responses=INGEST_ERRORS,
+        openapi_extra={"requestBody": {
+            "required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GatewayBatch"}}},
+        }},
+    )
     async def ingest(
-        batch: GatewayBatch, x_gateway_key: Annotated[str | None, Security(api_security.gateway_key)] = None
-    ) -> IngestResult:
-        sink.check_gateway_key(x_gateway_key)
-        return await sink.batch(batch.fixes)
+        request: Request, x_gateway_key: Annotated[str | None, Security(api_security.gateway_key)] = None
+    ) -> Response:
+        """A vendor gateway's batch: authenticated before its body is even read, answered per fix."""
+        address = _admitted_address(request, device_throttle, "device authentications")
+        gateway = keys.gateway(x_gateway_key)
+        if gateway is None:
+            device_throttle.failed(address)
+            raise ServerError(401, "invalid_key", "missing or wrong X-Gateway-Key")
+        try:
+            items = parse_batch(await request.body())
+        except BatchError as exc:
+            raise ServerError(422, "invalid_request", str(exc)) from None
+        items = [
+            item if not isinstance(item, GatewayFix) or keys.gateway_allows(gateway, item.serial)
+            else refused_fix("device_not_assigned", f"device {item.serial[:64]} is not assigned to this gateway")
+            for item in items
+        ]
+        result = await sink.batch(items, f"gateway:{gateway}")
+        return Response(result.model_dump_json(), media_type="application/json")
 
     @app.post("/v1/audit", response_model=AuditAck, responses=ERRORS)
     def audit(batch: AuditBatch, who: EnrolledWorkstation) -> AuditAck:
@@ -506,7 +574,45 @@ def create_app(
     elif serve == "ingest":
         kept = INGEST_PATHS | {"/healthz"}
         app.router.routes = [r for r in app.router.routes if getattr(r, "path", None) in kept]
+    app.openapi = partial(_openapi_with_models, app, app.openapi, (GatewayBatch,))
     return app
+
+
+def _openapi_with_models(app: FastAPI, build: Any, models: tuple[type[BaseModel], ...]) -> dict[str, Any]:
+    """The generated document plus the schemas of bodies a route reads itself (referenced by name)."""
+    if app.openapi_schema is None:
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in models:
+            own = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(own.pop("$defs", {}))
+            components[model.__name__] = own
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _admitted_address(request: Request, throttle: LoginThrottle, what: str) -> str:
+    """The caller's address, once it is not being made to wait after failed attempts (else 429)."""
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(address)
+    if wait:
+        raise ServerError(
+            429, "too_many_attempts", f"too many failed {what} from this address; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    return address
+
+
+def _admitted_address(request: Request, throttle: LoginThrottle, what: str) -> str:
+    """The caller's address, once it is not being made to wait after failed attempts (else 429)."""
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.retry_after(address)
+    if wait:
+        raise ServerError(
+            429, "too_many_attempts", f"too many failed {what} from this address; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    return address
 
 
 def _token_response(issued: auth.IssuedTokens) -> TokenResponse:
@@ -557,18 +663,19 @@ def _occurred(row: Any) -> datetime:
     return row.occurred_at
 
 
-def _describe(errors: Any) -> str:
-    parts = []
-    for err in list(errors)[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-        parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts)
-
-
 def _describe_exc(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        return _describe(exc.errors())
+        return describe(exc.errors())
     return str(exc)
+
+
+async def _refresh_keys(keys: KeyRing, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await asyncio.to_thread(keys.refresh)
+        except SQLAlchemyError:
+            log.exception("device keys not refreshed; keeping the ones held")
 
 
 async def _watchdog(db: Database, hub: LiveHub, every_s: float) -> None:

@@ -73,8 +73,6 @@ class Database:
     def create_schema(self) -> None:
         Base.metadata.create_all(self.engine)
         with self.write() as session:
-            if session.get(Setting, "gateway_key") is None:
-                session.add(Setting(name="gateway_key", value=secrets.token_urlsafe(24)))
             # The admin key is kept only as its SHA-256 (a database copy must not yield it); a database
             # from before that has it in clear: hash it and drop the clear copy.
             clear = session.get(Setting, "admin_key")
@@ -83,7 +81,9 @@ class Database:
                 session.add(Setting(name=ADMIN_KEY_HASH, value=key_digest(key)))
             if clear is not None:
                 session.delete(clear)
-            for name, column in (("change", ChangeLog.seq), ("position", Position.id), ("zones", None)):
+            for name, column in (
+                ("change", ChangeLog.seq), ("position", Position.id), ("zones", None), ("credentials", None),
+            ):
                 if session.get(Counter, name) is None:
                     start = session.scalar(select(func.max(column))) if column is not None else 0
                     session.add(Counter(name=name, value=start or 0))

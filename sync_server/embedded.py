@@ -16,15 +16,17 @@ import httpx
 import uvicorn
 from sqlalchemy import func, select, text
 
-from sync_server import caseload
+from sync_server import caseload, device_keys
 from sync_server.app import ServerOptions, create_app
-from sync_server.db import Database
+from sync_server.db import Database, utcnow
 from sync_server.ingest import check_silence, ingest_fixes
 from sync_server.live import LiveHub
-from sync_server.models import Note, Officer, Participant
+from sync_server.models import Device, Note, Officer, Participant
 from sync_server.seeder import seed
 from sync_server.simulator import Simulator
 from workstation.protocol import GatewayFix, IngestResult
+
+EMBEDDED_GATEWAY = "embedded"
 
 
 class EmbeddedServer:
@@ -47,6 +49,11 @@ class EmbeddedServer:
         self.host, self._requested_port = host, port
         self.seeded: dict[str, Any] = {}
         self._admin_key: str | None = None
+        #: serial -> key of the devices this object seeded or re-keyed (keys are stored only hashed)
+        self.device_keys: dict[str, str] = {}
+        #: the key of gateway "embedded", assigned every seeded device (set by seed)
+        self.gateway_key = ""
+        self.app: Any = None
         self.simulator = Simulator(self.db, self.hub, speed=speed) if simulate else None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -55,11 +62,15 @@ class EmbeddedServer:
     # ------------------------------------------------------------------ lifecycle
     def seed(self, officers: int, caseload: int, password: str, random_seed: int = 1,
              todays_visits: int = 0) -> dict[str, Any]:
-        self.seeded = seed(self.db, officers, caseload, password, random_seed, todays_visits)
+        self.seeded = seed(self.db, officers, caseload, password, random_seed, todays_visits,
+                           device_keys=self.device_keys)
+        with self.db.read() as session:
+            serials = list(session.scalars(select(Device.serial)))
+        self.gateway_key = self.add_gateway(EMBEDDED_GATEWAY, serials)
         return self.seeded
 
     def start(self, timeout_s: float = 20.0) -> EmbeddedServer:
-        app = create_app(self.db, self.hub, self.options)
+        app = self.app = create_app(self.db, self.hub, self.options)
         config = uvicorn.Config(
             app, host=self.host, port=self._requested_port, log_level="warning", lifespan="on",
             timeout_graceful_shutdown=2, access_log=False,
@@ -100,9 +111,25 @@ class EmbeddedServer:
         return f"http://{self.host}:{self.port}"
 
     # ------------------------------------------------------------------ back-office helpers
-    @property
-    def gateway_key(self) -> str:
-        return self.db.setting("gateway_key") or ""
+    def add_gateway(self, name: str, serials: list[str]) -> str:
+        """Create (or re-key) a vendor gateway allowed these devices; returns its key."""
+        with self.db.write() as session:
+            key = device_keys.add_gateway(session, name, utcnow())
+            device_keys.assign_devices(session, name, serials)
+        self.refresh_keys()
+        return key
+
+    def rotate_device_key(self, serial: str) -> str:
+        with self.db.write() as session:
+            key = device_keys.issue_device_keys(session, [serial])[serial]
+        self.device_keys[serial] = key
+        self.refresh_keys()
+        return key
+
+    def refresh_keys(self) -> None:
+        """Make a running server see key changes now rather than at its next periodic refresh."""
+        if self.app is not None:
+            self.app.state.keys.refresh()
 
     @property
     def admin_key(self) -> str:
@@ -142,8 +169,8 @@ class EmbeddedServer:
             return caseload.touch_participants(session, fraction, seed)
 
     def ingest(self, fixes: list[GatewayFix]) -> IngestResult:
-        """Feed fixes through the same ingestion path as the HTTP endpoints."""
-        return ingest_fixes(self.db, fixes, self.hub)
+        """Feed fixes through the same ingestion path as the HTTP endpoints (as gateway "embedded")."""
+        return ingest_fixes(self.db, fixes, self.hub, via=f"gateway:{EMBEDDED_GATEWAY}")
 
     def check_silence(self) -> int:
         return check_silence(self.db, self.hub)

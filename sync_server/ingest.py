@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, make_dataclass
 from datetime import datetime, timedelta
 from functools import cache, partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -36,7 +36,7 @@ from sync_server.models import Alert, Appointment, Device, Participant
 from sync_server.rawsql import Raw, allocate
 from sync_server.wire import DEVICE_COLUMNS, alert_data, device_json, dump
 from sync_server.zones import ZoneCache
-from workstation.protocol import GatewayFix, IngestResult
+from workstation.protocol import FixOutcome, GatewayFix, IngestResult
 from workstation.rules.geo import distance_m, zone_signed_distance
 from workstation.rules.incidents import (
     CRITICAL_BATTERY_PCT,
@@ -47,7 +47,6 @@ from workstation.rules.incidents import (
 )
 from workstation.rules.schedule import schedule_in_effect
 
-FUTURE_TOLERANCE = timedelta(minutes=5)
 IMPOSSIBLE_SPEED_KMH = 250.0
 CHECKIN_GRACE = timedelta(hours=1)
 
@@ -92,11 +91,18 @@ _UPDATE_DEVICE = (
 )
 
 
-#: a fix ready for the rules: (fix time as naive UTC, the fix, when the server received it)
-TimedFix = tuple[datetime, GatewayFix, datetime]
+class TimedFix(NamedTuple):
+    """A fix ready for the rules."""
+
+    fix_time: datetime  # naive UTC
+    fix: GatewayFix
+    received_at: datetime  # naive UTC
+    via: str  # provenance: "osmand:SERIAL", "gateway:NAME", "simulator"
+
+
 POSITION_COLUMNS = (
     "id", "device_id", "participant_id", "fix_time", "received_at", "lat", "lon", "accuracy_m", "speed_kmh",
-    "source", "flags",
+    "source", "flags", "via",
 )
 
 
@@ -108,39 +114,107 @@ class AppliedFixes:
     alerts_raised: int
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """How far from its receipt a fix's own time may be (configurable: ServerOptions, sync-server flags)."""
+
+    #: a device clock a little ahead is normal; more lets a forged fix outrank every genuine one
+    max_future_s: float = 60.0
+    #: trackers buffer points while out of coverage and send them later; older than this is refused
+    max_past_s: float = 7 * 86_400.0
+
+
+DEFAULT_BOUNDS = Bounds()
+
+
+def refused(error: str, detail: str) -> FixOutcome:
+    return FixOutcome(status="rejected", error=error, detail=detail)
+
+
+ACCEPTED = FixOutcome(status="accepted")
+
+
 def ingest_fixes(
-    db: Database, fixes: Sequence[GatewayFix], hub: LiveHub | None = None, now: datetime | None = None
+    db: Database, fixes: Sequence[GatewayFix | FixOutcome], hub: LiveHub | None = None, now: datetime | None = None,
+    via: str = "", bounds: Bounds = DEFAULT_BOUNDS,
 ) -> IngestResult:
+    """Apply every acceptable fix in one transaction and answer per fix, in the order given.
+
+    A FixOutcome among `fixes` is a refusal decided by the caller (it keeps its place in the answer).
+    Each fix is judged on its own: a fix of an unknown device or outside `bounds` is refused without
+    touching its neighbours. `via` is the provenance stored with each position ("osmand:SERIAL",
+    "gateway:NAME", "simulator")."""
     now = now or utcnow()
-    if not fixes:
-        return IngestResult(accepted=0, alerts_raised=0)
-    timed = order_fixes(fixes, now)
-    serials = list({f.serial for f in fixes})
-    with db.write() as session:
-        raw = Raw(session)
-        devices = load_devices(raw, serials)
-        unknown = sorted(set(serials) - devices.keys())
-        if unknown:
-            raise IngestError(422, "unknown_device", "unknown device serial(s): " + ", ".join(unknown[:10]))
-        applied = apply_fixes(session, raw, devices, db.zone_cache, timed, live=hub is not None)
-    if hub is not None:
-        hub.publish(applied.live)
-    return IngestResult(accepted=len(fixes), alerts_raised=applied.alerts_raised)
+    outcomes: list[FixOutcome] = [ACCEPTED] * len(fixes)
+    candidates: list[tuple[int, GatewayFix]] = []
+    for i, item in enumerate(fixes):
+        if isinstance(item, FixOutcome):
+            outcomes[i] = item
+        else:
+            candidates.append((i, item))
+    applied = None
+    if candidates:
+        timed, slots = screen_fixes(candidates, now, via, bounds, outcomes)
+        if timed:
+            with db.write() as session:
+                raw = Raw(session)
+                devices = load_devices(raw, list({t.fix.serial for t in timed}))
+                known = [k for k, t in enumerate(timed) if t.fix.serial in devices]
+                for k, t in enumerate(timed):
+                    if t.fix.serial not in devices:
+                        outcomes[slots[k]] = refused("unknown_device", f"unknown device serial {t.fix.serial[:64]}")
+                if known:
+                    applied = apply_fixes(
+                        session, raw, devices, db.zone_cache, [timed[k] for k in known], live=hub is not None
+                    )
+            if hub is not None and applied is not None:
+                hub.publish(applied.live)
+    rejected = sum(1 for o in outcomes if o.status == "rejected")
+    return IngestResult(
+        accepted=len(fixes) - rejected, alerts_raised=applied.alerts_raised if applied else 0, rejected=rejected,
+        results=outcomes,
+    )
 
 
-def order_fixes(fixes: Sequence[GatewayFix], received_at: datetime) -> list[TimedFix]:
-    """The checks a batch passes before it may change anything (no fix from the future), then the
-    fixes in fix-time order. Needs no database: the cluster's receivers run it too."""
-    limit = received_at + FUTURE_TOLERANCE
-    timed = []
-    for fix in fixes:
-        fix_time = to_naive_utc(fix.fix_time)
-        if fix_time > limit:
-            raise IngestError(
-                422, "fix_in_future", f"fix_time {fix.fix_time.isoformat()} of {fix.serial} is in the future"
+def screen_fixes(
+    candidates: Sequence[tuple[int, GatewayFix]], received_at: datetime, via: str, bounds: Bounds,
+    outcomes: list[FixOutcome],
+) -> tuple[list[TimedFix], list[int]]:
+    """The checks a fix passes before it may change anything, needing no database (the cluster's
+    receivers run them too). Refusals go into `outcomes` at the fix's index; returns the acceptable
+    fixes in fix-time order with their indexes."""
+    latest = received_at + timedelta(seconds=bounds.max_future_s)
+    earliest = received_at - timedelta(seconds=bounds.max_past_s)
+    kept: list[tuple[TimedFix, int]] = []
+    for i, fix in candidates:
+        try:
+            fix_time = to_naive_utc(fix.fix_time)
+        except OverflowError:
+            outcomes[i] = refused("invalid_fix_time", "fix_time is out of range once converted to UTC")
+            continue
+        if fix_time > latest:
+            outcomes[i] = refused(
+                "fix_in_future", f"fix_time {fix_time.isoformat()}Z is more than {bounds.max_future_s:g} s after "
+                f"its receipt ({received_at.isoformat(timespec='seconds')}Z)",
             )
-        timed.append((fix_time, fix, received_at))
-    timed.sort(key=lambda item: item[0])
+        elif fix_time < earliest:
+            outcomes[i] = refused(
+                "fix_too_old", f"fix_time {fix_time.isoformat()}Z is more than {bounds.max_past_s:g} s before "
+                f"its receipt ({received_at.isoformat(timespec='seconds')}Z)",
+            )
+        else:
+            kept.append((TimedFix(fix_time, fix, received_at, via), i))
+    kept.sort(key=lambda item: item[0].fix_time)
+    return [t for t, _ in kept], [i for _, i in kept]
+
+
+def order_fixes(fixes: Sequence[GatewayFix], received_at: datetime, via: str = "") -> list[TimedFix]:
+    """screen_fixes for a whole batch that must be acceptable as a whole: raises on the first refusal."""
+    outcomes = [ACCEPTED] * len(fixes)
+    timed, _ = screen_fixes(list(enumerate(fixes)), received_at, via, DEFAULT_BOUNDS, outcomes)
+    for fix, outcome in zip(fixes, outcomes, strict=True):
+        if outcome.status == "rejected":
+            raise IngestError(422, outcome.error or "rejected", f"{fix.serial[:64]}: {outcome.detail}")
     return timed
 
 
@@ -155,12 +229,12 @@ def apply_fixes(
     first_id = allocate(raw, "position", len(timed))
     positions: list[tuple] = []
     alerts: list[NewAlert] = []
-    for i, (fix_time, fix, received_at) in enumerate(timed):
+    for i, (fix_time, fix, received_at, via) in enumerate(timed):
         dev = devices[fix.serial]
         flags = _apply_fix(dev, fix, fix_time, zones.get(dev.participant_id, ()), received_at, alerts)
         positions.append((
             first_id + i, dev.id, dev.participant_id, fix_time, received_at, fix.lat, fix.lon, fix.accuracy_m,
-            fix.speed_kmh, fix.source, flags,
+            fix.speed_kmh, fix.source, flags, via,
         ))
     raw.copy_rows("position", POSITION_COLUMNS, positions)
     dt_param = cache(raw.dt_param)  # last_contact_at is the receipt time of most rows
@@ -180,8 +254,8 @@ def apply_fixes(
     append_changes(session, entries)
     events: list[tuple[str, str | Callable[[], str]]] = []
     if live:
-        for position, (_, fix, _) in zip(positions, timed, strict=True):
-            dev = devices[fix.serial]
+        for position, timed_fix in zip(positions, timed, strict=True):
+            dev = devices[timed_fix.fix.serial]
             events.append((dev.officer_id, partial(_fix_event, position, _status(dev))))
     # after the fixes: an alert is announced after the fix that caused it
     raised = raise_alerts(session, alerts, events if live else None)
@@ -280,7 +354,7 @@ def _status(dev: _Device) -> tuple:
 
 
 def _fix_event(position: tuple, status: tuple) -> str:
-    pos_id, device_id, participant_id, fix_time, received_at, lat, lon, accuracy, speed, source, flags = position
+    pos_id, device_id, participant_id, fix_time, received_at, lat, lon, accuracy, speed, source, flags, _ = position
     fix = {
         "id": pos_id, "device_id": device_id, "participant_id": participant_id, "fix_time": _iso(fix_time),
         "received_at": _iso(received_at), "lat": lat, "lon": lon, "accuracy_m": accuracy, "speed_kmh": speed,

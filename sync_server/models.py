@@ -36,7 +36,7 @@ class Base(DeclarativeBase):
 
 
 class Setting(Base):
-    """Server secrets generated on first start (gateway key, admin key)."""
+    """Server secrets generated on first start (the admin key)."""
 
     __tablename__ = "server_setting"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -137,6 +137,19 @@ class Device(Base):
     last_source: Mapped[str | None] = mapped_column(String(10))
     #: per-zone inside/outside memory of the rules engine, so alerts fire on transitions only
     rule_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: SHA-256 of the device's own key (sync_server.device_keys); None: it cannot report by itself
+    key_hash: Mapped[str | None] = mapped_column(String(64))
+    #: the vendor gateway allowed to report for this device (Gateway.name)
+    gateway: Mapped[str | None] = mapped_column(String(64))
+
+
+class Gateway(Base):
+    """A vendor gateway posting batches to /v1/ingest/fixes with its own key (stored hashed)."""
+
+    __tablename__ = "gateway"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Position(Base):
@@ -151,7 +164,9 @@ class Position(Base):
     accuracy_m: Mapped[float] = mapped_column(Float, default=0.0)
     speed_kmh: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(10), default="gps")
-    flags: Mapped[str] = mapped_column(String(40), default="")  # comma-separated, cheap to write
+    flags: Mapped[str] = mapped_column(String(80), default="")  # comma-separated, cheap to write
+    #: provenance: how the fix arrived ("osmand:SERIAL" = the device's own key, "gateway:NAME", "simulator")
+    via: Mapped[str] = mapped_column(String(80), default="")
 
     __table_args__ = (Index("ix_position_participant_time", "participant_id", "fix_time"),)
 

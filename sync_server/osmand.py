@@ -4,10 +4,15 @@ Fields (query string or form): `id` (or `deviceid`) = device serial, `lat`, `lon
 seconds, Unix milliseconds, or ISO-8601), `speed` (knots, as the Traccar OsmAnd protocol defines it),
 `bearing` (or `heading`), `altitude`, `accuracy` (metres), `batt` (percent), `charge` (true/false).
 Missing timestamp means "now". Anything malformed raises ValueError or pydantic.ValidationError.
+
+Credentials (`device_credentials`): HTTP Basic (user = serial, password = key), `Authorization: Bearer
+KEY`, or a `key` field in the URL or the form, whichever the tracker app can be configured with.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from datetime import UTC, datetime
 
@@ -71,3 +76,20 @@ def parse_osmand(fields: dict[str, str], now: datetime) -> GatewayFix:
         battery_pct=None if batt is None else round(batt),
         charging=None if charge is None else charge.strip().lower() in ("1", "true", "yes"),
     )
+
+
+def device_credentials(fields: dict[str, str], authorization: str | None) -> tuple[str, str | None]:
+    """(serial, key) as the request presents them; ("", None) when they contradict each other."""
+    serial = (fields.get("id") or fields.get("deviceid") or "").strip()
+    scheme, _, value = (authorization or "").strip().partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            user, sep, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return "", None
+        if not sep or (serial and user != serial):
+            return "", None
+        return user, password
+    if scheme.lower() == "bearer":
+        return serial, value.strip() or None
+    return serial, fields.get("key") or None

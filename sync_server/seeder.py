@@ -24,6 +24,7 @@ from sync_server.auth import hash_password, verify_password
 from sync_server.caseload import upsert_entry
 from sync_server.changes import append_changes
 from sync_server.db import Database, utcnow
+from sync_server.device_keys import bump_credentials, key_hash, new_key
 from sync_server.models import Alert, Appointment, Device, Note, Officer, Participant, Zone
 from workstation.rules.incidents import severity_of
 from workstation.rules.schedule import time_zone
@@ -294,11 +295,13 @@ def _todays_visits(session: Any, officer_id: str, k: int, count: int, now: datet
 
 
 def seed(db: Database, officers: int, caseload: int, password: str, random_seed: int = 1,
-         todays_visits: int = 0) -> dict[str, Any]:
+         todays_visits: int = 0, device_keys: dict[str, str] | None = None) -> dict[str, Any]:
     """Create officers officer1..N with `caseload` participants each; idempotent. Returns the summary.
 
     todays_visits: give each officer's first participants an appointment today (TODAYS_VISITS), so
-    the demo's route has a day to plan; off by default (tests must not depend on the hour they run)."""
+    the demo's route has a day to plan; off by default (tests must not depend on the hour they run).
+    Every device created gets its own random key (sync_server.device_keys; only the hash is stored); the
+    keys are added to `device_keys` (serial -> key), the one chance to learn them."""
     started = time.perf_counter()
     now = utcnow().replace(microsecond=0)
     password_hash: str | None = None  # hashed once per run: scrypt is deliberately slow
@@ -326,6 +329,13 @@ def seed(db: Database, officers: int, caseload: int, password: str, random_seed:
                     continue
                 for entity, rows in _participant_rows(k, i, officer_id, random_seed, now).items():
                     batch[entity].extend(rows)
+            for row in batch["device"]:
+                key = new_key()
+                row["key_hash"], row["gateway"] = key_hash(key), None
+                if device_keys is not None:
+                    device_keys[row["serial"]] = key
+            if batch["device"]:
+                bump_credentials(session)
             for entity, model in MODELS.items():
                 if batch[entity]:
                     session.execute(insert(model.__table__), batch[entity])

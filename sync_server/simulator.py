@@ -142,7 +142,7 @@ class Simulator:
         """Emit one fix for every device whose per-minute slot falls in (from_s, to_s]. Returns the count."""
         fixes = self.fixes(from_s, to_s, sim_now, real_now)
         if fixes:
-            ingest_fixes(self.db, fixes, self.hub, now=real_now.replace(tzinfo=None))
+            ingest_fixes(self.db, fixes, self.hub, now=real_now.replace(tzinfo=None), via="simulator")
             self.fixes_sent += len(fixes)
         return len(fixes)
 

@@ -521,9 +521,23 @@ class GatewayBatch(WireModel):
     fixes: list[GatewayFix] = Field(min_length=1, max_length=5_000)
 
 
+class FixOutcome(WireModel):
+    """What became of one fix of a batch (or one ping)."""
+
+    #: duplicate: the same fix (device, fix time, position) was already stored; nothing changed
+    status: Literal["accepted", "duplicate", "rejected"]
+    #: rejected: a code (fix_in_future, fix_too_old, unknown_device, device_not_assigned, invalid_fix, ...)
+    error: str | None = None
+    detail: str | None = None
+
+
 class IngestResult(WireModel):
+    #: fixes not rejected (accepted or duplicate)
     accepted: int
     alerts_raised: int
+    rejected: int = 0
+    #: one outcome per fix, in the order they were sent
+    results: list[FixOutcome] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- audit upload

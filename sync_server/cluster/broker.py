@@ -44,6 +44,8 @@ class FixBatch(BaseModel):
 
     received_at: datetime
     fixes: list[GatewayFix]
+    #: provenance of the fixes: how they reached the receiver ("osmand", "gateway:NAME")
+    via: str = ""
 
 
 def partition_of(serial: str, partitions: int) -> int:
@@ -72,9 +74,9 @@ def content_id(*parts: bytes) -> str:
     return digest.hexdigest()[:40]
 
 
-def encode_fixes(fixes: list[GatewayFix], received_at: datetime) -> tuple[bytes, str]:
+def encode_fixes(fixes: list[GatewayFix], received_at: datetime, via: str = "") -> tuple[bytes, str]:
     """A FIXES message body and its id (from the fixes alone: a retried request gets the same id)."""
-    body = FixBatch(received_at=received_at, fixes=fixes).model_dump_json(exclude_defaults=True).encode()
+    body = FixBatch(received_at=received_at, fixes=fixes, via=via).model_dump_json(exclude_defaults=True).encode()
     return body, content_id(*(fix.model_dump_json().encode() for fix in fixes))
 
 

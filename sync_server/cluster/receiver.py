@@ -1,22 +1,23 @@
 """Cluster receivers: the all-in-one server's ingestion routes (create_app(serve="ingest")) with a sink
 that publishes to JetStream instead of writing the database.
 
-On the request path a receiver only validates (the same checks as the all-in-one server: the protocol
-models, the OsmAnd parser, sync_server.ingest.order_fixes, known devices, the gateway key) and
-publishes one FIXES message per device partition of the request. It answers 200 only after JetStream
+On the request path a receiver only authenticates and validates (the same checks as the all-in-one
+server: the device and gateway keys held by create_app's KeyRing, the protocol models, the OsmAnd
+parser, sync_server.ingest.screen_fixes, known devices) and publishes one FIXES message per device
+partition of the request's acceptable fixes. It answers 200 only after JetStream
 acknowledged every one of them (stored on disk); if the broker cannot, the answer is 503 and the
 client retries (the message ids are derived from the fixes, so a retry of what the broker did store
-is dropped as a duplicate). What validation needs from the database (the gateway key, the known
-serials) is held in memory and refreshed in the background, never read while a request waits.
+is dropped as a duplicate). What validation needs from the database (the keys, the known serials) is
+held in memory and refreshed in the background, never read while a request waits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 from collections import defaultdict
+from datetime import datetime
 
 import nats.errors
 from sqlalchemy import select
@@ -24,9 +25,9 @@ from sqlalchemy import select
 from sync_server.app import ServerError
 from sync_server.cluster import broker
 from sync_server.db import Database, utcnow
-from sync_server.ingest import IngestError, order_fixes
+from sync_server.ingest import ACCEPTED, DEFAULT_BOUNDS, Bounds, refused, screen_fixes
 from sync_server.models import Device
-from workstation.protocol import GatewayFix, IngestResult
+from workstation.protocol import FixOutcome, GatewayFix, IngestResult
 
 log = logging.getLogger("sync_server.cluster.receiver")
 
@@ -34,11 +35,10 @@ log = logging.getLogger("sync_server.cluster.receiver")
 class BrokerIngest:
     def __init__(
         self, db: Database, nats_url: str, partitions: int = broker.DEFAULT_PARTITIONS,
-        refresh_s: float = 30.0, publish_timeout_s: float = 5.0,
+        refresh_s: float = 30.0, publish_timeout_s: float = 5.0, bounds: Bounds = DEFAULT_BOUNDS,
     ) -> None:
         self.db, self.nats_url, self.partitions = db, nats_url, partitions
-        self.refresh_s, self.publish_timeout_s = refresh_s, publish_timeout_s
-        self.gateway_key: str | None = None
+        self.refresh_s, self.publish_timeout_s, self.bounds = refresh_s, publish_timeout_s, bounds
         self.serials: frozenset[str] = frozenset()
         self._nc: nats.NATS | None = None
         self._js = None
@@ -73,12 +73,11 @@ class BrokerIngest:
             return
 
     async def refresh(self) -> None:
-        self.gateway_key, self.serials = await asyncio.to_thread(self._load)
+        self.serials = await asyncio.to_thread(self._load)
 
-    def _load(self) -> tuple[str | None, frozenset[str]]:
+    def _load(self) -> frozenset[str]:
         with self.db.read() as session:
-            serials = frozenset(session.scalars(select(Device.serial)))
-        return self.db.setting("gateway_key"), serials
+            return frozenset(session.scalars(select(Device.serial)))
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -88,28 +87,31 @@ class BrokerIngest:
             except Exception:  # noqa: BLE001 - keep serving with what is held; try again next round
                 log.exception("could not refresh keys and devices")
 
-    def check_gateway_key(self, given: str | None) -> None:
-        expected = self.gateway_key
-        if not given or expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise ServerError(401, "invalid_key", "missing or wrong X-Gateway-Key")
+    async def ping(self, fix: GatewayFix, via: str) -> FixOutcome:
+        return (await self.batch([fix], via)).results[0]
 
-    async def ping(self, fix: GatewayFix) -> None:
-        await self.publish([fix])
-
-    async def batch(self, fixes: list[GatewayFix]) -> IngestResult:
-        await self.publish(fixes)
-        # alerts are raised by the rules workers after this answer
-        return IngestResult(accepted=len(fixes), alerts_raised=0)
+    async def batch(self, items: list[GatewayFix | FixOutcome], via: str) -> IngestResult:
+        """Publish the acceptable fixes; each fix answered on its own. Alerts are raised (and a resent
+        duplicate recognised) by the rules workers after this answer."""
+        received_at = utcnow()
+        outcomes = [item if isinstance(item, FixOutcome) else ACCEPTED for item in items]
+        candidates = []
+        for i, item in enumerate(items):
+            if isinstance(item, GatewayFix):
+                if item.serial in self.serials:
+                    candidates.append((i, item))
+                else:
+                    outcomes[i] = refused("unknown_device", f"unknown device serial {item.serial[:64]}")
+        timed, _ = screen_fixes(candidates, received_at, via, self.bounds, outcomes)
+        if timed:
+            await self.publish([t.fix for t in timed], received_at, via)
+        rejected = sum(1 for o in outcomes if o.status == "rejected")
+        return IngestResult(accepted=len(items) - rejected, alerts_raised=0, rejected=rejected, results=outcomes)
 
     async def unavailable(self) -> str | None:
         return None if self._nc is not None and self._nc.is_connected else "broker_unavailable"
 
-    async def publish(self, fixes: list[GatewayFix]) -> None:
-        received_at = utcnow()
-        order_fixes(fixes, received_at)
-        unknown = sorted({f.serial for f in fixes} - self.serials)
-        if unknown:
-            raise IngestError(422, "unknown_device", "unknown device serial(s): " + ", ".join(unknown[:10]))
+    async def publish(self, fixes: list[GatewayFix], received_at: datetime, via: str) -> None:
         js = self._js
         if js is None:
             raise ServerError(503, "broker_unavailable", "the broker is not reachable; retry later")
@@ -118,7 +120,7 @@ class BrokerIngest:
             groups[broker.partition_of(fix.serial, self.partitions)].append(fix)
         publishes = []
         for partition, group in groups.items():
-            body, msg_id = broker.encode_fixes(group, received_at)
+            body, msg_id = broker.encode_fixes(group, received_at, via)
             publishes.append(js.publish(
                 broker.fix_subject(partition), body, timeout=self.publish_timeout_s, headers={broker.MSG_ID: msg_id},
             ))

@@ -184,11 +184,12 @@ class RulesWorker:
             timed = []
             for m in fresh:
                 try:
-                    timed.extend(order_fixes(m.batch.fixes, m.batch.received_at))
+                    timed.extend(order_fixes(m.batch.fixes, m.batch.received_at, m.batch.via))
                 except IngestError as exc:  # the receiver ran the same check: only a forged message
                     log.error("FIXES message %s refused: %s", m.msg_id, exc.detail)
-            self._load_missing(raw, {fix.serial for _, fix, _ in timed})
-            self._follow_reassignments(raw, {fix.serial for _, fix, _ in timed})
+            serials = {t.fix.serial for t in timed}
+            self._load_missing(raw, serials)
+            self._follow_reassignments(raw, serials)
             kept = [t for t in timed if t[1].serial in self.devices]
             if len(kept) < len(timed):
                 log.error("%d fixes of unknown devices dropped", len(timed) - len(kept))

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from sync_server.cluster.natsd import NatsServer
+from tests.cluster.helpers import KEYS
 
 
 @pytest.fixture
@@ -39,13 +40,21 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture
 def seeded_postgres(postgres_url) -> str:
-    """officer1 and officer2 (password 'pw') with 12 participants each, one device apiece."""
+    """officer1 and officer2 (password 'pw') with 12 participants each, one device apiece, all of them
+    assigned to gateway "cluster-tests" (keys: tests.cluster.helpers.gateway_key / device_key)."""
     from sync_server.cluster.roles import prepare_database
+    from sync_server.db import utcnow
+    from sync_server.device_keys import add_gateway, assign_devices
     from sync_server.seeder import seed
 
     db = prepare_database(postgres_url)
     try:
-        seed(db, officers=2, caseload=12, password="pw")
+        keys: dict[str, str] = {}
+        seed(db, officers=2, caseload=12, password="pw", device_keys=keys)
+        with db.write() as session:  # before any receiver starts: they load keys when they start
+            gateway = add_gateway(session, "cluster-tests", utcnow())
+            assign_devices(session, "cluster-tests", keys)
+        KEYS[postgres_url] = {"gateway": gateway, **keys}
     finally:
         db.dispose()
     return postgres_url

@@ -9,6 +9,7 @@ import pytest
 from sync_server.cluster.rules import CRASH_AFTER_COMMIT_ENV
 from tests.cluster.helpers import (
     LiveReader,
+    device_key,
     devices,
     gateway_key,
     login,
@@ -127,7 +128,8 @@ def test_a_receiver_refuses_fixes_while_the_broker_is_down(cluster_factory, seed
     refused = post_batch(receiver, key, batches[1])
     assert refused.status_code == 503, refused.text
     assert refused.json()["error"] == "broker_unavailable"
-    ping_fields = {"id": serials[0], "lat": 41.9, "lon": -87.6, "timestamp": batches[0][0]["fix_time"][:19] + "Z"}
+    ping_fields = {"id": serials[0], "lat": 41.9, "lon": -87.6, "timestamp": batches[0][0]["fix_time"][:19] + "Z",
+                   "key": device_key(db, serials[0])}
     ping = httpx.get(f"{receiver}/osmand", params=ping_fields, timeout=30)
     assert ping.status_code == 503
     assert httpx.get(f"{receiver}/healthz", timeout=10).status_code == 503

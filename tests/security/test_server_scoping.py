@@ -233,18 +233,21 @@ def test_admin_routes_refuse_officer_tokens(world) -> None:
 def test_ingestion_returns_no_caseload(world) -> None:
     server, _tokens = world
     serial = server.seeded["officers"]["officer2"]["serials"][1]
-    r = httpx.get(f"{server.url}/osmand", params={"id": serial, "lat": 41.9, "lon": -87.6})
+    r = httpx.get(f"{server.url}/osmand", params={"id": serial, "lat": 41.9, "lon": -87.6,
+                                                  "key": server.device_keys[serial]})
     assert r.status_code == 200 and r.content == b""
     fix = {"fixes": [{"serial": serial, "fix_time": datetime.now(UTC).isoformat(), "lat": 41.9, "lon": -87.6}]}
     r = httpx.post(f"{server.url}/v1/ingest/fixes", json=fix, headers={"X-Gateway-Key": server.gateway_key})
-    assert r.status_code == 200 and set(r.json()) == {"accepted", "alerts_raised"}
+    assert r.status_code == 200 and set(r.json()) == {"accepted", "alerts_raised", "rejected", "results"}
+    assert r.json()["results"] == [{"status": "accepted", "error": None, "detail": None}]
     assert httpx.post(f"{server.url}/v1/ingest/fixes", json=fix).status_code == 401
 
 
 def test_osmand_form_post_returns_no_caseload(world) -> None:
     server, _tokens = world
     serial = server.seeded["officers"]["officer2"]["serials"][1]
-    r = httpx.post(f"{server.url}/osmand", data={"id": serial, "lat": "41.9", "lon": "-87.6"})
+    r = httpx.post(f"{server.url}/osmand", data={"id": serial, "lat": "41.9", "lon": "-87.6",
+                                                 "key": server.device_keys[serial]})
     assert r.status_code == 200 and r.content == b""
 
 

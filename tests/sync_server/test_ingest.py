@@ -146,13 +146,14 @@ def test_osmand_get_and_post_are_accepted_and_reach_the_feed(sync_server, client
     client = client_for(sync_server)
     _, cursor = pull_all(client)
     now = int(time.time())
+    key = sync_server.device_keys[serial]
     got = httpx.get(f"{sync_server.url}/osmand", params={
         "id": serial, "lat": "41.88", "lon": "-87.63", "timestamp": str(now - 60), "speed": "10", "batt": "77",
-        "accuracy": "8", "bearing": "90", "altitude": "180"})
+        "accuracy": "8", "bearing": "90", "altitude": "180", "key": key})
     assert got.status_code == 200
     iso = datetime.now(UTC).replace(microsecond=0).isoformat()
     posted = httpx.post(f"{sync_server.url}/osmand",
-                        data={"id": serial, "lat": "41.881", "lon": "-87.631", "timestamp": iso})
+                        data={"id": serial, "lat": "41.881", "lon": "-87.631", "timestamp": iso, "key": key})
     assert posted.status_code == 200
     rows = sync_server.query("select lat, speed_kmh from position where device_id = :d order by fix_time", d=device_id)
     assert rows == [(41.88, pytest.approx(18.52)), (41.881, None)]
@@ -168,25 +169,27 @@ def test_osmand_get_and_post_are_accepted_and_reach_the_feed(sync_server, client
 @pytest.mark.parametrize(
     ("params", "status", "error"),
     [
-        ({"lat": "41.88", "lon": "-87.63"}, 400, "invalid_osmand"),
+        ({"lat": "41.88", "lon": "-87.63"}, 401, "unauthorized"),  # no serial: no device to authenticate
         ({"id": "X", "lat": "abc", "lon": "-87.63"}, 400, "invalid_osmand"),
         ({"id": "X", "lat": "91", "lon": "-87.63"}, 400, "invalid_osmand"),
         ({"id": "X", "lat": "nan", "lon": "-87.63"}, 400, "invalid_osmand"),
         ({"id": "X", "lat": "41.8", "lon": "-87.6", "timestamp": "next tuesday"}, 400, "invalid_osmand"),
-        ({"id": "UNKNOWN-1", "lat": "41.88", "lon": "-87.63"}, 422, "unknown_device"),
         ({"id": "X", "lat": "41.88", "lon": "-87.63", "timestamp": str(int(time.time()) + 86_400)}, 422,
          "fix_in_future"),
+        ({"id": "X", "lat": "41.88", "lon": "-87.63", "timestamp": str(int(time.time()) - 8 * 86_400)}, 422,
+         "fix_too_old"),
     ],
 )
 def test_osmand_bad_input_writes_nothing(sync_server, params, status, error):
     _, serial, _ = _device(sync_server)
     params = {k: (serial if v == "X" else v) for k, v in params.items()}
+    params["key"] = sync_server.device_keys[serial]
     response = httpx.get(f"{sync_server.url}/osmand", params=params)
     assert response.status_code == status and response.json()["error"] == error, response.text
     assert sync_server.query("select count(*) from position") == [(0,)]
 
 
-def test_gateway_batch_needs_its_key_and_is_all_or_nothing(sync_server_factory, db_url):
+def test_gateway_batch_needs_its_key_and_answers_per_fix(sync_server_factory, db_url):
     server = sync_server_factory(caseload=5, db_url=db_url)
     serials = [r[0] for r in server.query("select serial from device order by id")]
     # The last midday in the agency's time zone (18:00 UTC is 12:00 CST, 13:00 CDT): no seeded curfew
@@ -199,14 +202,38 @@ def test_gateway_batch_needs_its_key_and_is_all_or_nothing(sync_server_factory, 
     url = f"{server.url}/v1/ingest/fixes"
     assert httpx.post(url, json={"fixes": good}).status_code == 401
     assert httpx.post(url, json={"fixes": good}, headers={"X-Gateway-Key": "nope"}).status_code == 401
-    key = {"X-Gateway-Key": server.gateway_key}
-    mixed = good + [{"serial": "NOPE-1", "fix_time": now, "lat": 41.88, "lon": -87.63}]
-    refused = httpx.post(url, json={"fixes": mixed}, headers=key)
-    assert refused.status_code == 422 and "NOPE-1" in refused.json()["detail"]
     assert server.query("select count(*) from position") == [(0,)]
-    accepted = httpx.post(url, json={"fixes": good}, headers=key)
-    assert accepted.status_code == 200 and accepted.json() == {"accepted": 5, "alerts_raised": 0}
-    assert server.query("select count(*) from position") == [(5,)]
+    key = {"X-Gateway-Key": server.gateway_key}
+    future = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    mixed = [
+        good[0], {"serial": "NOPE-1", "fix_time": now, "lat": 41.88, "lon": -87.63}, good[1],
+        {**good[2], "fix_time": future}, *good[3:],
+    ]
+    answer = httpx.post(url, json={"fixes": mixed}, headers=key)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [r["status"] for r in body["results"]] == [
+        "accepted", "rejected", "accepted", "rejected", "accepted", "accepted"]
+    assert [r.get("error") for r in body["results"] if r["status"] == "rejected"] == [
+        "device_not_assigned", "fix_in_future"]
+    assert (body["accepted"], body["rejected"], body["alerts_raised"]) == (4, 2, 0)
+    stored = server.query("select d.serial, p.via from position p join device d on d.id = p.device_id order by d.serial")
+    assert stored == sorted((s, "gateway:embedded") for s in (serials[0], serials[1], serials[3], serials[4]))
+
+
+def test_a_gateway_reports_only_for_its_own_devices(sync_server):
+    serials = [r[0] for r in sync_server.query("select serial from device order by id")]
+    other_key = sync_server.add_gateway("other-vendor", serials[:1])  # takes the first device over
+    at = datetime.now(UTC).isoformat()
+    fixes = {"fixes": [{"serial": s, "fix_time": at, "lat": 41.88, "lon": -87.63} for s in serials[:2]]}
+    url = f"{sync_server.url}/v1/ingest/fixes"
+    mine = httpx.post(url, json=fixes, headers={"X-Gateway-Key": other_key}).json()
+    assert [r["status"] for r in mine["results"]] == ["accepted", "rejected"]
+    theirs = httpx.post(url, json=fixes, headers={"X-Gateway-Key": sync_server.gateway_key}).json()
+    assert [r["status"] for r in theirs["results"]] == ["rejected", "accepted"]
+    assert theirs["results"][0]["error"] == mine["results"][1]["error"] == "device_not_assigned"
+    vias = sync_server.query("select via from position order by id")
+    assert vias == [("gateway:other-vendor",), ("gateway:embedded",)]
 
 
 def test_silence_and_missed_checkins(sync_server):

@@ -3,6 +3,7 @@ simulator's fixes going through ingestion."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -70,7 +71,7 @@ def test_cli_serves_seeded_caseload_and_accepts_osmand(tmp_path):
     proc = subprocess.Popen(
         # the password on stdin, not in argv where `ps` shows it
         [sys.executable, "-m", "sync_server", "--seed", "--officers", "2", "--caseload", "15", "--password-stdin",
-         "--port", "0", "--db", db_url, "--simulate", "--speed", "10"],
+         "--port", "0", "--db", db_url, "--simulate", "--speed", "10", "--device-credentials", str(tmp_path / "keys.csv")],
         cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     proc.stdin.write("demo-pass\n")
@@ -80,9 +81,16 @@ def test_cli_serves_seeded_caseload_and_accepts_osmand(tmp_path):
         listening = json.loads(proc.stdout.readline())["listening"]
         assert seeded["officers"]["officer1"]["participants"] == 15
         serial = seeded["officers"]["officer1"]["serials"][0]
+        with open(tmp_path / "keys.csv", newline="") as f:
+            keys = {row["serial"]: row["key"] for row in csv.DictReader(f)}
+        assert len(keys) == 30 and all(len(k) >= 32 for k in keys.values())
+        assert os.stat(tmp_path / "keys.csv").st_mode & 0o077 == 0
         ping = httpx.get(f"{listening}/osmand", params={
-            "id": serial, "lat": 41.88, "lon": -87.63, "timestamp": int(time.time())})
+            "id": serial, "lat": 41.88, "lon": -87.63, "timestamp": int(time.time()), "key": keys[serial]})
         assert ping.status_code == 200
+        assert httpx.get(f"{listening}/osmand", params={
+            "id": serial, "lat": 41.88, "lon": -87.63, "key": keys[seeded["officers"]["officer1"]["serials"][1]],
+        }).status_code == 401
         token = httpx.post(f"{listening}/v1/auth/token", json={
             "username": "officer1", "password": "demo-pass", "workstation_id": "cli"}).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
