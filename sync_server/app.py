@@ -502,7 +502,8 @@ def create_app(
     async def ingest(
         request: Request, x_gateway_key: Annotated[str | None, Security(api_security.gateway_key)] = None
     ) -> Response:
-        """A vendor gateway's batch: authenticated before its body is even read, answered per fix."""
+        """A vendor gateway's batch: authenticated before its body is even read, answered per fix (200);
+        a batch of which no fix is accepted is a 422 (the first refusal's reason)."""
         address = _admitted_address(request, device_throttle, "device authentications")
         gateway = keys.gateway(x_gateway_key)
         if gateway is None:
@@ -518,6 +519,13 @@ def create_app(
             for item in items
         ]
         result = await sink.batch(items, f"gateway:{gateway}")
+        if not result.accepted:  # nothing of the batch was usable: the request as a whole failed
+            first = result.results[0]
+            same = all(r.error == first.error for r in result.results)
+            raise ServerError(
+                422, first.error if same and first.error else "no_fix_accepted",
+                (first.detail or "") if len(result.results) == 1 else f"no fix accepted; first: {first.detail}"[:500],
+            )
         return Response(result.model_dump_json(), media_type="application/json")
 
     @app.post("/v1/audit", response_model=AuditAck, responses=ERRORS)
