@@ -168,3 +168,12 @@ def test_the_signing_key_stays_the_same_and_lives_in_the_store(store, seeded):
     assert first.public_key == second.public_key and first.packet_id != second.packet_id
     raw = store.path.read_bytes()
     assert first.public_key not in raw  # the store file is encrypted: not even the public half shows
+
+
+def test_flag_vocabulary_follows_the_wire_protocol():
+    from workstation import protocol as p
+    from workstation.reports.contents import flag_vocabulary
+
+    # the packet names exactly the flags the wire accepts (the JSON schema both ends validate against)
+    schema = json.dumps(p.PositionData.model_json_schema()["properties"]["flags"])
+    assert "drift" in flag_vocabulary() and all(f'"{flag}"' in schema for flag in flag_vocabulary())

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, get_args
+from typing import Any, Literal, get_args, get_origin
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -110,10 +110,19 @@ def record_of(row: Any, names: Iterable[str]) -> dict[str, Any]:
 
 
 def flag_vocabulary() -> tuple[str, ...]:
-    """The position flags the wire protocol lets ingestion record (from PositionData.flags)."""
-    annotation = p.PositionData.model_fields["flags"].annotation
-    (literal,) = get_args(annotation)
-    return tuple(str(v) for v in get_args(literal))
+    """The position flags the wire protocol lets ingestion record: every literal value found in the
+    annotation of PositionData.flags, however it is nested (list, tuple, optional, an alias)."""
+    found: list[str] = []
+
+    def walk(annotation: Any) -> None:
+        if get_origin(annotation) is Literal:
+            found.extend(str(v) for v in get_args(annotation))
+            return
+        for inner in get_args(annotation):
+            walk(inner)
+
+    walk(p.PositionData.model_fields["flags"].annotation)
+    return tuple(dict.fromkeys(found))
 
 
 def boolean_position_columns() -> tuple[str, ...]:
