@@ -5,7 +5,7 @@
   the window manager to flag the window (QApplication.alert), and shows a banner at the top of the
   window naming the participant, with "Show" (selects the incident, its participant follows) and
   "Dismiss". Incidents already open when the window starts are counted, not announced.
-- The window title carries the count of urgent open incidents: "(2) Field Workstation — Officer One".
+- The window title carries the count of urgent open incidents: "Field Workstation (2 urgent) — Officer One".
 - Without the live feed, a notice "Offline — data as of HH:MM" (the officer's clock) stands in for
   staleness: positions are judged as of that moment (workstation.read.rules.stale_reference).
 """
@@ -25,8 +25,9 @@ TITLE = "Field Workstation"
 
 
 def window_title(officer_name: str, urgent: int) -> str:
-    base = TITLE + (f" — {officer_name}" if officer_name else "")
-    return f"({urgent}) {base}" if urgent else base
+    """"Field Workstation (2 urgent) — Officer One": the count right after the name, so a taskbar that
+    cuts the title still shows it."""
+    return TITLE + (f" ({urgent} urgent)" if urgent else "") + (f" — {officer_name}" if officer_name else "")
 
 
 def local_clock(when: datetime) -> str:

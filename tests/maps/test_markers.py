@@ -98,6 +98,8 @@ def test_dark_palette_darkens_the_basemap(qapp, view):
     wait_until(qapp, lambda: js(qapp, view, "FieldMap.map.getContainer().classList.contains('fm-dark')"))
     tile_filter = js(qapp, view, "getComputedStyle(document.querySelector('.leaflet-tile-pane')).filter")
     assert "invert(1)" in tile_filter
+    legend = js(qapp, view, "getComputedStyle(document.querySelector('.fm-legend')).backgroundColor")
+    assert legend == "rgba(32, 34, 36, 0.92)", legend
     view.set_dark(False)
     wait_until(qapp, lambda: not js(qapp, view, "FieldMap.map.getContainer().classList.contains('fm-dark')"))
 

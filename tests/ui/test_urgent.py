@@ -22,7 +22,7 @@ def _reload(qtbot, window) -> None:
 def test_a_new_critical_incident_raises_banner_notification_and_title_count(qtbot, offline_window):
     w = offline_window
     # the strap tamper seeded on p002 was open at start: counted in the title, not announced
-    assert w.windowTitle() == "(1) Field Workstation — Officer One"
+    assert w.windowTitle() == "Field Workstation (1 urgent) — Officer One"
     assert not w.urgent.banner.isVisible() and w.urgent.notifications == []
 
     w.store.write(lambda s: s.add(Alert(id="al-live", version=1, participant_id="p005", device_id="d005",
@@ -32,7 +32,7 @@ def test_a_new_critical_incident_raises_banner_notification_and_title_count(qtbo
     name = w._names["p005"]
     assert w.urgent.banner.isVisible() and name in w.urgent.banner.text.text()
     assert [title for title, _text in w.urgent.notifications] == [f"Device tamper: {name}"]
-    assert w.windowTitle() == "(2) Field Workstation — Officer One"
+    assert w.windowTitle() == "Field Workstation (2 urgent) — Officer One"
 
     # "Show" from the keyboard: the incident is selected and its participant follows
     w.activateWindow()
@@ -47,7 +47,7 @@ def test_a_new_critical_incident_raises_banner_notification_and_title_count(qtbo
     # handled elsewhere: the banner goes, the count drops; the same incident is never announced twice
     w.store.write(lambda s: s.execute(update(Alert).where(Alert.id == "al-live").values(state="acknowledged")))
     _reload(qtbot, w)
-    assert not w.urgent.banner.isVisible() and w.windowTitle() == "(1) Field Workstation — Officer One"
+    assert not w.urgent.banner.isVisible() and w.windowTitle() == "Field Workstation (1 urgent) — Officer One"
     assert len(w.urgent.notifications) == 1
 
 

@@ -32,6 +32,14 @@ def _raise(server, serial: str, event: str | None = None, lat: float = 41.88) ->
     server.ingest([GatewayFix(serial=serial, fix_time=datetime.now(UTC), lat=lat, lon=-87.63, event=event)])
 
 
+def _live_alert(server, seen: list[LiveChanges], kind: str) -> str:
+    """The id of the alert of `kind` once it arrived live (a tamper fix may raise a zone alert too)."""
+    wait_for(lambda: server.query("select id from alert where kind = :k", k=kind) != [])
+    (alert_id,) = server.query("select id from alert where kind = :k", k=kind)[0]
+    wait_for(lambda: any(alert_id in c.alert_ids for c in seen))
+    return alert_id
+
+
 def _local_alert(session, alert_id: str) -> Alert:
     with session.store.read_session() as db:
         alert = db.get(Alert, alert_id)
@@ -50,8 +58,7 @@ def test_a_live_alert_acknowledged_at_once_is_applied_by_the_push(sync_server_fa
     serial = server.seeded["officers"]["officer1"]["serials"][0]
 
     _raise(server, serial, event="strap_tamper")
-    wait_for(lambda: any(c.alert_ids for c in seen))
-    (alert_id,) = next(c.alert_ids for c in seen if c.alert_ids)
+    alert_id = _live_alert(server, seen, "strap_tamper")
     (server_version,) = server.query("select version from alert where id = :a", a=alert_id)[0]
     assert _local_alert(session, alert_id).version == server_version  # the live row carries it
 
@@ -75,8 +82,7 @@ def test_resolving_an_incident_applies_when_a_new_alert_joined_it(sync_server_fa
     session, seen = _live_session(server, open_session)
     serial = server.seeded["officers"]["officer1"]["serials"][0]
     _raise(server, serial, event="strap_tamper")
-    wait_for(lambda: any(c.alert_ids for c in seen))
-    (first,) = next(c.alert_ids for c in seen if c.alert_ids)
+    first = _live_alert(server, seen, "strap_tamper")
 
     resolve = actions.resolve_alert(session.store, first, note="Strap checked on a visit, intact.")
     seen.clear()
@@ -101,8 +107,7 @@ def test_a_replayed_live_alert_never_takes_back_what_a_pull_brought(sync_server_
     serial = server.seeded["officers"]["officer1"]["serials"][0]
     before_alert = server.hub.last_seq
     _raise(server, serial, event="strap_tamper")
-    wait_for(lambda: any(c.alert_ids for c in seen))
-    (alert_id,) = next(c.alert_ids for c in seen if c.alert_ids)
+    alert_id = _live_alert(server, seen, "strap_tamper")
     session.stop_live()
     assert other.sync_now().ok
     actions.acknowledge_alert(other.store, alert_id)
