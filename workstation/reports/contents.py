@@ -346,7 +346,8 @@ def _state_gaps(
         contents.state("incidents", "No alert of this participant in the window is held on this laptop.")
     pending = sum(1 for n in contents.notes if n.get("pending"))
     if pending:
-        contents.state("notes", f"{pending} of these entries are not yet confirmed by the agency server (pending).")
+        contents.state("notes", f"{pending} of these entries {'is' if pending == 1 else 'are'} not yet confirmed by "
+                                "the agency server (pending).")
     if not contents.notes:
         contents.state("notes", "No note, contact or visit of this participant in the window is held on this laptop.")
 

@@ -50,8 +50,15 @@ class DayContents:
 
     @property
     def summary(self) -> str:
-        return (f"{len(self.visits)} visits, {len(self.contacts)} contacts, {len(self.checkins)} check-ins, "
-                f"{len(self.incidents_handled)} alerts handled, {len(self.outbox_pending)} actions pending")
+        counts = ((self.visits, "visit"), (self.contacts, "contact"), (self.checkins, "check-in"),
+                  (self.incidents_handled, "alert handled"), (self.outbox_pending, "action pending"))
+        return ", ".join(counted(len(rows), noun) for rows, noun in counts)
+
+
+def counted(n: int, noun: str) -> str:
+    """`1 visit`, `2 visits`, `3 alerts handled` (the first word takes the plural)."""
+    first, _, rest = noun.partition(" ")
+    return f"{n} {first if n == 1 else first + 's'}{' ' + rest if rest else ''}"
 
 
 def gather_day(
