@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from workstation import actions
+from workstation.protocol import WireModel
 from workstation.read.caseload import LiveFix, load_device_fixes
 from workstation.store import Store
 from workstation.sync.engine import SyncProgress, SyncSummary
@@ -28,18 +29,6 @@ log = logging.getLogger(__name__)
 
 #: changes per pull page in a GUI session (the headless CLI keeps the engine's default of 1,000)
 GUI_PAGE_SIZE = 250
-
-ACTION_FUNCTIONS: dict[str, Callable[..., str]] = {
-    "add_note": lambda store, target, f: actions.add_note(store, target, f["text"]),
-    "record_contact": lambda store, target, f: actions.record_contact(store, target, **f),
-    "record_checkin": lambda store, target, f: actions.record_checkin(store, target, **f),
-    "request_schedule_change": lambda store, target, f: actions.request_schedule_change(store, target, **f),
-    "acknowledge_alert": lambda store, target, f: actions.acknowledge_alert(store, target, f.get("note", "")),
-    "resolve_alert": lambda store, target, f: actions.resolve_alert(
-        store, target, f.get("note", ""), f.get("resolution", "resolved")
-    ),
-}
-
 
 class GuiServices:
     def __init__(self, session: Any, officer_name: str = "", *, auto_sync: bool = True,
@@ -52,14 +41,9 @@ class GuiServices:
         self.officer_name = officer_name
         self.auto_sync = auto_sync
         self._stopped = False
-        self._push_thread: threading.Thread | None = None
-        self._push_again = threading.Event()
-        # a kick that arrives while the pusher is leaving its loop must not be lost: the flag is
-        # tested and the thread marked finished under one lock
-        self._push_lock = threading.Lock()
-        self._push_running = False
         self._stopper: threading.Thread | None = None
-        self._push_listener: Callable[[Any], None] | None = None
+        self._push_listener: Callable[[SyncSummary], None] | None = None
+        session.on_pushed(self._pushed)
 
     @property
     def store(self) -> Store:
@@ -101,37 +85,17 @@ class GuiServices:
             if on_result is not None:
                 scheduler.add_listener(on_result)
 
-    def kick_sync(self, on_done: Callable[[Any], None] | None = None) -> None:
-        """Send queued actions soon without blocking (after each action the officer takes);
-        `on_done(summary)` is called on the push thread after each push."""
+    def request_push(self, on_done: Callable[[SyncSummary], None] | None = None) -> None:
+        """Send queued actions soon without blocking (after each action the officer takes): the
+        session's scheduler pushes on its thread; `on_done(summary)` is called there after each push."""
         if on_done is not None:
             self._push_listener = on_done
-        if not self.online_capable or self._stopped:
-            return
-        engine = self.session.engine
-        with self._push_lock:
-            self._push_again.set()
-            if self._push_running:
-                return  # the running pusher sees the flag before it exits (checked under the lock)
-            self._push_running = True
+        if self.online_capable and not self._stopped:
+            self.session.request_push()
 
-        def run() -> None:
-            while True:
-                with self._push_lock:
-                    if not self._push_again.is_set() or self._stopped:
-                        self._push_running = False
-                        return
-                    self._push_again.clear()
-                try:
-                    summary = engine.push_only()
-                except Exception as exc:  # noqa: BLE001 - the outbox keeps the action; it stays pending
-                    log.info("automatic push failed: %s", exc)
-                    summary = None
-                if self._push_listener is not None and not self._stopped:
-                    self._push_listener(summary)
-
-        self._push_thread = threading.Thread(target=run, name="action-push", daemon=True)
-        self._push_thread.start()
+    def _pushed(self, summary: SyncSummary) -> None:  # scheduler thread
+        if self._push_listener is not None and not self._stopped:
+            self._push_listener(summary)
 
     def sending_now(self) -> bool:
         """A push (a sync or an automatic push) is running right now; never blocks."""
@@ -167,13 +131,9 @@ class GuiServices:
         return "connecting" if live.running else "error"
 
     # ------------------------------------------------------------------ actions
-    def record(self, store: Store, kind: str, target: str, fields: dict[str, Any]) -> str:
+    def record(self, store: Store, target: str, payload: WireModel) -> actions.Recorded:
         """Queue one action (local effect + outbox row in one transaction); blocking."""
-        try:
-            fn = ACTION_FUNCTIONS[kind]
-        except KeyError:
-            raise ValueError(f"unknown action kind {kind!r}") from None
-        return fn(store, target, fields)
+        return actions.record(store, target, payload)
 
     def decide_conflict(self, store: Store, action_id: str, keep_mine: bool) -> Any:
         return self.session.keep_mine(action_id) if keep_mine else self.session.use_server(action_id)
@@ -192,10 +152,8 @@ class GuiServices:
         self._stopped = True
 
         def stop_all() -> None:
-            self.session.stop_auto_sync()
+            self.session.stop_auto_sync()  # automatic sync and pushes
             self.session.stop_live()
-            if self._push_thread is not None:
-                self._push_thread.join(30)
 
         self._stopper = threading.Thread(target=stop_all, name="gui-services-stop", daemon=True)
         self._stopper.start()
@@ -206,7 +164,6 @@ class GuiServices:
         for stop() to finish before it closed the store, so nothing is left to wait for here."""
         self._stopped = False
         self._stopper = None
-        self._push_thread = None
 
     def wait_stopped(self, timeout: float = 30.0) -> bool:
         if self._stopper is None:

@@ -4,13 +4,17 @@ changes, acknowledging and resolving incidents, and showing a participant's trac
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import reduce
+from operator import or_
 
 from PySide6.QtWidgets import QMessageBox
 
 from ui.action_forms import CheckinForm, ContactForm, NoteForm, ResolveForm, ScheduleChangeForm
 from ui.tasks import run_task
+from workstation import protocol as p
 from workstation import tracks
 from workstation.access_audit import audit_map_view
+from workstation.actions import Recorded
 from workstation.incidents import Incident, resolution_problem
 from workstation.local_time import local_text
 
@@ -48,23 +52,29 @@ class WindowActions:
                          for a in record.appointments if a.starts_at >= now and a.status == "scheduled"]
             form = ScheduleChangeForm(who, appts, self, time_zone=zone)
         form.setModal(True)
-        form.accepted.connect(lambda: self._queue(form.kind_name, participant_id, form.payload))
-        form.kind_name = {"note": "add_note", "contact": "record_contact", "checkin": "record_checkin",
-                          "schedule": "request_schedule_change"}[name]
+        form.accepted.connect(lambda: self._queue(participant_id, form.payload))
         form.open()
         self._open_form = form
 
-    def _queue(self, kind: str, target: str, payload) -> None:
+    def _queue(self, target: str, payload: p.WireModel) -> None:
         store = self.store
-        fields = payload.model_dump()
-        run_task(lambda: self.services.record(store, kind, target, fields), self._queued, self._action_failed, owner=self)
+        run_task(lambda: self.services.record(store, target, payload), self._queued, self._action_failed, owner=self)
 
-    def _queued(self, action_id: str) -> None:
+    def _queue_each(self, targets: list[str], payload: p.WireModel) -> None:
+        """One action per alert of an incident, in one worker task."""
+        store = self.store
+
+        def record_all() -> Recorded | None:
+            done = [self.services.record(store, target, payload) for target in targets]
+            return Recorded(done[-1].action_id, reduce(or_, (r.changes for r in done))) if done else None
+
+        run_task(record_all, lambda recorded: recorded and self._queued(recorded), self._action_failed, owner=self)
+
+    def _queued(self, recorded: Recorded) -> None:
         self.statusBar().showMessage("Action saved — pending until the next sync.", 5000)
-        self.actionQueued.emit(action_id)
-        self.reload()
-        self._refresh_outbox()
-        self.services.kick_sync(self._pushed_from_thread)
+        self.actionQueued.emit(recorded.action_id)
+        self.apply_changes(recorded.changes)
+        self.services.request_push(self._pushed_from_thread)
 
     def _action_failed(self, exc: BaseException) -> None:
         QMessageBox.warning(self, "Action not saved", f"The action was not saved:\n{exc}")
@@ -80,10 +90,7 @@ class WindowActions:
         if incident.state != "open":
             self.statusBar().showMessage("This incident is already acknowledged.", 4000)
             return
-        ids = list(incident.open_alert_ids)
-        store = self.store
-        run_task(lambda: [self.services.record(store, "acknowledge_alert", i, {"note": ""}) for i in ids],
-                 lambda results: self._queued(results[-1] if results else ""), self._action_failed, owner=self)
+        self._queue_each(list(incident.open_alert_ids), p.AcknowledgeAlertPayload())
 
     def resolve_incident(self, incident: Incident, note: str | None = None) -> str | None:
         """Open the resolve form (or, with `note` given, resolve directly). Returns the refusal
@@ -93,20 +100,14 @@ class WindowActions:
             if problem:
                 self.statusBar().showMessage(problem, 8000)
                 return problem
-            self._queue_resolve(incident, {"resolution": "resolved", "note": note})
+            self._queue_each(list(incident.actionable_alert_ids), p.ResolveAlertPayload(note=note))
             return None
         form = ResolveForm(self._participant_name(incident.participant_id), incident.summary,
                            incident.requires_note_to_resolve, self)
-        form.accepted.connect(lambda: self._queue_resolve(incident, form.payload.model_dump()))
+        form.accepted.connect(lambda: self._queue_each(list(incident.actionable_alert_ids), form.payload))
         form.open()
         self._open_form = form
         return None
-
-    def _queue_resolve(self, incident: Incident, fields: dict) -> None:
-        ids = list(incident.actionable_alert_ids)
-        store = self.store
-        run_task(lambda: [self.services.record(store, "resolve_alert", i, fields) for i in ids],
-                 lambda results: self._queued(results[-1] if results else ""), self._action_failed, owner=self)
 
     def _show_track(self, participant_id: str, record) -> None:
         """Fetch the participant's track since yesterday 18:00 from the server (offline: what the

@@ -15,6 +15,7 @@ from dataclasses import replace
 from PySide6.QtCore import Qt, QTimer
 
 from ui.tasks import run_task
+from workstation.changes import Changes
 from workstation.local_time import agency_day
 from workstation.read.caseload import CaseloadSnapshot, LiveFix, device_marker, load_caseload
 from workstation.read.record import load_participant
@@ -52,6 +53,18 @@ class WindowFeed:
         agency_tz = self.services.session.agency_time_zone
         run_task(lambda: load_caseload(store, self.clock(), previous, live=live, agency_time_zone=agency_tz),
                  self._snapshot_loaded, self._reload_failed, owner=self)
+
+    def apply_changes(self, changes: Changes) -> None:
+        """Refresh what an action or a push changed, and only that. Alerts need the incidents
+        rebuilt (a snapshot, diffed off the GUI thread, which re-reads the record and the outbox
+        too); otherwise a note, contact or check-in re-reads the record when it is the one shown,
+        and the outbox (whose counts the status bar shows). The caseload is not reloaded."""
+        if changes.alerts or changes.devices:
+            self.reload()
+            return
+        if self._selected is not None and self._selected in changes.participants:
+            self._load_record(self._selected)
+        self._refresh_outbox()
 
     def _feed_map(self, markers: list[dict]) -> None:
         """Hand markers to the map MAP_CHUNK at a time, one chunk per event-loop turn: the map

@@ -129,7 +129,7 @@ class WindowMenus:
         store = self.store
         run_task(lambda: self.services.decide_conflict(store, action_id, keep_mine),
                  lambda _r: (self.reload(), self._refresh_outbox(),
-                             keep_mine and self.services.kick_sync(self._pushed_from_thread)),
+                             keep_mine and self.services.request_push(self._pushed_from_thread)),
                  self._action_failed, owner=self)
 
     def open_journal(self) -> None:

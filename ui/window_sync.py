@@ -8,13 +8,14 @@ import threading
 from PySide6.QtWidgets import QInputDialog, QLineEdit, QMessageBox
 
 from ui.tasks import run_task
+from workstation.sync.engine import SyncSummary
 
 
 class WindowSync:
     """Mixed into MainWindow: sync and the server session."""
 
-    def _pushed_from_thread(self, _summary) -> None:  # push thread
-        self._gui.post(lambda: (self._connectivity_changed_gui(), self.reload(), self._refresh_outbox()))
+    def _pushed_from_thread(self, summary: SyncSummary) -> None:  # scheduler thread
+        self._gui.post(lambda: (self._connectivity_changed_gui(), self.apply_changes(summary.pushed)))
 
     def _auto_synced(self, summary) -> None:  # scheduler thread
         self._gui.post(lambda: (self._show_audit_problem(summary), self._connectivity_changed_gui(), self.reload(),

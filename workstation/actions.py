@@ -1,21 +1,30 @@
 """Officer actions: validate, then write the local effect AND the outbox entry in ONE durable
 transaction, so an action is either fully recorded (visible now, sent later exactly once) or not
-at all. Each function returns the action id (a client UUID; the server deduplicates on it).
+at all.
+
+`record(store, target, payload)` is the one way in: the payload's type (a workstation.protocol
+action payload) names the action, so a front end builds the typed payload (a form's result, a CLI
+argument) and hands it over; nothing dispatches on strings. It returns `Recorded`: the action id
+(a client UUID; the server deduplicates on it) and the `Changes` it made, so a screen refreshes
+what changed and nothing else. The keyword helpers below (add_note, record_contact, ...) build
+the payload for callers that have plain values (the CLI, tests, the demo).
 
 Bad input raises ActionInvalid with a sentence for the officer and writes nothing. Everything
 here blocks on the store's writer: call from a worker, never the GUI thread.
 
 Targets: note-type actions take a participant id or case number; alert actions an alert id.
 base_version: alert actions carry the local alert's version (the server answers `conflict` only
-if the alert was resolved since, see sync_server.actions.alert_action_conflicts); note-type actions are additive and carry none, so a participant
-edited on the server never turns a note into a conflict.
+if the alert was resolved since, see sync_server.actions.alert_action_conflicts); note-type
+actions are additive and carry none, so a participant edited on the server never turns a note
+into a conflict.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import or_, select
@@ -25,17 +34,56 @@ from local_db import audit as audit_log
 from local_db.models import Alert, Participant
 from local_db.store import Store
 from workstation import protocol as p
+from workstation.changes import Changes
 from workstation.rules.incidents import note_problem
 from workstation.sync import effects, outbox
 from workstation.sync.rows import utcnow
+
+P = TypeVar("P", bound=p.WireModel)
 
 
 class ActionInvalid(ValueError):
     """The action cannot be recorded as given; nothing was written."""
 
 
+@dataclass(frozen=True)
+class Recorded:
+    action_id: str
+    changes: Changes
+
+
+def record(store: Store, target: str, payload: p.WireModel) -> Recorded:
+    """Record one officer action on `target` (participant id or case number; alert id for alert
+    actions); the payload's type says which action it is."""
+    kind = p.action_kind(payload)
+    wire_payload = payload.model_dump(mode="json", exclude_none=True)
+    action_id = str(uuid.uuid4())
+    now = utcnow()
+
+    def write(session: Session) -> Recorded:
+        target_id, participant_id, base_version = _resolve_target(session, kind, target, payload)
+        action = outbox.enqueue(
+            session,
+            kind=kind,
+            target=target_id,
+            payload=wire_payload,
+            participant_id=participant_id,
+            base_version=base_version,
+            created_at=now,
+            action_id=action_id,
+        )
+        effects.apply_local_effect(session, action, effects.officer_name(session), now)
+        # (security) AU-2: the audit row commits with the action, or neither does
+        audit_log.append_in(session, store, "action", f"{kind}:{target_id}", "ok", action.id)
+        alerts = frozenset({target_id}) if kind in p.ALERT_ACTIONS else frozenset()
+        changes = Changes(participants=frozenset({participant_id}), alerts=alerts, outbox=frozenset({action.id}))
+        return Recorded(action.id, changes)
+
+    return store.write(write, durable=True)
+
+
 def add_note(store: Store, participant: str, text: str) -> str:
-    return _record(store, "add_note", participant, {"text": text})
+    return record(store, participant, _payload(p.AddNotePayload, text=text)).action_id
 
 
 def record_contact(
@@ -50,9 +98,9 @@ def record_contact(
     lat: float | None = None,
     lon: float | None = None,
 ) -> str:
-    payload = {"kind": kind, "outcome": outcome, "occurred_at": occurred_at, "place": place,
-               "lat": lat, "lon": lon, "text": text}  # fmt: skip
-    return _record(store, "record_contact", participant, payload)
+    payload = _payload(p.RecordContactPayload, kind=kind, outcome=outcome, occurred_at=occurred_at, place=place,
+                       lat=lat, lon=lon, text=text)  # fmt: skip
+    return record(store, participant, payload).action_id
 
 
 def record_home_visit(store: Store, participant: str, **fields: Any) -> str:
@@ -68,57 +116,39 @@ def record_checkin(
     place: str = "",
     appointment_id: str | None = None,
 ) -> str:
-    payload = {"kind": kind, "occurred_at": occurred_at, "place": place, "appointment_id": appointment_id}
-    return _record(store, "record_checkin", participant, payload)
+    payload = _payload(p.RecordCheckinPayload, kind=kind, occurred_at=occurred_at, place=place,
+                       appointment_id=appointment_id)  # fmt: skip
+    return record(store, participant, payload).action_id
 
 
 def request_schedule_change(
     store: Store, participant: str, *, requested_time: datetime, reason: str, appointment_id: str | None = None
 ) -> str:
-    payload = {"requested_time": requested_time, "reason": reason, "appointment_id": appointment_id}
-    return _record(store, "request_schedule_change", participant, payload)
+    payload = _payload(p.RequestScheduleChangePayload, requested_time=requested_time, reason=reason,
+                       appointment_id=appointment_id)  # fmt: skip
+    return record(store, participant, payload).action_id
 
 
 def acknowledge_alert(store: Store, alert_id: str, note: str = "") -> str:
-    return _record(store, "acknowledge_alert", alert_id, {"note": note})
+    return record(store, alert_id, _payload(p.AcknowledgeAlertPayload, note=note)).action_id
 
 
 def resolve_alert(store: Store, alert_id: str, note: str = "", resolution: str = "resolved") -> str:
-    return _record(store, "resolve_alert", alert_id, {"resolution": resolution, "note": note})
+    return record(store, alert_id, _payload(p.ResolveAlertPayload, resolution=resolution, note=note)).action_id
 
 
 # --------------------------------------------------------------------------- internals
 
 
-def _record(store: Store, kind: str, target: str, payload: dict[str, Any]) -> str:
+def _payload(model: type[P], **fields: Any) -> P:
+    """Build a typed payload from plain values; a bad value is an ActionInvalid sentence."""
     try:
-        typed = p.ACTION_PAYLOADS[kind].model_validate(payload)
+        return model.model_validate(fields)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first.get("loc", ())) or "input"
-        raise ActionInvalid(f"{kind.replace('_', ' ')}: {where}: {first.get('msg', 'invalid')}") from None
-    wire_payload = typed.model_dump(mode="json", exclude_none=True)
-    action_id = str(uuid.uuid4())
-    now = utcnow()
-
-    def write(session: Session) -> str:
-        target_id, participant_id, base_version = _resolve_target(session, kind, target, typed)
-        action = outbox.enqueue(
-            session,
-            kind=kind,
-            target=target_id,
-            payload=wire_payload,
-            participant_id=participant_id,
-            base_version=base_version,
-            created_at=now,
-            action_id=action_id,
-        )
-        effects.apply_local_effect(session, action, effects.officer_name(session), now)
-        # (security) AU-2: the audit row commits with the action, or neither does
-        audit_log.append_in(session, store, "action", f"{kind}:{target_id}", "ok", action.id)
-        return action.id
-
-    return store.write(write, durable=True)
+        name = p.action_kind(model).replace("_", " ")
+        raise ActionInvalid(f"{name}: {where}: {first.get('msg', 'invalid')}") from None
 
 
 def _resolve_target(session: Session, kind: str, target: str, payload: p.WireModel) -> tuple[str, str, int | None]:
@@ -126,7 +156,7 @@ def _resolve_target(session: Session, kind: str, target: str, payload: p.WireMod
         alert = session.get(Alert, target)
         if alert is None:
             raise ActionInvalid(f"there is no alert {target} in this caseload")
-        problem = note_problem([alert.kind], payload.note) if kind == "resolve_alert" else None  # type: ignore[attr-defined]
+        problem = note_problem([alert.kind], payload.note) if isinstance(payload, p.ResolveAlertPayload) else None
         if problem:
             raise ActionInvalid(problem)
         if kind == "resolve_alert" and alert.state == "resolved":

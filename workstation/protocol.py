@@ -363,6 +363,16 @@ ACTION_PAYLOADS: dict[str, type[WireModel]] = {
     "request_schedule_change": RequestScheduleChangePayload,
 }
 ALERT_ACTIONS: frozenset[str] = frozenset({"acknowledge_alert", "resolve_alert"})
+_ACTION_KIND_OF: dict[type[WireModel], str] = {model: kind for kind, model in ACTION_PAYLOADS.items()}
+
+
+def action_kind(payload: WireModel | type[WireModel]) -> str:
+    """The action a payload (or payload model) stands for: its type names the action."""
+    model = payload if isinstance(payload, type) else type(payload)
+    try:
+        return _ACTION_KIND_OF[model]
+    except KeyError:
+        raise TypeError(f"{model.__name__} is not an action payload") from None
 
 
 class Action(WireModel):

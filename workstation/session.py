@@ -80,6 +80,7 @@ class WorkstationSession:
         self.live: LiveFeed | None = None
         self._revoked_listeners: list[Callable[[str], None]] = []
         self._auth_listeners: list[Callable[[str], None]] = []
+        self._push_listeners: list[Callable[[SyncSummary], None]] = []
         self._closed = False
         self._lock = threading.Lock()
         self.wiped_reason: str | None = None
@@ -213,14 +214,12 @@ class WorkstationSession:
         return summary
 
     def start_auto_sync(self, interval_s: float = DEFAULT_INTERVAL_S) -> SyncScheduler:
-        engine = self._require_engine()
-        if self.scheduler is None:
-            self.scheduler = SyncScheduler(lambda: self._scheduled(engine), interval_s=interval_s)
-            self.connectivity.add_listener(self.scheduler.on_connectivity)
-        self.scheduler.start()
-        return self.scheduler
+        scheduler = self._scheduler(interval_s)
+        scheduler.start()
+        return scheduler
 
     def stop_auto_sync(self) -> None:
+        """Stop the scheduler's thread: automatic sync and pushes (request_push starts it again)."""
         if self.scheduler is not None:
             self.connectivity.remove_listener(self.scheduler.on_connectivity)
             self.scheduler.stop()
@@ -230,6 +229,25 @@ class WorkstationSession:
         """GUI "Sync now" while automatic sync runs: wake the scheduler thread."""
         if self.scheduler is not None:
             self.scheduler.sync_now()
+
+    def request_push(self) -> None:
+        """Send the outbox soon, on the scheduler's thread (after each officer action); without a
+        server, or after close, nothing happens (the outbox keeps everything)."""
+        if self.engine is None or self._closed or self.locked:
+            return
+        self._scheduler().request_push()
+
+    def on_pushed(self, listener: Callable[[SyncSummary], None]) -> None:
+        """listener(summary) on the scheduler's thread after each push asked for by request_push."""
+        self._push_listeners.append(listener)
+
+    def _scheduler(self, interval_s: float = DEFAULT_INTERVAL_S) -> SyncScheduler:
+        engine = self._require_engine()
+        if self.scheduler is None:
+            self.scheduler = SyncScheduler(lambda: self._scheduled(engine), push=lambda: self._pushed(engine),
+                                           interval_s=interval_s)
+            self.connectivity.add_listener(self.scheduler.on_connectivity)
+        return self.scheduler
 
     # ------------------------------------------------------------------ live feed
 
@@ -317,6 +335,13 @@ class WorkstationSession:
     def _scheduled(self, engine: SyncEngine) -> SyncSummary:
         summary = engine.sync()
         self._after_sync(summary)
+        return summary
+
+    def _pushed(self, engine: SyncEngine) -> SyncSummary:
+        summary = engine.push_only()
+        self._after_sync(summary)
+        for listener in list(self._push_listeners):
+            listener(summary)
         return summary
 
     def _after_sync(self, summary: SyncSummary) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QThreadPool
 from sqlalchemy import select
 
 from local_db.models import Alert
@@ -266,3 +267,24 @@ def test_login_dialog_asks_for_the_one_time_code_when_the_server_requires_it(qtb
     assert dialog.session is not None, dialog.message.text()
     sessions.append(dialog.session)
     assert dialog.session.offline_reason is None
+
+
+def test_a_note_refreshes_the_record_and_the_outbox_not_the_caseload(qtbot, offline_window):
+    w = offline_window
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=10_000)
+    pid = w.caseload.model.rows()[5].participant_id
+    w.show_participant(pid)
+    qtbot.waitUntil(lambda: w.record.record is not None and w.record.record.id == pid, timeout=10_000)
+    snapshots: list[int] = []
+    w.snapshotApplied.connect(lambda: snapshots.append(1))
+    w.actions_by_id["note"].trigger()
+    w._open_form.text.setPlainText("Called the employer; shift confirmed.")
+    with qtbot.waitSignal(w.actionQueued, timeout=10_000) as queued:
+        w._open_form.accept()
+    action_id = queued.args[0]
+    # the shown record re-reads (the pending note appears) and the status bar counts it...
+    qtbot.waitUntil(lambda: any(n.id == action_id and n.pending for n in w.record.record.notes), timeout=10_000)
+    qtbot.waitUntil(lambda: "1 pending action" in w.status.pending.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=10_000)
+    # ...and the 30-row caseload snapshot was not read again
+    assert snapshots == []

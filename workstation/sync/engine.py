@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import func, select
@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from local_db import audit as audit_log
 from local_db.models import Device, Participant, SyncJournal
 from local_db.store import Store
+from workstation.changes import Changes
 from workstation.security.audit_upload import upload_audit
 from workstation.sync import pull as pull_mod
 from workstation.sync import push as push_mod
@@ -63,9 +64,13 @@ class SyncSummary:
     audit_error: str | None = None
     #: (security) the audit chain is broken, locally or against the server's copy (AU-9); None: intact
     audit_chain_break: str | None = None
+    #: what the push changed locally (the pull's changes are not itemised: a screen re-reads)
+    pushed: Changes = field(default_factory=Changes)
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["pushed"]  # item ids for the screens, not for the journal or a script
+        return data
 
 
 class SyncEngine:
@@ -121,6 +126,8 @@ class SyncEngine:
             summary.actions_applied = pushed.counts.applied + pushed.counts.duplicate
             summary.actions_conflict = pushed.counts.conflict
             summary.actions_rejected = pushed.counts.rejected
+            summary.pushed = Changes(participants=frozenset(pushed.counts.participants),
+                                     alerts=frozenset(pushed.counts.alerts))
             if pull:
                 pulled = pull_mod.pull(
                     self.store,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -50,12 +50,18 @@ class ResultCounts:
     duplicate: int = 0
     conflict: int = 0
     rejected: int = 0
+    #: alerts whose acknowledge/resolve was answered (their rows may have changed)
+    alerts: set[str] = field(default_factory=set)
+    #: participants whose actions were answered (their records' pending marks changed)
+    participants: set[str] = field(default_factory=set)
 
     def add(self, other: ResultCounts) -> None:
         self.applied += other.applied
         self.duplicate += other.duplicate
         self.conflict += other.conflict
         self.rejected += other.rejected
+        self.alerts |= other.alerts
+        self.participants |= other.participants
 
 
 def enqueue(
@@ -145,7 +151,8 @@ def apply_results(session: Session, results: list[p.ActionResult]) -> ResultCoun
     by_id = {
         row.id: row
         for row in session.execute(
-            select(OutboxAction.id, OutboxAction.kind, OutboxAction.state, OutboxAction.server_result)
+            select(OutboxAction.id, OutboxAction.kind, OutboxAction.state, OutboxAction.server_result,
+                   OutboxAction.target, OutboxAction.participant_id)
             .where(OutboxAction.id.in_([str(r.id) for r in results]))
         )
     }
@@ -158,6 +165,10 @@ def apply_results(session: Session, results: list[p.ActionResult]) -> ResultCoun
         if known is None or known.state not in OPEN_STATES:
             continue  # answered twice (a resent batch): the first answer stands
         answer = result.model_dump(mode="json", exclude_none=True)
+        if known.participant_id:
+            counts.participants.add(known.participant_id)
+        if known.kind in p.ALERT_ACTIONS:
+            counts.alerts.add(known.target)
         stash = {k: v for k, v in (known.server_result or {}).items() if k.startswith("server_row")}
         bulk = result.status in ("applied", "duplicate") and known.kind in effects.NOTE_ACTIONS
         action = known if bulk else session.get(OutboxAction, known.id)  # ORM object for the rare paths
