@@ -114,7 +114,7 @@ def _run_gui(args: argparse.Namespace, demo) -> int:
     app.setApplicationName("Field Workstation")
     apply_style(app)
     apply_palette(app, theme.accessible_palette(theme.dark_palette() if args.dark else app.palette()))
-    home = ensure_data_dir() if demo is None else Path(demo.home)
+    home = ensure_data_dir(create=True) if demo is None else Path(demo.home)
     config = load_config(home=home)
     settings = QSettings(str(home / "ui-state.ini"), QSettings.Format.IniFormat)
 

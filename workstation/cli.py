@@ -20,6 +20,9 @@ from sqlalchemy.exc import DBAPIError
 from local_db.audit import AccessRefused, AuditWriteFailed
 from local_db.errors import StoreError
 from workstation.commands import COMMANDS
+from workstation.config import NeverSynced
+from workstation.sync.errors import SyncError
+from workstation.terminal import safe_output
 
 PASSWORD_ENV = "WORKSTATION_PASSWORD"
 EXIT_OK = 0
@@ -81,10 +84,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_command(module: ModuleType, args: argparse.Namespace, **extra: object) -> int:
-    """Run a command module, turning expected failures into one clear line and an exit code."""
+    """Run a command module, turning expected failures into one clear line and an exit code;
+    what it prints carries no control characters (workstation.terminal)."""
+    with safe_output():
+        return _run_command(module, args, **extra)
+
+
+def _run_command(module: ModuleType, args: argparse.Namespace, **extra: object) -> int:
     try:
         return int(module.run(args, **extra))
-    except (StoreError, PasswordUnavailable, AccessRefused, AuditWriteFailed) as exc:
+    except (StoreError, PasswordUnavailable, AccessRefused, AuditWriteFailed, NeverSynced, SyncError) as exc:
         print(f"workstation {module.NAME}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except (OSError, DBAPIError) as exc:

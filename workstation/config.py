@@ -76,15 +76,24 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
-def ensure_data_dir() -> Path:
-    """data_dir(), creating the platform default on first run.
+class NeverSynced(Exception):
+    """The data directory holds no store yet: only a first sync (or the window's login) makes one."""
 
-    An explicit WORKSTATION_HOME is never created: a typo there should be an error, not a new,
-    empty store somewhere unexpected.
-    """
+
+FIRST_SYNC_HINT = "run `workstation sync --server URL --user NAME` first"
+
+
+def ensure_data_dir(*, create: bool = False) -> Path:
+    """data_dir(), created (0700) on first run when it is the platform default or `create` is set
+    (the first sync and the window's first login, which enrol this computer). Any other command
+    on a directory that does not exist says so (NeverSynced) instead of making an empty one."""
     path = data_dir()
-    if not os.environ.get(HOME_ENV, "").strip():
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if create or not os.environ.get(HOME_ENV, "").strip():
+        if not path.exists():
+            path.mkdir(parents=True, mode=0o700)
+            path.chmod(0o700)  # mkdir's mode is cut by the umask
+    elif not path.is_dir():
+        raise NeverSynced(f"{path} does not exist: nothing has been synced here yet; {FIRST_SYNC_HINT}")
     return path
 
 

@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from local_db import audit as audit_log
+from local_db import keys
 from local_db.store import Store
 from workstation import tracks
 from workstation.auth import Auth, login, stored_identity
-from workstation.config import Config
+from workstation.config import FIRST_SYNC_HINT, Config, NeverSynced
 from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE
 from workstation.security import lockout
 from workstation.security.session_lock import SessionLock
@@ -141,6 +142,8 @@ class WorkstationSession:
     def open_offline(cls, config: Config, password: str, username: str | None = None) -> WorkstationSession:
         """Unlock the local store only, without contacting the server (offline CLI commands)."""
         home = Path(config.data_dir)
+        if not keys.keyfile_exists(home):
+            raise NeverSynced(f"nothing has been synced to {home} yet; {FIRST_SYNC_HINT}")
         result = login(
             home, username or "", password, None,
             workstation_id=config.workstation_id or "unknown-workstation",

@@ -153,3 +153,36 @@ def test_change_password_rewraps_the_key_and_is_audited(sync_server_factory, env
     assert code == 1 and "needs the agency server" in err and "Nothing was changed" in err
     code, out, err = run(capsys, "caseload")
     assert code == 0, err
+
+
+def test_a_newcomer_syncs_into_a_new_home_and_unsynced_homes_say_so(sync_server_factory, tmp_path, monkeypatch,
+                                                                     capsys):
+    monkeypatch.setenv("WORKSTATION_PASSWORD", "pw")
+    monkeypatch.delenv("WORKSTATION_SERVER_URL", raising=False)
+    never = tmp_path / "never-synced"
+    never.mkdir()
+    monkeypatch.setenv("WORKSTATION_HOME", str(never))
+    for command in (["caseload"], ["outbox"], ["note", "CHI-1", "text"]):
+        code, out, err = run(capsys, *command)
+        assert code == 1 and out == "", command
+        assert err.count("\n") == 1 and "nothing has been synced" in err and "workstation sync" in err, err
+    missing = tmp_path / "a" / "new" / "home"
+    monkeypatch.setenv("WORKSTATION_HOME", str(missing))
+    code, _, err = run(capsys, "caseload")
+    assert code == 1 and err.count("\n") == 1 and "does not exist" in err and not missing.exists()
+
+    server = sync_server_factory(caseload=3)
+    code, _, err = run(capsys, "sync", "--server", server.url, "--user", "officer1", "--json")
+    assert code == 0, err
+    assert missing.is_dir() and missing.stat().st_mode & 0o777 == 0o700
+
+
+def test_control_characters_from_the_server_never_reach_the_terminal(capsys):
+    from workstation.terminal import safe_output, strip_controls
+
+    hostile = "Ana\x1b]0;pwned\x07 Ruiz\x1b[2J\r\u202eevil\x9b31m"
+    assert strip_controls(hostile) == "Ana]0;pwned Ruiz[2Jevil31m"
+    with safe_output():
+        print(f"name: {hostile}\tok")
+    out, _ = capsys.readouterr()
+    assert out == "name: Ana]0;pwned Ruiz[2Jevil31m\tok\n"

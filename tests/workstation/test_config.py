@@ -101,7 +101,10 @@ def test_workstation_id_is_generated_once_and_kept(home: Path, tmp_path: Path) -
 def test_data_dir_from_environment_or_platform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("WORKSTATION_HOME", str(tmp_path / "explicit"))
     assert config.data_dir() == tmp_path / "explicit"
-    config.ensure_data_dir()
-    assert not (tmp_path / "explicit").exists()  # an explicit home is never created
+    with pytest.raises(config.NeverSynced, match="nothing has been synced here yet"):
+        config.ensure_data_dir()
+    assert not (tmp_path / "explicit").exists()  # an explicit home is created only by enrolment...
+    assert config.ensure_data_dir(create=True) == tmp_path / "explicit"  # ...the first sync or login
+    assert (tmp_path / "explicit").stat().st_mode & 0o777 == 0o700
     monkeypatch.delenv("WORKSTATION_HOME")
     assert config.data_dir().name == "field-workstation"

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from workstation.session import WorkstationSession
     from workstation.sync.errors import SyncError
 
-    config = config_mod.load_config(home=config_mod.ensure_data_dir())
+    config = config_mod.load_config(home=config_mod.ensure_data_dir(create=True))
     if not (args.server or config.server_url):
         print("workstation sync: no server: pass --server URL or set server_url", file=sys.stderr)
         return 1
