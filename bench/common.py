@@ -1,6 +1,6 @@
 """Shared by benchmarks: timing, and a deterministic synthetic caseload as plain dicts.
 
-The caseload has the scale of DESIGN.md (7,000 participants per officer) and Chicago
+The caseload has the program's scale (7,000 participants per officer) and Chicago
 coordinates like the demo; each participant has one device, one inclusion zone (home, with a
 curfew schedule) and two appointments. Values are column dicts for local_db.models.
 """

@@ -307,7 +307,8 @@ def create_app(
     app = FastAPI(
         title="Field Workstation reference sync server",
         version="1",
-        description="Sync protocol of workstation/protocol.py.",
+        description="Sync protocol of the Field Workstation (models in workstation/protocol.py; "
+        "the flows in docs/architecture.md).",
         lifespan=lifespan,
         # the interactive pages load scripts from a CDN and invite exploration: off unless asked for
         docs_url="/docs" if options.docs else None,

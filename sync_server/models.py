@@ -265,7 +265,7 @@ class AppliedAction(Base):
     """One row per applied officer action; the primary key is the client's action UUID.
 
     Inserted in the same transaction as the action's effect, so the database itself refuses a second
-    application (DESIGN.md "Push").
+    application (an action is applied exactly once, however often it is resent).
     """
 
     __tablename__ = "applied_action"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QPalette
@@ -49,6 +49,9 @@ from ui.window_sync import WindowSync
 from workstation.clock import utc_now
 from workstation.read.caseload import CaseloadSnapshot
 from workstation.store import Store
+
+if TYPE_CHECKING:
+    from maps.view import MapView
 
 LIVE_APPLY_MS = 1000
 AGE_TICK_MS = 30_000
@@ -104,7 +107,7 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         self.record = ParticipantView(self, clock=clock)
         self.incidents = IncidentsPanel(self, clock=clock)
         self.route = RouteView(self)
-        self.map = self._make_map() if with_map else None
+        self.map: MapView | None = self._make_map() if with_map else None
         # centre: the map stays in sight above the record / route tabs (an officer checks "where
         # is this person" and "who is this person" together)
         self.centre = QTabWidget(self)
@@ -194,12 +197,11 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         self._restore_layout()
 
     # ------------------------------------------------------------------ construction helpers
-    def _make_map(self) -> QWidget | None:
-        """MAP: maps.view.MapView in the centre tab when available, else None (placeholder)."""
-        try:
-            from maps.view import MapView
-        except ImportError:
-            return None
+    def _make_map(self) -> MapView:
+        # imported here: QtWebEngine costs start-up time, and a window without a map (tests,
+        # with_map=False) never pays it
+        from maps.view import MapView
+
         view = MapView(self._tile_store, self)
         view.setAccessibleName("Map")
         view.set_dark(app_palette_is_dark())
@@ -207,7 +209,8 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         return view
 
     def _map_placeholder(self) -> QWidget:
-        label = QLabel("The map is not available in this build.", self)
+        """Where the map goes in a window built without one (with_map=False)."""
+        label = QLabel("No map in this window.", self)
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         label.setAccessibleName("Map placeholder")
         return label
@@ -303,7 +306,7 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         self.status.stop()
         if self._sync_cancel is not None:
             self._sync_cancel.set()
-        if self.map is not None and hasattr(self.map, "shutdown"):
+        if self.map is not None:
             self.map.shutdown()
         self.services.stop()
         if self._tile_store is not None:

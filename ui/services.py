@@ -17,13 +17,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from workstation import actions
 from workstation.protocol import WireModel
 from workstation.read.caseload import LiveFix, load_device_fixes
+from workstation.session import WorkstationSession
 from workstation.store import Store
+from workstation.sync.connectivity import ConnectivityStatus
 from workstation.sync.engine import SyncProgress, SyncSummary
+from workstation.sync.live import LiveChanges
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +33,10 @@ log = logging.getLogger(__name__)
 GUI_PAGE_SIZE = 250
 
 class GuiServices:
-    def __init__(self, session: Any, officer_name: str = "", *, auto_sync: bool = True,
+    def __init__(self, session: WorkstationSession, officer_name: str = "", *, auto_sync: bool = True,
                  page_size: int | None = GUI_PAGE_SIZE) -> None:
-        self.session = session  # workstation.session.WorkstationSession
-        if page_size is not None and getattr(session, "engine", None) is not None:
+        self.session = session
+        if page_size is not None and session.engine is not None:
             # pydantic validates a whole page in one call that holds the GIL; with the GUI in the
             # same process a smaller page keeps each hold (and so each GUI stall) short
             session.engine.page_size = page_size
@@ -99,8 +101,8 @@ class GuiServices:
 
     def sending_now(self) -> bool:
         """A push (a sync or an automatic push) is running right now; never blocks."""
-        engine = getattr(self.session, "engine", None)
-        return bool(engine is not None and engine.busy)
+        engine = self.session.engine
+        return engine is not None and engine.busy
 
     def on_auth_required(self, listener: Callable[[str], None]) -> None:
         """listener(reason) on a worker thread when the server wants the password again."""
@@ -115,7 +117,7 @@ class GuiServices:
         self.session.relogin(password)
 
     # ------------------------------------------------------------------ live feed
-    def start_live(self, listener: Callable[[Any], None], state: Callable[[str, str], None]) -> None:
+    def start_live(self, listener: Callable[[LiveChanges], None], state: Callable[[str, str], None]) -> None:
         if not self.online_capable:
             state("off", "offline")
             return
@@ -123,7 +125,7 @@ class GuiServices:
         state("on" if live.running else "error", "")
 
     def live_state(self) -> str:
-        live = getattr(self.session, "live", None)
+        live = self.session.live
         if live is None:
             return "off"
         if live.connected.is_set():
@@ -135,7 +137,7 @@ class GuiServices:
         """Queue one action (local effect + outbox row in one transaction); blocking."""
         return actions.record(store, target, payload)
 
-    def decide_conflict(self, store: Store, action_id: str, keep_mine: bool) -> Any:
+    def decide_conflict(self, store: Store, action_id: str, keep_mine: bool) -> str | None:
         return self.session.keep_mine(action_id) if keep_mine else self.session.use_server(action_id)
 
     def device_fixes(self, store: Store, device_ids: list[str]) -> list[LiveFix]:
@@ -172,7 +174,7 @@ class GuiServices:
         return not self._stopper.is_alive()
 
 
-def _state_and_detail(status: Any) -> tuple[str, str | None]:
+def _state_and_detail(status: ConnectivityStatus) -> tuple[str, str | None]:
     """(state, detail for the status bar's tooltip): the last error and, when not online, the
     last successful contact, so "offline" still says how old the officer's data is."""
     parts = [status.last_error] if status.last_error else []

@@ -112,7 +112,7 @@ class WindowActions:
     def _show_track(self, participant_id: str, record) -> None:
         """Fetch the participant's track since yesterday 18:00 from the server (offline: what the
         store holds, said so in the status bar) and play it on the map."""
-        if self.map is None or not hasattr(self.map, "show_track"):
+        if self.map is None:
             self.statusBar().showMessage("No map to show the track on.", 3000)
             return
         zone = datetime.now().astimezone().tzinfo

@@ -121,7 +121,7 @@ class WindowFeed:
             return
         self.incidents.set_incidents(snap.incidents, snap.names, snap.raw_alerts)
         self.urgent.update(snap.incidents, snap.names)
-        if self.map is not None and hasattr(self.map, "set_devices"):
+        if self.map is not None:
             if first or snap.changed_markers is None:
                 self.map.set_devices([])
                 self._markers_shown = dict(snap.markers)
@@ -145,7 +145,7 @@ class WindowFeed:
     def _participant_selected(self, participant_id: str) -> None:
         self._selected = participant_id
         self._load_record(participant_id)
-        if self.map is not None and hasattr(self.map, "select_participant"):
+        if self.map is not None:
             self.map.select_participant(participant_id)
 
     def show_participant(self, participant_id: str) -> None:
@@ -178,7 +178,7 @@ class WindowFeed:
         if participant_id != self._selected:
             return  # the officer moved on meanwhile
         self.record.show_record(record)
-        if record is not None and self.map is not None and hasattr(self.map, "show_zones"):
+        if record is not None and self.map is not None:
             self.map.show_zones([
                 {"id": z.id, "name": z.name, "kind": z.kind, "shape": z.shape, "center_lat": z.center_lat,
                  "center_lon": z.center_lon, "radius_m": z.radius_m, "polygon": z.polygon, "schedule": z.schedule,
@@ -241,7 +241,7 @@ class WindowFeed:
     def _fixes_loaded(self, fixes: list[LiveFix]) -> None:
         changed = self.caseload.model.apply_live(fixes)
         self.live_fixes_applied += changed
-        if self.map is not None and hasattr(self.map, "update_devices"):
+        if self.map is not None:
             model = self.caseload.model
             rows, now = model.rows(), self.clock()
             updated = []

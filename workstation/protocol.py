@@ -73,7 +73,7 @@ Counter = Annotated[int, Field(ge=0, le=MAX_INT64)]
 
 class WireModel(BaseModel):
     # Unknown fields are an error: a payload we do not understand is rejected whole rather than
-    # half-applied (DESIGN.md "Bad input").
+    # half-applied (every network input is hostile until validated).
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
