@@ -8,7 +8,7 @@ STAMP := $(VENV)/.stamp-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 NODE_STAMP := node_modules/.stamp-$(shell cat package-lock.json 2>/dev/null | sha1sum | cut -c1-12)
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: setup demo test lint contracts unit bench installer installer-test reliability clean assets cluster
+.PHONY: setup demo test lint contracts typecheck unit bench installer installer-test reliability clean assets cluster
 
 setup: $(STAMP) $(NODE_STAMP) assets
 
@@ -35,10 +35,13 @@ lint: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
 unit: setup
 	QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox" QTWEBENGINE_DISABLE_SANDBOX=1 $(BIN)/python -m pytest -q
 
-test: setup lint contracts unit
+test: setup lint contracts typecheck unit
 
 bench: setup
 	QTWEBENGINE_CHROMIUM_FLAGS="--no-sandbox" QTWEBENGINE_DISABLE_SANDBOX=1 $(BIN)/python -m bench all --json

@@ -29,7 +29,7 @@ import stat
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlcipher3.dbapi2 as sqlcipher
 from sqlalchemy import Connection, Engine
@@ -96,9 +96,10 @@ class Store:
         self._writer = threading.Thread(target=self._writer_loop, name="store-writer", daemon=True)
         self._writer.start()
         self._writer_ready.wait()
-        if self._writer_error is not None:
+        started = cast(BaseException | None, self._writer_error)  # set by the writer thread meanwhile
+        if started is not None:
             self.engine.dispose()
-            raise self._writer_error
+            raise started
 
     # -- reading ---------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -7,6 +7,7 @@ local_db works with aware datetimes; these helpers are the only place the two me
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import overload
 
 
 def utc_now() -> datetime:
@@ -14,6 +15,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+@overload
+def to_db(moment: datetime) -> datetime: ...
+@overload
+def to_db(moment: None) -> None: ...
 def to_db(moment: datetime | None) -> datetime | None:
     """Aware datetime (any zone) -> naive UTC for a column. Naive input is taken as UTC already."""
     if moment is None or moment.tzinfo is None:

@@ -12,18 +12,19 @@ from __future__ import annotations
 import json
 
 from local_db import audit as audit_log
+from local_db.store import Store
 
 
 def search_target(query: str) -> str:
     return f"query:{query.strip()}"
 
 
-def audit_search(store, query: str, *, via: str, rows_shown: int | None = None) -> int:
+def audit_search(store: Store, query: str, *, via: str, rows_shown: int | None = None) -> int:
     """A search of the caseload (`via`: "gui" or "cli caseload")."""
     detail = {"via": via} | ({} if rows_shown is None else {"rows_shown": rows_shown})
     return audit_log.audit(store, "search", search_target(query), "ok", json.dumps(detail))
 
 
-def audit_map_view(store, participant_id: str, fixes: int) -> int:
+def audit_map_view(store: Store, participant_id: str, fixes: int) -> int:
     """A participant's location history drawn on the map: a view of its own, before it is shown."""
     return audit_log.audit(store, "map_view", f"participant:{participant_id}", "ok", f"track of {fixes} fixes")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from local_db import keys
 from local_db.models import Officer, SyncState
@@ -182,7 +183,7 @@ def login(
         raise
 
 
-def _record_officer(session, officer: p.OfficerData, server_url: str, auth: Auth) -> None:
+def _record_officer(session: Session, officer: p.OfficerData, server_url: str, auth: Auth) -> None:
     state: SyncState = sync_state(session)
     if state.officer_id and state.officer_id != officer.id:
         raise OfficerMismatch(

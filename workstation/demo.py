@@ -17,8 +17,10 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -38,7 +40,7 @@ class DemoError(RuntimeError):
 def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -53,7 +55,7 @@ class DemoServer:
     url: str = ""
     home: Path | None = None
     _tmp: Path | None = field(default=None, repr=False)
-    _proc: subprocess.Popen | None = field(default=None, repr=False)
+    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _own_home: bool = field(default=False, repr=False)
     _old_home: str | None = field(default=None, repr=False)
 
@@ -139,7 +141,7 @@ class DemoServer:
 
 
 @contextlib.contextmanager
-def demo_server(**kwargs):
+def demo_server(**kwargs: Any) -> Iterator[DemoServer]:
     server = DemoServer(**kwargs)
     with server:
         yield server

@@ -38,9 +38,9 @@ def find_incident(store: Store, incident_id: str) -> Incident:
     if len(matches) == 1:
         return matches[0]
     # one server incident the local chaining split (alerts of different families): act on all of it
-    alerts = tuple(sorted((a for i in matches for a in i.alerts), key=lambda a: (a.opened_at, a.id)))
+    joined = tuple(sorted((fact for i in matches for fact in i.alerts), key=lambda fact: (fact.opened_at, fact.id)))
     state = min((i.state for i in matches), key=STATE_ORDER.index)
-    return replace(matches[0], alerts=alerts, state=state, pending=any(i.pending for i in matches))
+    return replace(matches[0], alerts=joined, state=state, pending=any(i.pending for i in matches))
 
 
 def acknowledge_incident(store: Store, incident_id: str, note: str = "") -> list[str]:

@@ -162,7 +162,7 @@ def build_incidents(alerts: Iterable[AlertFact], risk_by_participant: Mapping[st
     return incidents
 
 
-def rank_key(incident: Incident) -> tuple:
+def rank_key(incident: Incident) -> tuple[int, int, int, float, str]:
     """Sort key: open before acknowledged before resolved, then severity, risk, recency."""
     state_rank = {"open": 0, "acknowledged": 1, "resolved": 2}.get(incident.state, 3)
     return (

@@ -135,7 +135,9 @@ def expected_place(visit: PlannedVisit, now_utc: datetime) -> tuple[str, float |
     return "No schedule rule now", None, None
 
 
-def _device_words(visit: PlannedVisit, now_utc: datetime, lat: float | None, lon: float | None):
+def _device_words(
+    visit: PlannedVisit, now_utc: datetime, lat: float | None, lon: float | None
+) -> tuple[str, float | None]:
     if visit.device_lat is None or visit.device_lon is None or visit.fix_time is None:
         return "No fix", None
     age = format_age(now_utc - visit.fix_time)

@@ -43,7 +43,7 @@ class ControlStripping:
 def safe_output() -> Iterator[None]:
     """Within: sys.stdout and sys.stderr strip control characters."""
     out, err = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = ControlStripping(out), ControlStripping(err)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = ControlStripping(out), ControlStripping(err)
     try:
         yield
     finally:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from local_db.models import Participant, Position
 from local_db.store import Store
@@ -72,7 +73,7 @@ def fetch(store: Store, client: ServerClient, participant_id: str, since: dateti
     rows = [position_row(fix) for fix in positions if fix.participant_id == participant_id]
     rows = [row for row in rows if row["fix_time"] >= cutoff]
     if rows:
-        def write(session) -> None:
+        def write(session: Session) -> None:
             for start in range(0, len(rows), 2_000):
                 session.execute(sqlite_insert(Position).on_conflict_do_nothing(index_elements=["id"]),
                                 rows[start:start + 2_000])

@@ -24,7 +24,7 @@ FROZEN_VERSION_FILE = ("workstation", "VERSION")
 def pyproject_version(pyproject: str | None = None) -> str:
     path = resource_path("pyproject.toml") if pyproject is None else pyproject
     with open(path, "rb") as handle:
-        return tomllib.load(handle)["project"]["version"]
+        return str(tomllib.load(handle)["project"]["version"])
 
 
 @functools.cache

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     with WorkstationSession.open_offline(config, read_password(), args.user) as session:
         rows = list_caseload(session.store, args.search, args.limit)
     now = utc_now()
-    out = [
+    out: list[dict[str, Any]] = [
         {
             "case_number": r.case_number,
             "name": display_name(r),

@@ -63,11 +63,11 @@ class CaseloadSnapshot:
     outbox_problems: int
     last_sync_at: datetime | None
     #: device id -> map marker dict
-    markers: dict[str, dict]
+    markers: dict[str, dict[str, Any]]
     #: rows that differ from the previous snapshot (None: participants added/removed/reordered)
     changed_rows: list[int] | None
     #: markers that differ from the previous snapshot (None: no previous snapshot)
-    changed_markers: list[dict] | None
+    changed_markers: list[dict[str, Any]] | None
     #: read without the live feed: when the data last came from the server (None: live, or never synced)
     data_as_of: datetime | None = None
     #: participant id -> the IANA time zone their times are shown in (rules.schedule.participant_time_zone)
@@ -134,7 +134,7 @@ def load_caseload(
     markers = {r.device_id: device_marker(r, bool(counts.get(r.participant_id)), judged_at)
                for r in rows if r.device_id}
     changed_rows: list[int] | None = None
-    changed_markers: list[dict] | None = None
+    changed_markers: list[dict[str, Any]] | None = None
     if previous is not None:
         old_rows = previous.rows
         if len(old_rows) == len(rows) and all(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -18,12 +19,12 @@ class OutboxItem:
     kind: str
     target: str
     participant_id: str | None
-    payload: dict
+    payload: dict[str, Any]
     created_at: datetime
     state: str
     attempts: int
     last_error: str | None
-    server_result: dict | None
+    server_result: dict[str, Any] | None
 
 
 def load_outbox(store: Store, limit: int = 500) -> list[OutboxItem]:
@@ -41,7 +42,7 @@ class JournalEntry:
     started_at: datetime
     finished_at: datetime | None
     outcome: str
-    summary: dict
+    summary: dict[str, Any]
     error: str | None
 
 

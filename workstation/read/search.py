@@ -23,11 +23,17 @@ _DIGITS = re.compile(r"\D+")
 
 
 class Searchable(Protocol):
-    first_name: str
-    last_name: str
-    case_number: str
-    address: str
-    phone: str
+    # read-only: frozen rows (CaseloadRow) qualify
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def last_name(self) -> str: ...
+    @property
+    def case_number(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def phone(self) -> str: ...
 
 
 Row = TypeVar("Row", bound=Searchable)

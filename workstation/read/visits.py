@@ -42,13 +42,14 @@ def load_todays_visits(
         for z in s.scalars(select(Zone).where(Zone.participant_id.in_(pids))) if pids else ():
             zones.setdefault(z.participant_id, []).append(_zone_rule(z, agency_time_zone))
         officer = s.scalars(select(Officer)).first()
-        start = (officer.office_lat, officer.office_lon) if officer and officer.office_lat is not None else None
+        start = ((officer.office_lat, officer.office_lon)
+                 if officer and officer.office_lat is not None and officer.office_lon is not None else None)
         visits: list[PlannedVisit] = []
         for a in appts:
             p = people.get(a.participant_id)
             if p is None:
                 continue
-            d = devices.get(a.participant_id)
+            device = devices.get(a.participant_id)
             lat = a.lat if a.lat is not None else p.home_lat
             lon = a.lon if a.lon is not None else p.home_lon
             visits.append(
@@ -56,8 +57,8 @@ def load_todays_visits(
                     participant_id=p.id, name=f"{p.first_name} {p.last_name}", case_number=p.case_number,
                     starts_at=a.starts_at, kind=a.kind, place=a.place or p.address, lat=lat, lon=lon,
                     home_lat=p.home_lat, home_lon=p.home_lon,
-                    device_lat=d.last_lat if d else None, device_lon=d.last_lon if d else None,
-                    fix_time=d.last_fix_time if d else None, zones=tuple(zones.get(p.id, ())),
+                    device_lat=device.last_lat if device else None, device_lon=device.last_lon if device else None,
+                    fix_time=device.last_fix_time if device else None, zones=tuple(zones.get(p.id, ())),
                     time_zone=participant_time_zone((z.time_zone for z in zones.get(p.id, ())), agency_time_zone),
                 )
             )

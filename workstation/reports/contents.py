@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from local_db.models import (
     Alert,
     Appointment,
+    Base,
     Device,
     Note,
     Officer,
@@ -100,9 +101,9 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def columns_of(model: type, *, skip: Iterable[str] = ()) -> list[str]:
+def columns_of(model: type[Base], *, skip: Iterable[str] = ()) -> list[str]:
     skipped = set(skip)
-    return [column.key for column in model.__table__.columns if column.key not in skipped]  # type: ignore[attr-defined]
+    return [column.key for column in model.__table__.columns if column.key not in skipped]
 
 
 def record_of(row: Any, names: Iterable[str]) -> dict[str, Any]:
@@ -129,7 +130,7 @@ def boolean_position_columns() -> tuple[str, ...]:
     """Yes/no provenance columns of the local position table (e.g. a `mock` column), if any."""
     return tuple(
         column.key
-        for column in Position.__table__.columns  # type: ignore[attr-defined]
+        for column in Position.__table__.columns
         if column.type.python_type is bool
     )
 
@@ -291,7 +292,7 @@ def _state_gaps(
             f"Data as of the last sync with the agency server, {win.local(contents.last_sync_at)}; "
             "later changes on the server are not in this packet.",
         )
-    if end > to_db(now):  # type: ignore[operator]
+    if end > to_db(now):
         contents.state("packet", f"The window ends after this packet was generated ({win.local(now)}).")
 
     if not contents.participant.get("photo"):
@@ -308,7 +309,7 @@ def _state_gaps(
             f"read in the agency's default time zone, {agency_time_zone}.",
         )
 
-    cutoff = to_db(now) - timedelta(days=retention_days)  # type: ignore[operator]
+    cutoff = to_db(now) - timedelta(days=retention_days)
     if start < cutoff - RETENTION_SLACK:
         contents.state(
             "positions",
@@ -326,7 +327,7 @@ def _state_gaps(
             f"This laptop holds positions of this participant from {win.local(first_held)} only; earlier ones "
             "in the window were never received by it.",
         )
-    if last_held is not None and contents.positions and last_held < min(end, to_db(now)) - timedelta(hours=1):  # type: ignore[operator]
+    if last_held is not None and contents.positions and last_held < min(end, to_db(now)) - timedelta(hours=1):
         contents.state("positions", f"The last position this laptop holds is from {win.local(last_held)}.")
     missing_flags = [f for f in EXPECTED_POSITION_FLAGS if f not in contents.recorded_flags]
     if missing_flags:

@@ -218,7 +218,7 @@ def flags_text(position: dict[str, Any], boolean_columns: tuple[str, ...]) -> st
 
 def received_text(c: PacketContents, position: dict[str, Any]) -> str:
     """When the position reached the system, with its delay after the fix: `14:03:09 (+4 s)`."""
-    received, fixed = position.get("received_at"), position.get("fix_time")
+    received, fixed = position.get("received_at"), position["fix_time"]
     if not received:
         return "not recorded"
     local_received, local_fix = c.window.local(received), c.window.local(fixed)
@@ -290,7 +290,7 @@ NOTE_KIND_LABEL = {
 def _notes(c: PacketContents, st: pdf.Styles) -> list[Flowable]:
     flow = pdf.section(SECTION_TITLES["notes"], st, _gaps(c, "notes"))
     rows = [
-        [c.window.local(n["occurred_at"], seconds=False), NOTE_KIND_LABEL.get(n.get("kind"), n.get("kind")),
+        [c.window.local(n["occurred_at"], seconds=False), NOTE_KIND_LABEL.get(str(n.get("kind")), n.get("kind")),
          (n.get("outcome") or "").replace("_", " "), n.get("author"), n.get("place"),
          ("[pending] " if n.get("pending") else "") + str(n.get("text") or "")]
         for n in c.notes

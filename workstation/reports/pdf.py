@@ -148,7 +148,7 @@ class RuledRows(Flowable):
     by whole rows and repeats the header on each. Cells are never wrapped: column widths must fit.
     """
 
-    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[float],
+    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[object]], widths: Sequence[float],
                  font_size: float = 7.0) -> None:
         super().__init__()
         self.header, self.rows, self.widths = list(header), rows, list(widths)

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
 from local_db.models import Setting
+from local_db.store import Store
 from workstation import protocol as p
 from workstation.reports.seal import key_fingerprint
 from workstation.reports.window import utc_iso
@@ -37,7 +38,7 @@ def _load(session: Session) -> tuple[Ed25519PrivateKey, dict[str, Any]] | None:
     return Ed25519PrivateKey.from_private_bytes(raw), dict(row.value)
 
 
-def signing_key(store: Any) -> tuple[Ed25519PrivateKey, dict[str, Any]]:
+def signing_key(store: Store) -> tuple[Ed25519PrivateKey, dict[str, Any]]:
     """The key and its record ({created_at, registered: {server_url, at} | None}), made on first use."""
     with store.read_session() as session:
         found = _load(session)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import overload
 
 from workstation.rules.schedule import UnknownTimeZone, time_zone
 
@@ -52,6 +53,10 @@ def utc_offset_label(moment: datetime) -> str:
     return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
+@overload
+def utc_iso(moment: datetime) -> str: ...
+@overload
+def utc_iso(moment: None) -> None: ...
 def utc_iso(moment: datetime | None) -> str | None:
     """Aware or naive-UTC datetime -> `2026-12-01T18:05:09.123Z` (the manifest's one time format)."""
     if moment is None:

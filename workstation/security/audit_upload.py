@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC
+from functools import partial
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -128,7 +129,7 @@ def upload_audit(store: Store, client: _Poster, batch_size: int = BATCH_SIZE) ->
         through = min(ack.acknowledged_through, records[-1].seq)
         if through <= after:
             raise ServerFailed(f"the server acknowledged no audit rows after {after}", 200)
-        store.write(lambda s, seq=through: _record_ack(s, seq), durable=True)
+        store.write(partial(_record_ack, seq=through), durable=True)
         sent += len(records)
     with store.read_session() as session:
         through = acked_seq(session)

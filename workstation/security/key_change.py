@@ -24,6 +24,7 @@ from typing import Any
 from local_db import audit as audit_log
 from local_db.errors import WrongPassword
 from local_db.keys import change_password
+from local_db.store import Store
 from workstation.protocol import PasswordChangeRequest
 from workstation.security import lockout
 from workstation.sync.errors import SyncError
@@ -35,7 +36,7 @@ class PasswordChangeNeedsServer(SyncError):
     """No server session: the password is not changed anywhere (it would diverge from the server's)."""
 
 
-def change_store_password(store, data_dir: Path | str, old: str, new: str, server: Any = None) -> None:
+def change_store_password(store: Store, data_dir: Path | str, old: str, new: str, server: Any = None) -> None:
     """Change the password on the server (`server`: a logged-in workstation.sync.http.ServerClient) and
     re-wrap the data key of the open `store` under `new`. Raises PasswordChangeNeedsServer, WrongPassword,
     AccountLocked when the workstation is locked (also by this very attempt), or the server's SyncError;

@@ -19,6 +19,7 @@ import hashlib
 import ipaddress
 import ssl
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -117,7 +118,19 @@ def ssl_context(ca_bundle: str | Path | None = None, cert_pin_sha256: str | None
     return context
 
 
-def httpx_verify(url: str, ca_bundle: str | Path | None = None, cert_pin_sha256: str | None = None):
+class TlsSettings(Protocol):
+    """The part of workstation.config.Config that says how to trust the server."""
+
+    @property
+    def ca_bundle(self) -> Path | None: ...
+
+    @property
+    def cert_pin_sha256(self) -> str | None: ...
+
+
+def httpx_verify(
+    url: str, ca_bundle: str | Path | None = None, cert_pin_sha256: str | None = None
+) -> bool | ssl.SSLContext:
     """What to pass as httpx's `verify=` for `url` (after checking the URL is allowed).
 
     For HTTP to loopback there is no TLS, so the value is irrelevant and True is returned.
@@ -128,6 +141,6 @@ def httpx_verify(url: str, ca_bundle: str | Path | None = None, cert_pin_sha256:
     return ssl_context(ca_bundle, cert_pin_sha256)
 
 
-def from_config(url: str, config: object):
-    """httpx `verify=` value from a workstation Config (fields ca_bundle, cert_pin_sha256)."""
-    return httpx_verify(url, getattr(config, "ca_bundle", None) or None, getattr(config, "cert_pin_sha256", None) or None)
+def from_config(url: str, config: TlsSettings) -> bool | ssl.SSLContext:
+    """httpx `verify=` value from a workstation Config."""
+    return httpx_verify(url, config.ca_bundle or None, config.cert_pin_sha256 or None)

@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from pydantic import ValidationError
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import CursorResult, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -145,7 +145,8 @@ def apply_live_batch(session: Session, pending: _Pending, store_seq: bool = True
 
 def purge_positions(session: Session, retention_days: int) -> int:
     cutoff = utcnow() - timedelta(days=retention_days)
-    return session.execute(delete(Position).where(Position.fix_time < cutoff)).rowcount or 0
+    result = cast(CursorResult[Any], session.execute(delete(Position).where(Position.fix_time < cutoff)))
+    return result.rowcount or 0
 
 
 class LiveFeed:

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from local_db.models import Alert, Note, OutboxAction, Participant
+from local_db.models import Alert, Base, Note, OutboxAction, Participant
 from workstation import protocol as p
 from workstation.local_time import local_text
 from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE
@@ -170,24 +170,25 @@ def apply_results(session: Session, results: list[p.ActionResult]) -> ResultCoun
         if known.kind in p.ALERT_ACTIONS:
             counts.alerts.add(known.target)
         stash = {k: v for k, v in (known.server_result or {}).items() if k.startswith("server_row")}
-        bulk = result.status in ("applied", "duplicate") and known.kind in effects.NOTE_ACTIONS
-        action = known if bulk else session.get(OutboxAction, known.id)  # ORM object for the rare paths
+        if result.status in ("applied", "duplicate") and known.kind in effects.NOTE_ACTIONS:
+            setattr(counts, result.status, getattr(counts, result.status) + 1)
+            bulk_done.append({"b_id": known.id, "b_done_at": now, "b_result": answer})
+            placeholders.append(known.id)
+            note = _validated(p.NoteData, result.result)
+            if note is not None:
+                # version 0: server_version is the participant's here; the note's own version
+                # arrives with the next pull
+                server_notes[note.id] = note_row(note, 0)
+                if note.id != known.id:
+                    renamed.append(known.id)
+            continue
+        action = session.get(OutboxAction, known.id)  # ORM object for the rare paths
+        assert action is not None  # read in this transaction just above
         if result.status in ("applied", "duplicate"):
             setattr(counts, result.status, getattr(counts, result.status) + 1)
-            if bulk:
-                bulk_done.append({"b_id": action.id, "b_done_at": now, "b_result": answer})
-                placeholders.append(action.id)
-                note = _validated(p.NoteData, result.result)
-                if note is not None:
-                    # version 0: server_version is the participant's here; the note's own version
-                    # arrives with the next pull
-                    server_notes[note.id] = note_row(note, 0)
-                    if note.id != action.id:
-                        renamed.append(action.id)
-            else:
-                action.state, action.done_at, action.last_error = "done", now, None
-                action.server_result = answer
-                _adopt_alert_outcome(session, action, result)
+            action.state, action.done_at, action.last_error = "done", now, None
+            action.server_result = answer
+            _adopt_alert_outcome(session, action, result)
         elif result.status == "conflict":
             counts.conflict += 1
             action.state, action.last_error = "conflict", result.reason or "changed on the server"
@@ -264,7 +265,7 @@ def _validated(model: type[p.WireModel], data: dict[str, Any] | None) -> Any:
         return None
 
 
-def _upsert_row(session: Session, model: type, row: dict[str, Any]) -> None:
+def _upsert_row(session: Session, model: type[Base], row: dict[str, Any]) -> None:
     table = model.__table__
     if "pending" in table.c:
         session.execute(update(model).where(table.c.id == row["id"]).values(pending=False))

@@ -17,6 +17,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -87,7 +88,7 @@ def pull(
             fetched_at, page = item
             try:
                 effect: PageEffect = store.write(
-                    without_foreign_keys(lambda s, page=page, at=fetched_at: apply_page(s, page, at))
+                    without_foreign_keys(partial(apply_page, page=page, expected_cursor=fetched_at))
                 )
             except IntegrityError as exc:
                 # (security helper) a page that validates but collides with a stored unique key (a
@@ -122,11 +123,12 @@ def fetch_page(client: ServerClient, cursor: int, page_size: int) -> p.ChangesPa
     try:
         page = p.ChangesPage.model_validate_json(response.content)
     except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(part) for part in first.get("loc", ()))
+        errors = exc.errors()
+        where = ".".join(str(part) for part in errors[0]["loc"]) if errors else ""
+        what = errors[0]["msg"] if errors else str(exc)
         message = (
             f"the server sent a change page (cursor {cursor}) that does not match the protocol "
-            f"({exc.error_count()} problem(s), first at {where or 'top level'}: {first.get('msg', exc)}); "
+            f"({exc.error_count()} problem(s), first at {where or 'top level'}: {what}); "
             "nothing of it was applied"
         )
         log.error("rejected change page at cursor %s: %s", cursor, exc)

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -79,7 +80,7 @@ def push(
             for action in batch:
                 action.pop("_seq", None)
             ids = [action["id"] for action in batch]
-            store.submit(lambda s, ids=ids: outbox.mark_sending(s, ids))
+            store.submit(partial(outbox.mark_sending, ids=ids))
             try:
                 answers = send_batch(client, batch)
             except RequestRefused as exc:
@@ -87,9 +88,9 @@ def push(
                     raise
                 answers = [_refused(batch[0], str(exc))] if len(batch) == 1 else _send_one_by_one(client, batch)
             except ServerFailed as exc:
-                store.submit(lambda s, ids=ids, e=str(exc): outbox.record_transport_error(s, ids, e))
+                store.submit(partial(outbox.record_transport_error, ids=ids, error=str(exc)))
                 raise
-            unrecorded.append((store.submit(lambda s, a=answers: outbox.apply_results(s, a), durable=True), len(batch)))
+            unrecorded.append((store.submit(partial(outbox.apply_results, results=answers), durable=True), len(batch)))
             settle(MAX_UNRECORDED)
     finally:
         try:

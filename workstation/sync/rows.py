@@ -6,6 +6,7 @@ Device rows flatten the nested `last_fix` into the denormalised last_* columns.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -32,9 +33,9 @@ def participant_row(data: p.ParticipantData, version: int) -> dict[str, Any]:
 
 def device_row(data: p.DeviceData, version: int) -> dict[str, Any]:
     row = _dump(data)
-    fix = row.pop("last_fix")
+    row.pop("last_fix")
     row["version"] = version
-    row.update(last_fix_columns(data.last_fix) if fix is not None else dict.fromkeys(LAST_FIX_COLUMNS))
+    row.update(last_fix_columns(data.last_fix) if data.last_fix is not None else dict.fromkeys(LAST_FIX_COLUMNS))
     return row
 
 
@@ -76,7 +77,8 @@ def position_row(data: p.PositionData) -> dict[str, Any]:
     return _dump(data)
 
 
-ROW_BUILDERS = {
+#: change-feed entity -> the row builder for its data model (validated per entity by protocol.Change)
+ROW_BUILDERS: dict[str, Callable[[Any, int], dict[str, Any]]] = {
     "participant": participant_row,
     "device": device_row,
     "zone": zone_row,

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table, and_, case, or_
+from sqlalchemy import ColumnElement, Table, and_, case, or_
+from sqlalchemy.dialects.sqlite import Insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -35,13 +36,13 @@ def upsert(session: Session, entity: str, rows: list[dict[str, Any]]) -> None:
         session.execute(upsert_statement(TABLES[entity], rows[0].keys()), rows)
 
 
-def upsert_statement(table: Table, columns: Iterable[str], forward_only: bool = False):
+def upsert_statement(table: Table, columns: Iterable[str], forward_only: bool = False) -> Insert:
     """forward_only: an existing row is only replaced by the same or a later server version."""
     stmt = sqlite_insert(table)
     excluded = stmt.excluded
     keys = [name for name in columns if not table.c[name].primary_key]
     set_: dict[str, Any] = {name: excluded[name] for name in keys}
-    where = None
+    where: ColumnElement[bool] | None = None
     if table is Device.__table__ and "last_fix_time" in keys:
         newer = or_(
             table.c.last_fix_time.is_(None),
