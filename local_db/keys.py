@@ -15,9 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import secrets
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from local_db.atomic import write_atomic
 from local_db.errors import DataDirError, StoreCorrupt, StoreNotFound, WrongPassword
 
 KEYFILE_NAME = "keys.json"
@@ -136,34 +135,12 @@ def _read(path: Path) -> dict[str, Any]:
 def _write_atomic(path: Path, record: dict[str, Any]) -> None:
     data = json.dumps(record, indent=2, sort_keys=True).encode("ascii")
     directory = path.parent
+    if not directory.is_dir():
+        raise DataDirError(f"The data directory {directory} does not exist.")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".keys-", suffix=".tmp", dir=directory)
-    except FileNotFoundError:
-        raise DataDirError(f"The data directory {directory} does not exist.") from None
-    except OSError as exc:
+        write_atomic(path, data, mode=0o600)
+    except PermissionError as exc:
         raise DataDirError(f"Cannot write in the data directory {directory}: {exc.strerror}.") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; not possible (nor needed) on Windows.
-    if os.name == "nt":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _b64(raw: bytes) -> str:

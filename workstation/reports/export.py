@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from local_db import audit as audit_log
+from local_db.atomic import write_atomic
 from workstation.reports import day as day_report
 from workstation.reports.contents import gather_packet, packet_time_zone
 from workstation.reports.manifest import canonical_json, packet_manifest, sha256_hex
@@ -182,15 +181,5 @@ def _audit(store: Any, event: str, report: GeneratedReport, **detail: Any) -> in
 
 
 def write_atomically(destination: Path, data: bytes) -> None:
-    folder = destination.parent if str(destination.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{destination.name}-", suffix=".partial", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, destination)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(destination, data)
 

@@ -41,9 +41,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import secrets
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -53,6 +51,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from local_db import audit as audit_log
+from local_db.atomic import write_atomic
 from local_db.errors import StoreCorrupt, StoreNotFound, WrongPassword
 from local_db.keys import keyfile_path, unwrap_data_key
 from local_db.models import Setting
@@ -151,20 +150,8 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 
 def _write_file(path: Path, record: dict[str, Any]) -> None:
-    """Atomic replace (temp, fsync, rename, fsync dir): a crash leaves the old or the new file."""
-    data = json.dumps(record, indent=2, sort_keys=True).encode("ascii")
-    fd, tmp = tempfile.mkstemp(prefix=".keys-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    wipe_mod._fsync_dir(path.parent)
+    """Atomic replace: a crash leaves the old or the new file."""
+    write_atomic(path, json.dumps(record, indent=2, sort_keys=True).encode("ascii"), mode=0o600)
 
 
 def _parse(section: Any) -> LockoutState:

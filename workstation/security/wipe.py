@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from local_db.atomic import fsync_dir
+
 NOTICE_NAME = "WIPED.json"
 KEY_FILE_GLOBS = ("keys.json", "keys.json.*", "*.keys.json", "keys*.tmp")
 OVERWRITE_PASSES = 3
@@ -58,17 +60,6 @@ def _overwrite_and_unlink(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # Windows cannot open directories; its rename/unlink are durable enough here
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def key_files(data_dir: Path, keyfile: Path | None = None) -> list[Path]:
     found = {p for pattern in KEY_FILE_GLOBS for p in data_dir.glob(pattern) if p.is_file()}
     if keyfile is not None and keyfile.is_file():
@@ -89,7 +80,7 @@ def crypto_wipe(
     # undecryptable.
     for path in keys:
         _overwrite_and_unlink(path)
-    _fsync_dir(data_dir)
+    fsync_dir(data_dir)
     deleted = 0
     for root in [data_dir, *[Path(d) for d in extra_dirs]]:
         if not root.exists():
