@@ -12,6 +12,11 @@ gui_stall_max_ms
     window, map included, does a first full sync of 7,000 participants from the reference server
     (a separate process, simulator on: every device reports about once a minute, 7,000 fixes/min)
     and then applies the live feed for LIVE_AFTER_S more seconds.
+note_gui_stall_max_ms
+    An officer's note on the same window (7,000 participants, live feed paused for the
+    measurement): the worst event-loop stall from queuing it until its record, the outbox and the
+    push after it are settled. Baseline (note_baseline_reload_stall_max_ms): what a note cost the
+    GUI thread before, a full caseload snapshot reload, on the same window in the same run.
 cold_start_s
     A new process with a synced store: interpreter start, imports, QApplication, sign-in (key
     derivation), main window with the map, until the 7,000-row caseload is on screen.
@@ -162,6 +167,7 @@ def measure_sync_stall(app, home: Path, demo) -> dict[str, Any]:
         time.sleep(0.001)
     probe.stop()
     summary = done.get("summary")
+    note = measure_note(app, window)
     result = {
         "gui_stall_max_ms": round(probe.max_stall_ms, 1),
         "gui_stall_during_sync_max_ms": round(sync_stall, 1),
@@ -170,6 +176,7 @@ def measure_sync_stall(app, home: Path, demo) -> dict[str, Any]:
         "ui_sync_changes": getattr(summary, "changes_applied", 0),
         "ui_live_rows_updated": window.live_fixes_applied - live_from,
         "ui_caseload_rows": window.caseload.model.rowCount(),
+        **note,
     }
     snap = window._snapshot
     if snap is not None:
@@ -186,6 +193,51 @@ def measure_sync_stall(app, home: Path, demo) -> dict[str, Any]:
     app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     app.processEvents()
     return result
+
+
+def measure_note(app, window) -> dict[str, float]:
+    from PySide6.QtCore import QThreadPool
+
+    from ui.stall_probe import StallProbe
+    from workstation import protocol as p
+
+    def settle(quiet_s: float = 1.0) -> None:
+        """Until the pool has been idle for quiet_s (the note's reads, the push and its refresh)."""
+        idle_since = None
+        deadline = time.perf_counter() + 60
+        while time.perf_counter() < deadline:
+            app.processEvents()
+            time.sleep(0.001)
+            if QThreadPool.globalInstance().activeThreadCount():
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.perf_counter()
+            elif time.perf_counter() - idle_since >= quiet_s:
+                return
+
+    window._live_timer.stop()  # live fixes would blur what the note itself costs
+    pid = window.caseload.model.rows()[len(window.caseload.model.rows()) // 2].participant_id
+    window.show_participant(pid)
+    settle()
+    probe = StallProbe(interval_ms=5)
+    probe.start()
+    window._queue(pid, p.AddNotePayload(text="Bench: phoned, no answer."))
+    settle()
+    probe.stop()
+    note_ms = probe.max_stall_ms
+    applied = []
+    window.snapshotApplied.connect(lambda: applied.append(1))
+    probe = StallProbe(interval_ms=5)
+    probe.start()
+    window.reload()
+    while not applied:
+        app.processEvents()
+        time.sleep(0.001)
+    settle()
+    probe.stop()
+    window._live_timer.start()
+    return {"note_gui_stall_max_ms": round(note_ms, 1),
+            "note_baseline_reload_stall_max_ms": round(probe.max_stall_ms, 1)}
 
 
 _CHILD = r"""

@@ -25,7 +25,10 @@ def run(args: argparse.Namespace, extra_checks: Sequence[tuple[str, Callable[[],
     from workstation.cli import read_password
     from workstation.selftest import merge_checks, render, run_store_checks
 
-    home = config.ensure_data_dir()
+    try:
+        home = config.ensure_data_dir()
+    except config.NeverSynced:
+        home = config.data_dir()  # the data_dir check below says it is missing
     report = run_store_checks(home, read_password())
     merge_checks(report, extra_checks)
     print(render(report, args.json))
