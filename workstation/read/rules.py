@@ -36,7 +36,7 @@ def is_stale(row: CaseloadRow, now: datetime) -> bool:
 
 
 def low_battery(row: CaseloadRow) -> bool:
-    return battery_low(row.battery_pct, row.charging)
+    return battery_low(row.battery_pct, bool(row.charging))
 
 
 def strap_problem(row: CaseloadRow) -> bool:

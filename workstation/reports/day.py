@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from local_db.models import Alert, Note, Officer, OutboxAction, Participant
 from local_db.timeutil import to_db
-from workstation.incidents import KIND_LABEL
 from workstation.reports import pdf
 from workstation.reports.contents import columns_of, record_of
 from workstation.reports.packet_pdf import NOTE_KIND_LABEL
 from workstation.reports.window import ReportWindow, utc_iso
+from workstation.rules.incidents import KIND_LABEL
 
 DAY_FORMAT = "field-workstation/day-report-manifest/1"
 VISIT_KINDS = ("home_visit",)

@@ -16,10 +16,10 @@ from reportlab.lib import colors
 from reportlab.lib.units import inch
 from reportlab.platypus import Flowable, Image, KeepTogether, Paragraph, Table, TableStyle
 
-from workstation.incidents import KIND_LABEL
 from workstation.reports import pdf
 from workstation.reports.contents import PacketContents
 from workstation.reports.window import parse_utc_iso
+from workstation.rules.incidents import KIND_LABEL
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 

@@ -52,7 +52,7 @@ def zone_signed_distance(zone: Any, lat: float, lon: float) -> float:
     and `polygon` attributes: a server row, a wire model or a client snapshot alike.
     """
     if zone.shape == "circle":
-        return distance_m(lat, lon, zone.center_lat, zone.center_lon) - zone.radius_m
+        return float(distance_m(lat, lon, zone.center_lat, zone.center_lon) - zone.radius_m)
     return polygon_signed_distance(lat, lon, zone.polygon)
 
 
