@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from workstation.local_time import local_text
 from workstation.rules.geo import distance_m
@@ -195,7 +196,7 @@ def _stop(order: int, visit: PlannedVisit, now_utc: datetime, leg: float | None,
     return RouteStop(order, visit, leg, words, lat, lon, device, km, travel, late)
 
 
-def route_payload(plan: RoutePlan) -> dict:
+def route_payload(plan: RoutePlan) -> dict[str, Any]:
     """The route as plain data for the map (maps.layers.clean_route checks it): the driven path and
     each stop ahead with its number, local time and whether it is late."""
     stops = [
