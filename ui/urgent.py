@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication, QFrame, QHBoxLayout, QLabel, QPushButton, QSystemTrayIcon, QWidget
 
 from ui import theme
@@ -48,12 +48,26 @@ class Banner(QFrame):
         self.text.setTextFormat(Qt.TextFormat.PlainText)
         self.text.setWordWrap(True)
         self.text.setAccessibleName(accessible_name + " text")
-        colour = theme.colour(colour_key).name()
-        self.setStyleSheet(f"#{self.objectName()} {{ border: 2px solid {colour}; border-radius: 3px; }}")
+        self._colour_key = colour_key
+        self._restyle()
         self._layout = QHBoxLayout(self)
         self._layout.setContentsMargins(8, 4, 8, 4)
         self._layout.addWidget(self.text, 1)
         self.hide()
+
+    def _restyle(self) -> None:
+        """A solid band in the state's colour with text that keeps its contrast on it, light or dark."""
+        band = theme.colour(self._colour_key, QApplication.palette())  # the app's, not this styled widget's
+        text = "#000000" if band.lightnessF() > 0.55 else "#ffffff"
+        sheet = (f"#{self.objectName()} {{ background: {band.name()}; border-radius: 3px; }}"
+                 f"#{self.objectName()} > QLabel {{ color: {text}; font-weight: bold; }}")
+        if sheet != self.styleSheet():  # setting a style sheet is itself a palette change
+            self.setStyleSheet(sheet)
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.PaletteChange:
+            self._restyle()
+        super().changeEvent(event)
 
     def add_button(self, text: str, name: str, slot: Callable[[], None]) -> QPushButton:
         button = QPushButton(text, self)

@@ -71,3 +71,34 @@ def test_offline_staleness_is_judged_as_of_the_last_data(qtbot, offline_session,
     assert w.urgent.offline.isVisible() and "Offline — data as of" in w.urgent.offline.text.text()
     w.caseload.only_stale.setChecked(True)
     assert w.caseload.proxy.rowCount() == truly_old
+
+
+def test_the_banner_keeps_its_text_readable_in_light_and_dark(qtbot):
+    """Drawn pixels: the banner's text against its band, after a switch to the dark palette too."""
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from ui import theme
+    from ui.style import apply_palette
+    from ui.urgent import Banner
+
+    app = QApplication.instance()
+    old = app.palette()
+    host = QWidget()
+    qtbot.addWidget(host)
+    banner = Banner(host, "Test banner", "danger")
+    banner.say("Critical: Device tamper, Strap tamper — Jessica Johnson")
+    banner.resize(600, 40)
+    try:
+        for palette in (theme.accessible_palette(old), theme.accessible_palette(theme.dark_palette())):
+            apply_palette(app, palette)
+            theme.refresh()
+            qtbot.wait(20)
+            image = banner.grab().toImage()
+            band = image.pixelColor(2, image.height() // 2)
+            inks = {image.pixelColor(x, y).rgb() for x in range(8, 300) for y in range(5, 35)} - {band.rgb()}
+            best = max(theme.contrast_ratio(QColor.fromRgb(ink), band) for ink in inks)
+            assert best >= 4.5, (band.name(), best)
+    finally:
+        apply_palette(app, old)
+        theme.refresh()
