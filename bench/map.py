@@ -7,6 +7,7 @@
     map_update_7k_in_page_ms is the page's own share (performance.now around apply + draw).
     map_update_7k_ingest_ms is the Python-side validation of the 7,000 incoming fixes in update_devices(),
     which in the app is spread over the coalescing window as fixes arrive (~120 per second at 7,000 devices).
+(d) map_vector_*: pan/zoom frame times with a vector MBTiles package (see _vector_pan_zoom).
 (b) map_naive_refresh_7k_ms: the naive approach - folium regenerates the page with 7,000 CircleMarkers
     (bundled Leaflet, same scheme, so no network either) and the view reloads it until loadFinished.
 """
@@ -82,6 +83,85 @@ def _naive_html(devices: list[dict]) -> str:
     return fmap.get_root().render()
 
 
+#: the pan/zoom script at street zoom: 8 animated pans, two zoom steps in and two out; the page records
+#: every frame interval (requestAnimationFrame) while it runs
+PAN_ZOOM_JS = """(function () {
+  var map = FieldMap.map, frames = [], last = performance.now(), steps = 0, running = true;
+  window.__frames = null;
+  function tick(now) { frames.push(now - last); last = now; if (running) requestAnimationFrame(tick); }
+  requestAnimationFrame(tick);
+  var actions = [];
+  for (var i = 0; i < 8; i++) actions.push(function (k) { return function () {
+    map.panBy([k % 2 ? -300 : 300, k % 3 ? 120 : -120], {animate: true, duration: 0.4}); }; }(i));
+  actions.push(function () { map.zoomIn(1); }, function () { map.zoomIn(1); },
+               function () { map.zoomOut(1); }, function () { map.zoomOut(1); });
+  var next = function () {
+    if (steps >= actions.length) { running = false; window.__frames = frames.slice(1); return; }
+    actions[steps++](); setTimeout(next, 600);
+  };
+  next();
+  return 1;
+})()"""
+
+
+def _vector_pan_zoom(app, tmp: Path) -> dict[str, float | int]:
+    """(d) a vector package (OpenMapTiles schema, maps/vector_sample.py, 3x3 z13 tiles around the Loop,
+    native z13-14) as the only map: time to the first drawn view at z16, then frame intervals during the
+    pan/zoom script, under the offscreen software renderer."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from maps.tiles import TileStore
+    from maps.vector_sample import LOOP_Z13, build
+    from maps.view import MapView
+
+    x0, y0 = LOOP_Z13
+    node_modules = Path(__file__).resolve().parent.parent / "node_modules"
+    package = build(node_modules, tmp / "vector.mbtiles",
+                    only={(x, y) for x in range(x0 - 1, x0 + 2) for y in range(y0 - 1, y0 + 2)})
+    store = TileStore(None, packages=[package])
+    started = time.perf_counter()
+    view = MapView(store, center=(41.8810, -87.6298), zoom=16)
+    view.resize(1280, 800)
+    view.show()
+    drawn: dict = {}
+
+    def poll_status() -> bool:
+        got: list = []
+        view.evaluate("FieldMap.status()", got.append)
+        _wait(app, lambda: bool(got), 30)
+        drawn.update(json.loads(got[0]))
+        return drawn.get("vectorTilesDrawn", 0) >= 12 and view.scheme_handler.pending_tiles() == 0
+
+    _wait(app, lambda: view.is_ready, 60)
+    _wait(app, poll_status, 60)
+    first_view_ms = (time.perf_counter() - started) * 1000
+    view.evaluate(PAN_ZOOM_JS)
+    frames_text: list = []
+
+    def finished() -> bool:
+        got: list = []
+        view.evaluate("window.__frames === null ? '' : JSON.stringify(window.__frames)", got.append)
+        _wait(app, lambda: bool(got), 30)
+        if got[0]:
+            frames_text.append(got[0])
+        return bool(frames_text)
+
+    _wait(app, finished, 90)
+    frames = sorted(json.loads(frames_text[0]))
+    view.shutdown()
+    view.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    app.processEvents()
+    store.close()
+    return {
+        "map_vector_first_view_ms": round(first_view_ms, 1),
+        "map_vector_frames": len(frames),
+        "map_vector_frame_median_ms": round(frames[len(frames) // 2], 1),
+        "map_vector_frame_p95_ms": round(frames[int(len(frames) * 0.95)], 1),
+        "map_vector_frame_max_ms": round(frames[-1], 1),
+    }
+
+
 def run(quick: bool = False) -> dict[str, float | int]:
     from maps.scheme import register_app_scheme
 
@@ -153,8 +233,10 @@ def run(quick: bool = False) -> dict[str, float | int]:
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     app.processEvents()
     store.close()
+    vector = _vector_pan_zoom(app, Path(tmp.name))
     tmp.cleanup()
     return {
+        **vector,
         "map_update_7k_ms": round(update_ms, 1),
         "map_update_7k_in_page_ms": round(statistics.median(in_page), 1),
         "map_update_7k_max_ms": round(max(round_trips), 1),

@@ -96,7 +96,7 @@ EXCLUDED_QT_MODULES = tuple(
 
 # Our modules that only build assets (`python -m maps.build_assets`) or are developer tools. The
 # app reads what they produced (maps/assets/generated, the basemap) and never imports them.
-BUILD_TIME_MODULES = ("maps.build_assets", "maps.basemap", "maps.demo_window")
+BUILD_TIME_MODULES = ("maps.build_assets", "maps.basemap", "maps.demo_window", "maps.vector_sample")
 
 # What only those build-time modules import: folium renders the page template (and imports NumPy,
 # ~40 MiB with OpenBLAS); the basemap renderer needs mapbox-vector-tile, Shapely, pyclipper and
@@ -291,6 +291,7 @@ REQUIRED_GENERATED_ASSETS = (
     "maps/assets/generated/no-tiles.png",
     "maps/assets/basemap/chicago.mbtiles",
     "maps/assets/vendor/leaflet/leaflet.js",
+    "maps/assets/vendor/vectorgrid/Leaflet.VectorGrid.bundled.min.js",
 )
 
 

@@ -39,6 +39,9 @@ VENDOR_FILES = {
     "leaflet.markercluster/dist/MarkerCluster.Default.css": "markercluster/MarkerCluster.Default.css",
     "leaflet/LICENSE": "leaflet/LICENSE",
     "leaflet.markercluster/MIT-LICENCE.txt": "markercluster/MIT-LICENCE.txt",
+    # vector MBTiles renderer (with its pbf decoder bundled); chosen over MapLibre GL by
+    # `python -m bench.vector_renderers` (docs/offline-maps.md)
+    "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js": "vectorgrid/Leaflet.VectorGrid.bundled.min.js",
 }
 
 
@@ -75,7 +78,7 @@ def copy_vendor(node_modules: Path) -> bool:
         shutil.copyfile(node_modules / src, out)
     versions = {
         name: json.loads((node_modules / name / "package.json").read_text())["version"]
-        for name in ("leaflet", "leaflet.markercluster")
+        for name in ("leaflet", "leaflet.markercluster", "leaflet.vectorgrid")
     }
     (target / "versions.json").write_text(json.dumps(versions, indent=1))
     stamp.write_text(digest)

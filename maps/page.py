@@ -35,6 +35,7 @@ MAP_VARIABLE = "map_fieldmap"
 
 BUNDLED_JS = [
     ("leaflet", f"{BASE_URL}/vendor/leaflet/leaflet.js"),
+    ("vectorgrid", f"{BASE_URL}/vendor/vectorgrid/Leaflet.VectorGrid.bundled.min.js"),
     ("qwebchannel", f"{BASE_URL}/qwebchannel.js"),
     ("fieldmap", f"{BASE_URL}/page/fieldmap.js"),
 ]

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 SCHEME_BYTES = SCHEME.encode()
 TILE_WORKERS = 4
+VECTOR_MIME = b"application/x-protobuf"
 #: schemes that never touch the network
 LOCAL_SCHEMES = frozenset({SCHEME, "data", "blob"})
 
@@ -193,7 +194,7 @@ class AppSchemeHandler(QWebEngineUrlSchemeHandler):
             job.fail(QWebEngineUrlRequestJob.Error.UrlNotFound)
             return
         path = url.path()
-        if path.startswith("/tiles/"):
+        if path.startswith("/tiles/") or path.startswith("/vtiles/"):
             self._start_tile(job, path)
             return
         doc = self._documents.get(path)
@@ -204,14 +205,15 @@ class AppSchemeHandler(QWebEngineUrlSchemeHandler):
         _reply(job, doc[0], doc[1], self._csp.get(path))
 
     def _start_tile(self, job: QWebEngineUrlRequestJob, path: str) -> None:
+        vector = path.startswith("/vtiles/")
         try:
-            z, x, y_png = path[len("/tiles/"):].split("/")
+            z, x, y_png = path[len("/vtiles/" if vector else "/tiles/"):].split("/")
             z_i, x_i, y_i = int(z), int(x), int(y_png.split(".")[0])
         except ValueError:
             job.fail(QWebEngineUrlRequestJob.Error.UrlInvalid)
             return
         if self._store is None:
-            _reply(job, b"image/png", no_tiles_png())
+            _reply(job, *((VECTOR_MIME, b"") if vector else (b"image/png", no_tiles_png())))
             return
         key = self._next_job
         self._next_job += 1
@@ -224,7 +226,7 @@ class AppSchemeHandler(QWebEngineUrlSchemeHandler):
             worker = threading.Thread(target=self._work, name="map-tiles", daemon=True)
             worker.start()
             self._workers.append(worker)
-        self._requests.put((key, z_i, x_i, y_i))
+        self._requests.put((key, vector, z_i, x_i, y_i))
 
     def _work(self) -> None:
         while True:
@@ -233,28 +235,35 @@ class AppSchemeHandler(QWebEngineUrlSchemeHandler):
                 return
             self._lookup(*item)
 
-    def _lookup(self, key: int, z: int, x: int, y: int) -> None:
+    def _lookup(self, key: int, vector: bool, z: int, x: int, y: int) -> None:
         try:
-            data = self._store.get_tile(z, x, y) if self._store is not None else None
+            if self._store is None:
+                data = None
+            elif vector:
+                data = self._store.vector_tile(z, x, y)
+            else:
+                data = self._store.raster_tile(z, x, y)
         except Exception:  # noqa: BLE001 - a broken tile must not take the page down; logged
             log.exception("map: tile %s/%s/%s lookup failed", z, x, y)
-            data = None
+            data = b"" if vector else None
         if not self._closed:
-            self._results.put((key, data))
+            self._results.put((key, vector, data))
 
     @Slot()
     def _reply_tiles(self) -> None:
         while True:
             try:
-                key, raw = self._results.get_nowait()
+                key, vector, raw = self._results.get_nowait()
             except queue.Empty:
                 break
             job = self._jobs.pop(key, None)
             if job is None:
                 continue  # cancelled meanwhile (tile scrolled away)
-            kind = image_kind(raw) if raw else None
+            kind = image_kind(raw) if raw and not vector else None
             try:
-                if kind is None:
+                if vector:
+                    _reply(job, VECTOR_MIME, raw or b"")
+                elif kind is None:
                     _reply(job, b"image/png", no_tiles_png())
                 else:
                     _reply(job, b"image/jpeg" if kind == "jpg" else f"image/{kind}".encode(), raw)

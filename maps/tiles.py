@@ -38,6 +38,7 @@ from maps.mbtiles import (  # noqa: F401 (re-exported: the tile store's callers 
     inspect_mbtiles,
     tms_row,
     valid_tile_address,
+    vector_tile_bytes,
     write_tiles,
 )
 from maps.packages import BUNDLED, PackageEntry, PackageRegistry
@@ -263,7 +264,8 @@ class TileStore:
 
     @property
     def zoom_range(self) -> tuple[int, int]:
-        readers = self._all_readers()
+        """Native zooms of the image tiles (vector packages: vector_zoom_range)."""
+        readers = [r for r in self._all_readers() if not r.info.is_vector]
         if self.tile_url or not readers:
             return (0, 19)
         return (min(p.info.min_zoom for p in readers), max(p.info.max_zoom for p in readers))
@@ -307,6 +309,50 @@ class TileStore:
             return data, "server"
         data = self._basemap.get(z, x, y) if self._basemap else None
         return (data, self._basemap.info.path.name) if data is not None and self._basemap else None
+
+    # ---- the page's two layers: raster images and vector tiles -------------------------------
+
+    @property
+    def vector_zoom_range(self) -> tuple[int, int] | None:
+        """(min, max) native zoom of the vector packages, None without any (the page adds no vector layer)."""
+        vector = [p.info for p in self._packages if p.info.is_vector]
+        if not vector:
+            return None
+        return (min(i.min_zoom for i in vector), max(i.max_zoom for i in vector))
+
+    def _top_package(self, z: int, x: int, y: int) -> tuple[MBTilesReader, bytes] | None:
+        """The highest-priority package with data for z/x/y; a vector package also covers zooms past its
+        own maximum (the page overzooms its tiles), so its tile there is the ancestor's."""
+        for package in self._packages:
+            info = package.info
+            if info.is_vector and z > info.max_zoom:
+                shift = z - info.max_zoom
+                data = package.get(info.max_zoom, x >> shift, y >> shift)
+            else:
+                data = package.get(z, x, y)
+            if data is not None:
+                return package, data
+        return None
+
+    def raster_tile(self, z: int, x: int, y: int) -> bytes | None:
+        """What the page's image layer shows at z/x/y: TRANSPARENT_PNG where a vector package has the
+        higher priority (the vector layer underneath draws it), else as get_tile()."""
+        if not valid_tile_address(z, x, y):
+            return None
+        top = self._top_package(z, x, y)
+        if top is not None:
+            return TRANSPARENT_PNG if top[0].info.is_vector else top[1]
+        return self.get_tile(z, x, y)
+
+    def vector_tile(self, z: int, x: int, y: int) -> bytes:
+        """The inflated Mapbox Vector Tile the page's vector layer draws at z/x/y (a vector package's
+        native zooms only); empty where no vector package has the highest priority there."""
+        if not valid_tile_address(z, x, y):
+            return b""
+        top = self._top_package(z, x, y)
+        if top is None or not top[0].info.is_vector or z > top[0].info.max_zoom:
+            return b""
+        return vector_tile_bytes(top[1]) or b""
 
     def _cached(self, z: int, x: int, y: int) -> bytes | None:
         if self._conn is None:

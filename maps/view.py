@@ -123,17 +123,32 @@ class MapView(QWidget):
         self._timer.setInterval(coalesce_ms)
         self._timer.timeout.connect(self.flush)
 
-        min_zoom, max_zoom = tile_store.zoom_range if tile_store else (3, 19)
+        self._tile_store = tile_store
+        self._center, self._start_zoom = center, zoom
+        self._set_page()
+        self._page.load(QUrl(BASE_URL + PAGE_PATH))
+
+    def _set_page(self) -> None:
+        """The page for the tile store's packages as they are now (zoom range, attribution): after an
+        import or a change of order, reload() shows them."""
+        store = self._tile_store
+        min_zoom, max_zoom = store.zoom_range if store else (3, 19)
+        vector = store.vector_zoom_range if store else None
+        center = self._center
+        zoom = self._start_zoom
+        if self._bounds is not None:  # keep the officer's place on a reload
+            south, west, north, east = self._bounds
+            center, zoom = ((south + north) / 2, (west + east) / 2), self._zoom or zoom
         self._scheme.set_page(
             build_page_html(
                 center=center,
                 zoom=zoom,
                 max_native_zoom=max_zoom,
-                max_zoom=max(18, max_zoom),
-                attribution=(tile_store.attribution if tile_store else "") or DEMO_ATTRIBUTION,
+                max_zoom=max(18, max_zoom, 18 if vector is None else 19),
+                attribution=(store.attribution if store else "") or DEMO_ATTRIBUTION,
             )
         )
-        self._page.load(QUrl(BASE_URL + PAGE_PATH))
+        self._vector_layer = {"minZoom": vector[0], "maxNativeZoom": vector[1]} if vector else None
 
     # ------------------------------------------------------------------ properties
 
@@ -332,6 +347,8 @@ class MapView(QWidget):
 
     def _push_state(self) -> None:
         self._pending.clear()
+        if self._vector_layer is not None:
+            self._call("FieldMap.setVectorLayer", self._vector_layer)
         self._call_json("FieldMap.setDevices", layers.wire_rows(self._devices.values()))
         if self._zones or self.undrawable_zones:
             self._call("FieldMap.showZones", self._zones, self.undrawable_zones)
@@ -348,6 +365,11 @@ class MapView(QWidget):
             self._page.runJavaScript(script, 0, self._guarded(callback))
 
     def reload(self) -> None:
+        """Rebuild the page for the tile store's current packages and load it again (state is pushed
+        whole when it reports ready)."""
+        if not self._alive:
+            return
+        self._set_page()
         self._page.load(QUrl(BASE_URL + PAGE_PATH))
 
     def shutdown(self) -> None:

@@ -652,6 +652,180 @@
     },
   };
 
+  // ------------------------------------------------------------------ vector basemap (vector MBTiles)
+
+  // Offline vector packages (OpenMapTiles schema) drawn by Leaflet.VectorGrid on canvas tiles from
+  // fieldmap://app/vtiles/. Beyond the package's last zoom (z14 for OpenMapTiles) the parent tile is
+  // drawn scaled as vectors, so streets stay sharp at officer zooms; street and place names are drawn
+  // on the tile canvas with the system font (VectorGrid draws no text).
+  var LAND = "#f2efe9";
+  var ROAD_COLOR = { motorway: "#e990a0", trunk: "#f9b29c", primary: "#fcd6a4", secondary: "#f7fabf" };
+  function roadWidth(cls, z) {
+    var base = cls === "motorway" || cls === "trunk" ? 2.4 : cls === "primary" ? 2.2 : cls === "secondary" ? 1.9 :
+      cls === "tertiary" ? 1.6 : cls === "minor" ? 1.1 : cls === "service" ? 0.6 : 0.5;
+    return Math.max(0.5, base * Math.pow(1.55, z - 13));
+  }
+  function area(color) { return { fill: true, fillColor: color, fillOpacity: 1, stroke: false, weight: 0 }; }
+  var VECTOR_STYLE = {
+    landuse: area("#ece8e0"), landcover: area("#d5ecc4"), park: area("#c8e6b4"), water: area("#aad3df"),
+    waterway: function (p, z) { return { color: "#aad3df", weight: Math.max(1, z - 12), fill: false }; },
+    building: function (p, z) { return z < 14 ? [] : { fill: true, fillColor: "#d9d0c9", fillOpacity: 1, color: "#c9bcb1", weight: 0.5 }; },
+    transportation: function (p, z) {
+      var cls = p["class"];
+      if (cls === "rail") return { color: "#9a9a9a", weight: 1.2, dashArray: "4 3", fill: false };
+      if (cls === "path" || cls === "track") return z < 15 ? [] : { color: "#d08f7a", weight: 1, dashArray: "2 2", fill: false };
+      if ((cls === "service" && z < 15) || (cls === "minor" && z < 13)) return [];
+      var w = roadWidth(cls, z);
+      // casing underneath, fill on top: readable streets on light land colours
+      return [{ color: "#b5aca3", weight: w + 1.6, fill: false, lineCap: "round" },
+              { color: ROAD_COLOR[cls] || "#ffffff", weight: w, fill: false, lineCap: "round" }];
+    },
+    transportation_name: [], place: [], poi: [], housenumber: [], aeroway: [], boundary: [],
+    mountain_peak: [], water_name: [], aerodrome_label: [], landuse_overlay: [],
+  };
+
+  function bbox(f) {
+    if (!f._bbox) {
+      var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      f.geometry.forEach(function (ring) {
+        ring.forEach(function (p) {
+          if (p.x < x0) x0 = p.x;
+          if (p.x > x1) x1 = p.x;
+          if (p.y < y0) y0 = p.y;
+          if (p.y > y1) y1 = p.y;
+        });
+      });
+      f._bbox = [x0, y0, x1, y1];
+    }
+    return f._bbox;
+  }
+
+  function childTile(tile, n, ox, oy) {
+    // the part of a parent tile that covers one child: extents shrink, coordinates shift; a feature is
+    // kept when its bounding box (computed once per parent) reaches the child, the canvas clips the rest
+    var out = { layers: {} };
+    for (var name in tile.layers) {
+      var layer = tile.layers[name], ext = layer.extent / n, dx = ox * ext, dy = oy * ext, margin = ext / 8;
+      var feats = [];
+      for (var i = 0; i < layer.features.length; i++) {
+        var f = layer.features[i], b = bbox(f);
+        if (b[2] < dx - margin || b[0] > dx + ext + margin || b[3] < dy - margin || b[1] > dy + ext + margin) continue;
+        var geom = f.geometry.map(function (ring) {
+          return ring.map(function (p) { return { x: p.x - dx, y: p.y - dy }; });
+        });
+        feats.push({ type: f.type, properties: f.properties, geometry: geom });
+      }
+      out.layers[name] = { extent: ext, features: feats, length: feats.length };
+    }
+    return out;
+  }
+
+  // the part of segment a-b inside the square [lo, hi]² (Liang-Barsky), or null
+  function clipSegment(ax, ay, bx, by, lo, hi) {
+    var t0 = 0, t1 = 1, dx = bx - ax, dy = by - ay;
+    var edges = [[-dx, ax - lo], [dx, hi - ax], [-dy, ay - lo], [dy, hi - ay]];
+    for (var i = 0; i < 4; i++) {
+      var p = edges[i][0], q = edges[i][1];
+      if (p === 0) { if (q < 0) return null; continue; }
+      var r = q / p;
+      if (p < 0) { if (r > t1) return null; if (r > t0) t0 = r; } else { if (r < t0) return null; if (r < t1) t1 = r; }
+    }
+    return [ax + t0 * dx, ay + t0 * dy, ax + t1 * dx, ay + t1 * dy];
+  }
+
+  function drawLabels(ctx, tile, z, size) {
+    if (!ctx || z < 14) return;
+    var placed = [];
+    var free = function (b) {
+      if (b.x0 < 2 || b.y0 < 2 || b.x1 > size - 2 || b.y1 > size - 2) return false;
+      for (var i = 0; i < placed.length; i++) {
+        var o = placed[i];
+        if (b.x0 < o.x1 && b.x1 > o.x0 && b.y0 < o.y1 && b.y1 > o.y0) return false;
+      }
+      placed.push(b);
+      return true;
+    };
+    var text = function (label, x, y, angle, font) {
+      ctx.save();
+      ctx.translate(x, y);
+      ctx.rotate(angle);
+      ctx.font = font;
+      ctx.textAlign = "center";
+      ctx.textBaseline = "middle";
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = "rgba(255,255,255,0.9)";
+      ctx.strokeText(label, 0, 0);
+      ctx.fillStyle = "#333";
+      ctx.fillText(label, 0, 0);
+      ctx.restore();
+    };
+    var names = tile.layers.transportation_name;
+    if (names && z >= 15) {
+      var scale = size / names.extent;
+      ctx.font = "11px sans-serif";
+      names.features.forEach(function (f) {
+        var label = f.properties.name;
+        if (!label || f.type !== 2) return;
+        var w = ctx.measureText(label).width + 6, best = null;
+        f.geometry.forEach(function (ring) {
+          for (var i = 1; i < ring.length; i++) {
+            var seg = clipSegment(ring[i - 1].x * scale, ring[i - 1].y * scale, ring[i].x * scale, ring[i].y * scale, 6, size - 6);
+            if (!seg) continue;
+            var ax = seg[0], ay = seg[1], bx = seg[2], by = seg[3];
+            var len = Math.sqrt((bx - ax) * (bx - ax) + (by - ay) * (by - ay));
+            if (len > w && (!best || len > best.len)) best = { ax: ax, ay: ay, bx: bx, by: by, len: len };
+          }
+        });
+        if (!best) return;
+        var angle = Math.atan2(best.by - best.ay, best.bx - best.ax);
+        if (angle > Math.PI / 2) angle -= Math.PI; else if (angle < -Math.PI / 2) angle += Math.PI;
+        var mx = (best.ax + best.bx) / 2, my = (best.ay + best.by) / 2, r = w / 2 + 2;
+        if (free({ x0: mx - r, y0: my - r * Math.abs(Math.sin(angle)) - 7, x1: mx + r, y1: my + r * Math.abs(Math.sin(angle)) + 7 })) {
+          text(label, mx, my, angle, "11px sans-serif");
+        }
+      });
+    }
+    var places = tile.layers.place;
+    if (places) {
+      var ps = size / places.extent;
+      places.features.forEach(function (f) {
+        var label = f.properties.name, pt = f.geometry[0] && f.geometry[0][0];
+        if (!label || !pt) return;
+        ctx.font = "bold 12px sans-serif";
+        var half = ctx.measureText(label).width / 2 + 3, x = pt.x * ps, y = pt.y * ps;
+        if (free({ x0: x - half, y0: y - 9, x1: x + half, y1: y + 9 })) text(label, x, y, 0, "bold 12px sans-serif");
+      });
+    }
+  }
+
+  var VectorBasemap = L.VectorGrid.Protobuf ? L.VectorGrid.Protobuf.extend({
+    _getVectorTilePromise: function (coords) {
+      var dz = coords.z - this.options.nativeMaxZoom, proto = L.VectorGrid.Protobuf.prototype, p;
+      if (dz <= 0) {
+        p = proto._getVectorTilePromise.call(this, coords);
+      } else {
+        var n = 1 << dz, parent = L.point(coords.x >> dz, coords.y >> dz);
+        parent.z = this.options.nativeMaxZoom;
+        var key = parent.z + "/" + parent.x + "/" + parent.y;
+        this._parents = this._parents || {};
+        if (!this._parents[key]) this._parents[key] = proto._getVectorTilePromise.call(this, parent);
+        p = this._parents[key].then(function (tile) { return childTile(tile, n, coords.x - parent.x * n, coords.y - parent.y * n); });
+      }
+      this._lastPromise = p;
+      return p;
+    },
+    createTile: function (coords, done) {
+      var tile = L.VectorGrid.Protobuf.prototype.createTile.call(this, coords, done);
+      var renderer = this._lastRenderer, size = this.getTileSize().x, self = this;
+      tile.style.background = LAND;
+      this._lastPromise.then(function (vt) {
+        drawLabels(renderer._ctx, vt, coords.z, size);
+        self._drawn = (self._drawn || 0) + 1;
+      });
+      return tile;
+    },
+  }) : null;
+
   // ------------------------------------------------------------------ public API
 
   var FieldMap = {
@@ -704,6 +878,23 @@
       this.map.getContainer().classList.toggle("fm-dark", !!dark);
       return !!dark;
     },
+    // options: {minZoom, maxNativeZoom} of the vector packages (maps/view.py, when the tile store has any)
+    setVectorLayer: function (options) {
+      if (!VectorBasemap || this.vector) return false;
+      var self = this;
+      this.vector = new VectorBasemap("fieldmap://app/vtiles/{z}/{x}/{y}.pbf", {
+        rendererFactory: function (coords, size, opts) { return (self.vector._lastRenderer = L.canvas.tile(coords, size, opts)); },
+        vectorTileLayerStyles: VECTOR_STYLE,
+        nativeMaxZoom: options.maxNativeZoom,
+        minZoom: options.minZoom,
+        maxZoom: this.map.getMaxZoom(),
+        zIndex: 0, // under the image layer, which is transparent where a vector package has priority
+        interactive: false,
+        attribution: "",
+      });
+      this.vector.addTo(this.map);
+      return true;
+    },
     showZones: function (zones, undrawable) {
       drawZones(this.zones, zones);
       ZoneNotice.show(this.map, undrawable || []);
@@ -730,6 +921,7 @@
         devicesInView: this.devices ? this.devices._inView : 0,
         zones: this.zones ? this.zones.getLayers().length : 0,
         undrawableZones: ZoneNotice.count(),
+        vectorTilesDrawn: this.vector ? this.vector._drawn || 0 : 0,
         trackPoints: Track.points.length,
         routeStops: Route.count,
         zoom: this.map ? this.map.getZoom() : null,
