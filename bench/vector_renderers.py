@@ -84,22 +84,7 @@ def _page(renderer: str) -> str:
     var map = L.map('m', {{fadeAnimation: false}}).setView([{CENTER[0]}, {CENTER[1]}], 15);
     {layer}
     layer.addTo(map);
-    window.__frames = null;
-    window.runScript = function () {{
-      var frames = [], last = performance.now(), steps = 0, running = true;
-      function tick(now) {{ frames.push(now - last); last = now; if (running) requestAnimationFrame(tick); }}
-      requestAnimationFrame(tick);
-      var actions = [];
-      for (var i = 0; i < 8; i++) actions.push(function (k) {{ return function () {{
-          map.panBy([k % 2 ? -300 : 300, k % 3 ? 120 : -120], {{animate: true, duration: 0.4}}); }}; }}(i));
-      actions.push(function () {{ map.zoomIn(1); }}, function () {{ map.zoomIn(1); }},
-                   function () {{ map.zoomOut(1); }}, function () {{ map.zoomOut(1); }});
-      var next = function () {{
-        if (steps >= actions.length) {{ running = false; window.__frames = frames.slice(1); return; }}
-        actions[steps++](); setTimeout(next, 600);
-      }};
-      next();
-    }};
+    window.FieldMap = {{map: map}};  // what bench.map.PAN_ZOOM_JS drives
     </script></body></html>"""
 
 
@@ -112,6 +97,7 @@ def _measure(renderer: str) -> dict:
     from PySide6.QtWebEngineWidgets import QWebEngineView
     from PySide6.QtWidgets import QApplication
 
+    from bench.map import PAN_ZOOM_JS
     from maps.page import BASE_URL, SCHEME
     from maps.scheme import AppSchemeHandler
     from maps.tiles import TileStore
@@ -149,7 +135,7 @@ def _measure(renderer: str) -> dict:
     result["drawn"] = bool(js("!!window.__loaded"))
     result["first_view_ms"] = round((time.perf_counter() - started) * 1000, 1)
     if result["drawn"]:
-        js("window.runScript(); 1")
+        js(PAN_ZOOM_JS)
         deadline = time.monotonic() + 60
         text = "wait"
         while text == "wait" and time.monotonic() < deadline:

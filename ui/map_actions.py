@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from ui.tasks import run_task
 
@@ -79,9 +79,9 @@ def import_tiles(window, path: str | None = None) -> None:
         _unavailable(window, "Import map tiles")
         return
     if path is None:
-        path, _ = QFileDialog.getOpenFileName(
-            window, "Import map tiles", str(Path.home()), "MBTiles files (*.mbtiles);;All files (*)"
-        )
+        from ui.offline_maps_dialog import choose_mbtiles_file
+
+        path = choose_mbtiles_file(window)
         if not path:
             return
     window.statusBar().showMessage(f"Importing map tiles from {Path(path).name}…")

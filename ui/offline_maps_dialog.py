@@ -72,6 +72,7 @@ class OfflineMapsDialog(QDialog):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setAccessibleName("Offline map packages")
         self.table.itemSelectionChanged.connect(self._update_buttons)
 
@@ -157,9 +158,7 @@ class OfflineMapsDialog(QDialog):
         if self._busy:
             return
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(
-                self, "Import map tiles", str(Path.home()), "MBTiles files (*.mbtiles);;All files (*)"
-            )
+            path = choose_mbtiles_file(self)
             if not path:
                 return
         source = Path(path)
@@ -234,6 +233,14 @@ class OfflineMapsDialog(QDialog):
     def reject(self) -> None:  # Escape or the window's close button
         self._cancel_import()
         super().reject()
+
+
+def choose_mbtiles_file(parent) -> str:
+    """The officer's pick of an .mbtiles file ("" when cancelled)."""
+    path, _ = QFileDialog.getOpenFileName(
+        parent, "Import map tiles", str(Path.home()), "MBTiles files (*.mbtiles);;All files (*)"
+    )
+    return path
 
 
 def _size(size_bytes: int | None) -> str:
