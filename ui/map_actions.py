@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from ui.tasks import run_task
@@ -84,18 +84,33 @@ def import_tiles(window, path: str | None = None) -> None:
         path = choose_mbtiles_file(window)
         if not path:
             return
-    window.statusBar().showMessage(f"Importing map tiles from {Path(path).name}…")
+    from ui.offline_maps_dialog import ImportProgress
+
+    name = Path(path).name
+    window.statusBar().showMessage(f"Importing map tiles from {name}…")
+    progress = ImportProgress()
+    ticker = QTimer(window)  # the worker only writes two ints; the status bar reads them here
+    ticker.setInterval(200)
+    ticker.timeout.connect(lambda: progress.total and window.statusBar().showMessage(
+        f"Importing map tiles from {name}: {progress.done:,} of {progress.total:,} tiles checked…"))
+    ticker.start()
+
+    def stop_ticker() -> None:
+        ticker.stop()
+        ticker.deleteLater()
 
     def done(info) -> None:
+        stop_ticker()
         window.statusBar().showMessage(f"Imported map tiles: {describe(info)}", 10_000)
         if window.map is not None:
             window.map.reload()  # the page learns the new zoom range and bounds
 
     def failed(exc: BaseException) -> None:
+        stop_ticker()
         window.statusBar().clearMessage()
         QMessageBox.warning(window, "Import map tiles", f"The file was not imported, nothing changed:\n{exc}")
 
-    run_task(lambda: store.import_mbtiles(Path(path)), done, failed, owner=window)
+    run_task(lambda: store.import_mbtiles(Path(path), progress=progress), done, failed, owner=window)
 
 
 def offline_maps(window) -> OfflineMapsDialog | None:

@@ -36,7 +36,7 @@ COLUMNS = ("#", "Name", "Kind", "Provided by", "Tiles", "Size", "Zooms", "Bounds
 ORIGIN_TEXT = {"imported": "imported here", "preloaded": "agency (preloaded)", "bundled": "built in", "given": "other"}
 
 
-class _Progress:
+class ImportProgress:
     """Written by the import worker, read by the GUI timer (two ints: no lock needed under the GIL)."""
 
     def __init__(self) -> None:
@@ -58,7 +58,7 @@ class OfflineMapsDialog(QDialog):
         self._store = store
         self._busy = False
         self._cancel: threading.Event | None = None
-        self._progress = _Progress()
+        self._progress = ImportProgress()
         self._rows: list[dict] = []
 
         intro = QLabel(
@@ -163,7 +163,7 @@ class OfflineMapsDialog(QDialog):
                 return
         source = Path(path)
         self._cancel = threading.Event()
-        self._progress = _Progress()
+        self._progress = ImportProgress()
         progress, cancel = self._progress, self._cancel
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)

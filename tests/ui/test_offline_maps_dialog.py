@@ -28,6 +28,8 @@ def test_offline_maps_lists_imports_reorders_and_removes(qtbot, tmp_path):
         dialog.start_import(str(write_pymbtiles(tmp_path / f"{name}.mbtiles", {CHICAGO_Z14: color}, name=name)))
         _wait_idle(qtbot, dialog)
     assert "first in the list" in dialog.status.text()
+    assert (dialog._progress.done, dialog._progress.total) == (1, 1)  # the worker reported its progress
+    assert not dialog.progress.isVisible()
     assert [dialog.table.item(r, 1).text() for r in range(3)][:2] == ["blue", "red"]
     assert dialog.table.item(0, 4).text() == "1" and dialog.table.item(0, 6).text() == "14–14"
     assert store.get_tile(*CHICAGO_Z14) == BLUE
