@@ -23,7 +23,9 @@ Metrics (2 rules workers; the same run with 1 rules worker adds `cluster_1w_*`):
 cluster_db, cluster_receivers, cluster_rules_workers, cluster_api_workers, cluster_worker_kills,
 cluster_fixes_sent, cluster_fixes_stored, cluster_lost, cluster_duplicated, cluster_alerts_duplicated,
 cluster_live_gaps (events of the broker's stream an officer never got), cluster_live_repeats,
-cluster_fixes_per_s (phase 1), cluster_paced_fixes_per_s (phase 2), cluster_fix_to_live_p50_ms /
+cluster_fixes_per_s (phase 1) and the CPU each kind of process spent per fix in it
+(cluster_{receivers,rules_workers,api_workers,broker,postgres}_cpu_us_per_fix, postgres: its server
+processes of the bench database; contention-independent where the rates are not), cluster_paced_fixes_per_s (phase 2), cluster_fix_to_live_p50_ms /
 _p99_ms / _max_ms (phase 2, kills included) and cluster_fix_to_live_steady_p50_ms / _p99_ms.
 """
 
@@ -220,6 +222,7 @@ def run_cluster(rules_workers: int, per_officer: int, flood_rounds: int, paced_r
             def round_fixes(r: int) -> list:
                 return simulator.fixes(r * 60.0, (r + 1) * 60.0, sim_start + timedelta(minutes=r), datetime.now(UTC))
 
+            cpu_before = _cpu_by_role(cluster)
             first_send = time.monotonic()
             with ThreadPoolExecutor(SENDERS) as pool:
                 # 1. throughput: as fast as the receivers take them, no failures, until all are stored
@@ -232,6 +235,12 @@ def run_cluster(rules_workers: int, per_officer: int, flood_rounds: int, paced_r
                 _wait(lambda: stored() >= flood_sent, 600)
                 flood_s = time.monotonic() - first_send
                 rate = flood_sent / flood_s
+                cpu_after = _cpu_by_role(cluster)
+                cpu_us_per_fix = {
+                    role: round(sum(cpu - cpu_before[role].get(pid, 0.0) for pid, cpu in pids.items())
+                                / flood_sent * 1e6, 1)
+                    for role, pids in cpu_after.items()
+                }
                 # 2. failures and latency: paced at a share of that rate, SIGKILLs mid-stream
                 paced_from = time.monotonic()
                 interval = BATCH / (rate * PACE)
@@ -293,12 +302,34 @@ def run_cluster(rules_workers: int, per_officer: int, flood_rounds: int, paced_r
             "alerts": alerts, "alerts_duplicated": alerts - distinct_alerts,
             "live_gaps": gaps, "live_repeats": repeats, "live_fixes_timed": len(latencies),
             "live_reconnects": sum(listener.reconnects for listener in listeners.values()),
+            **{f"{role}_cpu_us_per_fix": us for role, us in cpu_us_per_fix.items()},
             "worker_kills": kills, "fixes_per_s": round(rate), "paced_fixes_per_s": round(rate * PACE),
             "fix_to_live_p50_ms": _percentile(latencies, 0.5), "fix_to_live_p99_ms": _percentile(latencies, 0.99),
             "fix_to_live_max_ms": _percentile(latencies, 1.0),
             "fix_to_live_steady_p50_ms": _percentile(steady, 0.5),
             "fix_to_live_steady_p99_ms": _percentile(steady, 0.99),
         }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_by_role(cluster: LocalCluster) -> dict[str, dict[int, float]]:
+    """CPU seconds used so far by each process of the cluster, by kind; for PostgreSQL, by the server
+    processes serving its database (the workers' pooled connections)."""
+    out = {
+        name: {p.process.pid: _cpu_seconds(p.process.pid) for p in processes}
+        for name, processes in (("receivers", cluster.receivers), ("rules_workers", cluster.rules),
+                                ("api_workers", cluster.apis))
+    }
+    out["broker"] = {cluster.nats.process.pid: _cpu_seconds(cluster.nats.process.pid)}
+    backends = _query(cluster.db_url, "select pid from pg_stat_activity where datname = current_database() "
+                                      "and pid <> pg_backend_pid()")
+    out["postgres"] = {pid: _cpu_seconds(pid) for (pid,) in backends if Path(f"/proc/{pid}").exists()}
+    return out
 
 
 def _percentile(ordered: list[float], q: float) -> int | None:
