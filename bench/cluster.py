@@ -51,6 +51,8 @@ from sqlalchemy.engine import make_url
 from sync_server.cluster.launcher import LocalCluster
 from sync_server.cluster.natsd import nats_server_version
 from sync_server.cluster.roles import prepare_database
+from sync_server.db import utcnow
+from sync_server.device_keys import add_gateway, assign_devices
 from sync_server.seeder import seed
 from sync_server.simulator import Simulator
 
@@ -174,7 +176,11 @@ def run_cluster(rules_workers: int, per_officer: int, flood_rounds: int, paced_r
     with fresh_database() as url, tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         db = prepare_database(url)
         try:
-            seed(db, OFFICERS, per_officer, PASSWORD)
+            device_keys: dict[str, str] = {}
+            seed(db, OFFICERS, per_officer, PASSWORD, device_keys=device_keys)
+            with db.write() as session:  # one vendor gateway reporting for every device
+                key = add_gateway(session, "bench", utcnow())
+                assign_devices(session, "bench", device_keys)
             simulator = Simulator(db, None)
             simulator.load()
         finally:
@@ -183,7 +189,6 @@ def run_cluster(rules_workers: int, per_officer: int, flood_rounds: int, paced_r
                               "join participant p on p.id = d.participant_id")
         device_of = {serial: device_id for serial, device_id, _ in devices}
         officer_of = {device_id: officer for _, device_id, officer in devices}
-        key = _query(url, "select value from server_setting where name = 'gateway_key'")[0][0]
         db_version = _query(url, "select version()")[0][0].split(" on ")[0]
         started_at = datetime.now(UTC).replace(tzinfo=None)
         cluster = LocalCluster(url, Path(tmp), receivers=2, rules_workers=rules_workers, api_workers=2,
@@ -206,6 +211,8 @@ def run_cluster(rules_workers: int, per_officer: int, flood_rounds: int, paced_r
                         response = client.post(f"{receiver}/v1/ingest/fixes", content=body,
                                                headers={"X-Gateway-Key": key, "content-type": "application/json"})
                         if response.status_code == 200:
+                            if response.json().get("rejected"):
+                                raise RuntimeError(f"receiver rejected fixes: {response.text[:300]}")
                             break
                         if response.status_code != 503:
                             raise RuntimeError(f"receiver refused a batch: {response.text[:200]}")
