@@ -304,3 +304,30 @@ class ResolveForm(ActionForm):
             raise ValueError(NOTE_REQUIRED_MESSAGE)
         return p.ResolveAlertPayload(resolution=self.resolution.currentData(), note=note)
 
+
+
+class TrackWindowForm(ActionForm):
+    """The window of a participant's track to fetch and show (Participant -> Track window…); its
+    payload is (since, until) as naive UTC, the store's form."""
+
+    title = "Track window"
+
+    def __init__(self, participant_name: str, parent=None, *, since: datetime, until: datetime,
+                 time_zone: str | None = None) -> None:
+        super().__init__(participant_name, parent)
+        self.time_zone = time_zone
+        self.since = self.add_row(self.time_label("From", since), _datetime_edit(self, _aware(since), "From", time_zone))
+        self.until = self.add_row(self.time_label("To", until), _datetime_edit(self, _aware(until), "To", time_zone))
+        self.submit_button.setText("Show track")
+
+    def build(self) -> tuple[datetime, datetime]:  # type: ignore[override]
+        since, until = _utc(self.since), _utc(self.until)
+        if until <= since:
+            raise ValueError("The window must end after it starts.")
+        if until - since > timedelta(days=31):
+            raise ValueError("The server keeps 31 days of tracks: choose a shorter window.")
+        return since.replace(tzinfo=None), until.replace(tzinfo=None)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)

@@ -3,13 +3,20 @@ changes, acknowledging and resolving incidents, and showing a participant's trac
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import reduce
 from operator import or_
 
 from PySide6.QtWidgets import QMessageBox
 
-from ui.action_forms import CheckinForm, ContactForm, NoteForm, ResolveForm, ScheduleChangeForm
+from ui.action_forms import (
+    CheckinForm,
+    ContactForm,
+    NoteForm,
+    ResolveForm,
+    ScheduleChangeForm,
+    TrackWindowForm,
+)
 from ui.tasks import run_task
 from workstation import protocol as p
 from workstation import tracks
@@ -17,6 +24,7 @@ from workstation.access_audit import audit_map_view
 from workstation.actions import Recorded
 from workstation.incidents import Incident, resolution_problem
 from workstation.local_time import local_text
+from workstation.rules.schedule import time_zone
 
 
 class WindowActions:
@@ -38,6 +46,14 @@ class WindowActions:
             self._show_track(participant_id, record)
             return
         zone = record.time_zone if record else self.caseload.model.time_zone(participant_id)
+        if name == "track_window":
+            now = self.clock()
+            since = tracks.default_since(now, time_zone(zone))
+            window_form = TrackWindowForm(who, self, since=since, until=now, time_zone=zone)
+            window_form.accepted.connect(lambda: self._show_track(participant_id, record, *window_form.payload))
+            window_form.open()
+            self._open_form = window_form
+            return
         if name == "note":
             form = NoteForm(who, self)
         elif name == "contact":
@@ -109,22 +125,20 @@ class WindowActions:
         self._open_form = form
         return None
 
-    def _show_track(self, participant_id: str, record) -> None:
-        """Fetch the participant's track since yesterday 18:00 from the server (offline: what the
-        store holds, said so in the status bar) and play it on the map."""
-        if self.map is None:
-            self.statusBar().showMessage("No map to show the track on.", 3000)
-            return
-        zone = datetime.now().astimezone().tzinfo
-        since = tracks.default_since(self.clock(), zone)
-        when = since.replace(tzinfo=UTC).astimezone(zone)
+    def _show_track(self, participant_id: str, record, since: datetime | None = None,
+                    until: datetime | None = None) -> None:
+        """Fetch the participant's track for the window (default: since yesterday 18:00 in their zone)
+        from the server (offline: what the store holds, said so in the status bar) and play it on the map."""
+        zone = record.time_zone if record else self.caseload.model.time_zone(participant_id)
+        since = since or tracks.default_since(self.clock(), time_zone(zone))
+        when = local_text(since, zone, "%a %H:%M")
         alerts = [{"lat": a.lat, "lon": a.lon, "kind": a.kind, "opened_at": a.opened_at.isoformat() + "Z"}
                   for a in (record.alerts if record else ()) if a.lat is not None]
         store, mapped, session = self.store, self.map, self.services.session
         self.statusBar().showMessage("Fetching the track…", 3000)
 
         def fetch_and_audit() -> tracks.Track:
-            got = session.track(participant_id, since)
+            got = session.track(participant_id, since, until)
             # AU-2: a participant's location history on the map is a view of its own, audited before it is shown
             audit_map_view(store, participant_id, len(got.points))
             return got
@@ -132,9 +146,10 @@ class WindowActions:
         def show(got: tracks.Track) -> None:
             if self._closing:
                 return
-            mapped.show_track([{"lat": lat, "lon": lon, "fix_time": t.isoformat() + "Z"} for lat, lon, t in got.points],
-                              alerts)
-            self.statusBar().showMessage(tracks.describe(got, f"{when:%a %H:%M}"), 15_000)
+            if mapped is not None and hasattr(mapped, "show_track"):
+                mapped.show_track([{"lat": lat, "lon": lon, "fix_time": t.isoformat() + "Z"}
+                                   for lat, lon, t in got.points], alerts)
+            self.statusBar().showMessage(tracks.describe(got, when), 15_000)
 
         def refuse(exc: BaseException) -> None:
             self.statusBar().showMessage(f"Track not shown: {exc}", 8000)

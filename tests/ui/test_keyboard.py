@@ -200,3 +200,28 @@ def test_map_first_layout_by_keyboard_and_back(qtbot, offline_window):
     qtbot.keyClick(w.caseload.table, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: not w.map_first.active, timeout=FOCUS_MS)
     assert (w.splitter.sizes(), w.centre_split.sizes()) == before
+
+
+def test_track_window_is_chosen_in_the_participants_time(qtbot, offline_window):
+    """Ctrl+Shift+T: From defaults to yesterday 18:00 where the participant lives; the chosen window is
+    what is fetched (offline here: what the store holds, and the status bar says so)."""
+    from ui.action_forms import TrackWindowForm
+    from workstation.local_time import local_text
+
+    w = offline_window
+    w.caseload.select_participant("p004")
+    qtbot.waitUntil(lambda: w.record.record is not None and w.record.record.id == "p004", timeout=FOCUS_MS)
+    _activate(qtbot, w, w.caseload.table)
+    qtbot.keyClick(w.caseload.table, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: isinstance(w._open_form, TrackWindowForm) and w._open_form.isVisible(), timeout=FOCUS_MS)
+    form = w._open_form
+    zone = w.record.record.time_zone
+    assert form.since.dateTime().toString("HH:mm") == "18:00"
+    form.since.setDateTime(form.since.dateTime().addSecs(-3600))  # 17:00 the day before
+    qtbot.waitUntil(form.since.hasFocus, timeout=FOCUS_MS)
+    qtbot.keyClick(form.since, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    since = form.payload[0]
+    assert local_text(since, zone, "%H:%M").startswith("17:00")
+    expected = f"since {local_text(since, zone, '%a %H:%M')}"
+    qtbot.waitUntil(lambda: expected in w.statusBar().currentMessage(), timeout=FOCUS_MS)
+    assert "showing what this laptop holds" in w.statusBar().currentMessage()
