@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
+from PySide6.QtCore import QEvent, QTimer
+from PySide6.QtWidgets import QApplication, QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
 from ui import theme
 from workstation.clock import utc_now
@@ -72,8 +72,16 @@ class StatusBar(QStatusBar):
     def stop(self) -> None:
         self._ticker.stop()
 
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        # the coloured texts carry their colour inline: redraw them in the palette that is now in force
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "_live_shown"):
+            self.set_connection(*self._connection_shown)
+            self.set_live(*self._live_shown)
+        super().changeEvent(event)
+
     def set_connection(self, state: str, detail: str | None) -> None:
-        c = theme.colour(STATE_COLOUR.get(state, "muted")).name()
+        self._connection_shown = (state, detail)
+        c = theme.colour(STATE_COLOUR.get(state, "muted"), QApplication.palette()).name()
         self.connection.setText(f"<span style='color:{c}'>{STATE_TEXT.get(state, state)}</span>")
         self.connection.setToolTip(detail or state)
         self.connection.setProperty("state", state)
@@ -110,8 +118,9 @@ class StatusBar(QStatusBar):
     def set_live(self, state: str, detail: str = "") -> None:
         words = {"on": "Live feed on", "connecting": "Live feed connecting…", "off": "Live feed off",
                  "error": "Live feed interrupted"}
+        self._live_shown = (state, detail)
         colour = {"on": "ok", "connecting": "warning", "off": "muted", "error": "danger"}.get(state, "muted")
-        c = theme.colour(colour).name()
+        c = theme.colour(colour, QApplication.palette()).name()
         self.live.setText(f"<span style='color:{c}'>{words.get(state, state)}</span>" + (f" · {detail}" if detail else ""))
 
     def show_progress(self, done: int, total: int, phase: str) -> None:

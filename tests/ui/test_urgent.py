@@ -102,3 +102,25 @@ def test_the_banner_keeps_its_text_readable_in_light_and_dark(qtbot):
     finally:
         apply_palette(app, old)
         theme.refresh()
+
+
+def test_status_colours_follow_a_switch_to_the_dark_palette(qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    from ui import theme
+    from ui.status import StatusBar
+    from ui.style import apply_palette
+
+    app = QApplication.instance()
+    old = app.palette()
+    bar = StatusBar()
+    qtbot.addWidget(bar)
+    bar.set_live("on")
+    bar.set_connection("online", None)
+    try:
+        apply_palette(app, theme.accessible_palette(theme.dark_palette()))
+        theme.refresh()
+        qtbot.waitUntil(lambda: theme.DARK.ok in bar.live.text() and theme.DARK.ok in bar.connection.text(), timeout=2000)
+    finally:
+        apply_palette(app, old)
+        theme.refresh()
