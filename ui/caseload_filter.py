@@ -18,7 +18,7 @@ from PySide6.QtCore import QAbstractItemModel, QAbstractProxyModel, QModelIndex,
 from ui.caseload_model import CaseloadTableModel, Col
 from workstation.local_time import is_same_local_day
 from workstation.read.rules import has_device_problem, is_stale
-from workstation.read.search import matcher
+from workstation.read.search import row_matcher
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,9 @@ class CaseloadFilterProxy(QAbstractProxyModel):
         f = self._filter
         now = src.now()
         tests: list[Callable[[int], bool]] = []
-        matches = matcher(f.text)
+        matches = row_matcher(hay, f.text)
         if matches is not None:
-            tests.append(lambda i: matches(hay[i]))
+            tests.append(matches)
         if f.risk:
             tests.append(lambda i: rows[i].risk_level == f.risk)
         if f.open_incidents:

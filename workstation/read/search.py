@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
 _DIGITS = re.compile(r"\D+")
@@ -71,6 +71,19 @@ def matcher(text: str) -> Callable[[str], bool] | None:
         (word,) = words
         return lambda haystack: word in haystack
     return lambda haystack: all(word in haystack for word in words)
+
+
+def row_matcher(haystacks: Sequence[str], text: str) -> Callable[[int], bool] | None:
+    """matcher() over a list of search_text() values by row index: the window's filter calls it for
+    every row on every keystroke, so it tests the words directly instead of through a second call
+    (about a tenth of the keystroke's CPU time at 100,000 rows)."""
+    words = search_words(text)
+    if not words:
+        return None
+    if len(words) == 1:
+        (word,) = words
+        return lambda i: word in haystacks[i]
+    return lambda i: all(word in haystacks[i] for word in words)
 
 
 def search_rows(rows: Iterable[Row], text: str) -> list[Row]:
