@@ -185,3 +185,22 @@ def test_a_device_serial_moved_to_a_new_device_id_replaces_the_stale_device(stub
     with session.store.read_session() as db:
         assert [(d.id, d.serial) for d in db.scalars(select(Device))] == [("d2", "SN-1")]
         assert db.scalar(select(func.count()).select_from(Participant)) == 1
+
+
+def test_a_live_answer_that_is_no_event_stream_is_retried_and_applies_nothing(stub, stub_client, caplog):
+    from tests.workstation.test_session import wait_for
+    from workstation.sync.backoff import Backoff
+    from workstation.sync.live import LiveFeed
+
+    session, client = stub_client
+    stub.body = json.dumps({"seq": 9, "type": "heartbeat"}).encode()  # JSON, not text/event-stream
+    feed = LiveFeed(session.store, client, backoff=Backoff(base_s=0.05, cap_s=0.1))
+    feed.start()
+    try:
+        wait_for(lambda: sum(path.startswith("/v1/live") for path in stub.requests) >= 2)  # retried
+        assert feed.running and feed.events_received == 0
+    finally:
+        feed.stop()
+    assert not any(r.exc_info for r in caplog.records), "logged as a disconnection, not a crash"
+    with session.store.read_session() as db:
+        assert not db.get(SyncState, 1).live_seq

@@ -160,7 +160,7 @@ class ServerClient:
 
     @contextmanager
     def stream(self, path: str, params: dict[str, Any] | None = None, timeout: Any = None) -> Iterator[httpx.Response]:
-        """Open a streaming GET (the live feed); the caller iterates `response.iter_lines()`.
+        """Open a streaming GET (the live feed); the caller reads it as SSE (httpx_sse.EventSource).
 
         Bytes are counted as they arrive through `count_stream_bytes`.
         """

@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 import httpx
+from httpx_sse import EventSource, SSEError
 from pydantic import ValidationError
 from sqlalchemy import CursorResult, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -214,7 +215,7 @@ class LiveFeed:
                 if self.on_fatal is not None:
                     self.on_fatal(exc)
                 return
-            except SyncError as exc:
+            except (SyncError, SSEError) as exc:  # SSEError: the answer is not an event stream
                 if self._stop.is_set():
                     return
                 delay = self.backoff.next_delay()
@@ -241,18 +242,15 @@ class LiveFeed:
                 return
             self.connected.set()
             self.backoff.reset()
-            data_lines: list[str] = []
             try:
-                for line in response.iter_lines():
+                # SSE framing by httpx-sse; every event (heartbeats included, one per heartbeat
+                # interval when idle) is a chance to flush what is pending
+                for message in EventSource(response).iter_sse():
                     if self._stop.is_set():
                         break
-                    if line.startswith("data:"):
-                        data_lines.append(line[5:].lstrip())
-                    elif line == "" and data_lines:
-                        event = parse_event("\n".join(data_lines))
-                        data_lines = []
-                        if event is not None:
-                            self._collect(pending, event)
+                    event = parse_event(message.data) if message.data else None
+                    if event is not None:
+                        self._collect(pending, event)
                     if not pending.empty() and time.monotonic() - pending.since >= self.flush_interval_s:
                         pending = self._flush(pending)
             finally:
