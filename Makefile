@@ -52,7 +52,7 @@ CLUSTER_DB ?= postgresql+psycopg2://postgres:postgres@127.0.0.1:5432/field_clust
 CLUSTER_PASSWORD ?= cluster-demo
 cluster: setup
 	$(BIN)/python -m sync_server.cluster.launcher --db '$(CLUSTER_DB)' --create-db \
-		--seed --officers 2 --caseload 500 --password '$(CLUSTER_PASSWORD)'
+		--seed --officers 2 --caseload 500 --password '$(CLUSTER_PASSWORD)' --device-credentials cluster-devices.csv
 
 reliability: setup
 	$(BIN)/python -m tests.reliability.campaigns --all

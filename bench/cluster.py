@@ -36,19 +36,15 @@ import os
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from sync_server.cluster.launcher import LocalCluster
+from sync_server.cluster.launcher import LocalCluster, fresh_database
 from sync_server.cluster.natsd import nats_server_version
 from sync_server.cluster.roles import prepare_database
 from sync_server.db import utcnow
@@ -66,19 +62,8 @@ RESTART_DELAY_S = 1.0  # a supervisor restarting a killed process
 KILL_WINDOW_S = 10.0  # fixes sent this long after a kill are left out of the steady latency
 
 
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    admin_url = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL") or DEFAULT_ADMIN_URL
-    name = f"bench_cluster_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def _admin_url() -> str:
+    return os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL") or DEFAULT_ADMIN_URL
 
 
 class LiveListener:
@@ -173,7 +158,7 @@ def _restart_later(process: Any, delay_s: float) -> threading.Thread:
 
 
 def run_cluster(rules_workers: int, per_officer: int, flood_rounds: int, paced_rounds: int) -> dict[str, Any]:
-    with fresh_database() as url, tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
+    with fresh_database(_admin_url(), "bench_cluster") as url, tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
         db = prepare_database(url)
         try:
             device_keys: dict[str, str] = {}

@@ -11,6 +11,7 @@ API worker; each worker is stateless, so a client may switch to another one at a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -19,6 +20,8 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -184,6 +187,23 @@ def create_database(url: str) -> None:
         admin.dispose()
 
 
+@contextlib.contextmanager
+def fresh_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the server of `admin_url`, dropped afterwards (tests, bench)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sync_server.cluster.launcher", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -193,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--officers", type=int, default=2)
     p.add_argument("--caseload", type=int, default=50)
     p.add_argument("--password", default=None)
+    p.add_argument("--device-credentials", default=None, metavar="FILE",
+                   help="with --seed: write serial,key of every seeded device (CSV)")
     p.add_argument("--receivers", type=int, default=2)
     p.add_argument("--rules-workers", type=int, default=2)
     p.add_argument("--api-workers", type=int, default=2)
@@ -204,12 +226,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.create_db:
         create_database(args.db)
     if args.seed:
+        from sync_server.db import utcnow
+        from sync_server.device_keys import add_gateway, assign_devices
         from sync_server.seeder import seed
 
         db = prepare_database(args.db)
         try:
-            print(json.dumps({"seeded": seed(db, args.officers, args.caseload, args.password)}, default=str),
-                  flush=True)
+            device_keys: dict[str, str] = {}
+            summary = seed(db, args.officers, args.caseload, args.password, device_keys=device_keys)
+            with db.write() as session:  # a gateway a developer can post batches with, for every device
+                gateway_key = add_gateway(session, "cluster", utcnow())
+                assign_devices(session, "cluster", device_keys)
+            print(json.dumps({"seeded": summary, "gateway": "cluster", "gateway_key": gateway_key,
+                              "device_keys": len(device_keys)}, default=str), flush=True)
+            if args.device_credentials:  # `serial,key` lines for trackers (OsmAnd, Traccar Client)
+                Path(args.device_credentials).write_text(
+                    "serial,key\n" + "".join(f"{s},{k}\n" for s, k in sorted(device_keys.items())))
         finally:
             db.dispose()
     stop = threading.Event()

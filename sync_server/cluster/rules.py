@@ -93,23 +93,35 @@ class RulesWorker:
         nc = await broker.connect(self.nats_url, self.consumer_name)
         try:
             js = nc.jetstream()
-            await broker.ensure_streams(js)
-            self.offsets = await asyncio.to_thread(self._load_offsets)
-            await self._flush_outbox(js)
-            subscription = await self._bind(js)
             pruned = time.monotonic()
             while not stop.is_set():
+                try:
+                    await self._consume(js, stop)
+                except (nats.errors.Error, TimeoutError) as exc:
+                    # The broker went away mid-round (what committed is in the database, its live
+                    # events in the outbox): start over from the database's position once it is back.
+                    log.warning("broker error (%s); resuming from the applied positions", type(exc).__name__)
+                    await asyncio.sleep(1.0)
                 if time.monotonic() - pruned > PRUNE_EVERY_S:
                     await asyncio.to_thread(self._prune)
                     pruned = time.monotonic()
-                try:
-                    messages = await subscription.fetch(self.max_messages, timeout=0.5)
-                except (nats.errors.TimeoutError, TimeoutError):
-                    continue
-                if messages:
-                    await self._round(js, messages)
         finally:
             await nc.close()
+
+    async def _consume(self, js: Any, stop: asyncio.Event) -> None:
+        """Consume from the applied positions until `stop`, or for PRUNE_EVERY_S (pruning is due)."""
+        await broker.ensure_streams(js)
+        self.offsets = await asyncio.to_thread(self._load_offsets)
+        await self._flush_outbox(js)
+        subscription = await self._bind(js)
+        until = time.monotonic() + PRUNE_EVERY_S
+        while not stop.is_set() and time.monotonic() < until:
+            try:
+                messages = await subscription.fetch(self.max_messages, timeout=0.5)
+            except (nats.errors.TimeoutError, TimeoutError):
+                continue
+            if messages:
+                await self._round(js, messages)
 
     async def _bind(self, js: Any) -> Any:
         """(Re)create the durable consumer at the database's position: after a crash the broker's own

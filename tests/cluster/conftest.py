@@ -4,13 +4,11 @@ the dev extras) and a fresh PostgreSQL database (TEST_POSTGRES_URL; the rules wo
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
+from sync_server.cluster.launcher import fresh_database
 from sync_server.cluster.natsd import NatsServer
 from tests.cluster.helpers import KEYS
 
@@ -26,16 +24,8 @@ def postgres_url() -> Iterator[str]:
     admin_url = os.environ.get("TEST_POSTGRES_URL")
     if not admin_url:
         pytest.skip("TEST_POSTGRES_URL is not set")
-    name = f"fw_cluster_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(admin_url, "fw_cluster") as url:
+        yield url
 
 
 @pytest.fixture
