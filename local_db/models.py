@@ -106,7 +106,13 @@ class Position(Base):
     accuracy_m: Mapped[float] = mapped_column(Float, default=0.0)
     speed_kmh: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(10), default="gps")
+    #: drift, impossible_speed, late, invalid, mock (workstation.protocol.PositionFlag)
     flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: provenance: "osmand" (the device's own key), "gateway:NAME", "simulator"; "" before servers said
+    via: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    bearing: Mapped[float | None] = mapped_column(Float)
+    altitude_m: Mapped[float | None] = mapped_column(Float)
+    hdop: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         # track of one device in time order; retention purge by fix_time

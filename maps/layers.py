@@ -291,6 +291,9 @@ def clean_track(positions: Iterable[Mapping[str, Any]]) -> list[dict]:
                 "lon": float(p["lon"]),
                 "acc": float(p.get("accuracy_m") or 0.0),
                 "flags": [str(f) for f in (p.get("flags") or [])],
+                # provenance for the tooltip: how and when the fix reached the server
+                "via": str(p.get("via") or ""),
+                "received": _iso(p.get("received_at")),
             }
         )
     if skipped:

@@ -35,13 +35,20 @@ from sync_server.changes import read_page
 from sync_server.db import ADMIN_KEY_HASH, Database, key_digest, to_naive_utc, utcnow
 from sync_server.device_keys import KeyRing
 from sync_server.gateway_batch import BatchError, describe, parse_batch
-from sync_server.ingest import DEFAULT_BOUNDS, Bounds, IngestError, check_silence, ingest_fixes
+from sync_server.ingest import (
+    DEFAULT_BOUNDS,
+    Bounds,
+    IngestError,
+    check_silence,
+    ingest_fixes,
+    record_contact,
+)
 from sync_server.ingest import refused as refused_fix
 from sync_server.ingest_queue import IngestQueue
 from sync_server.live import LiveHub
 from sync_server.login_throttle import FREE_FAILURES, LoginThrottle
 from sync_server.models import AuditChainBreak, AuditUpload, AuditUploadConflict, Participant, Position
-from sync_server.osmand import device_credentials, parse_osmand
+from sync_server.osmand import Contact, device_credentials, json_fields, parse_osmand
 from sync_server.wire import TO_WIRE, officer_data, position_data
 from workstation.protocol import (
     ActionBatch,
@@ -61,6 +68,7 @@ from workstation.protocol import (
     TokenRequest,
     TokenResponse,
     TrackResponse,
+    UtcTime,
 )
 
 log = logging.getLogger("sync_server")
@@ -240,6 +248,7 @@ class IngestSink(Protocol):
     async def stop(self) -> None: ...
     async def ping(self, fix: GatewayFix, via: str) -> FixOutcome: ...
     async def batch(self, items: list[GatewayFix | FixOutcome], via: str) -> IngestResult: ...
+    async def contact(self, contact: Contact) -> None: ...
     async def unavailable(self) -> str | None: ...
 
 
@@ -261,6 +270,9 @@ class LocalIngest:
 
     async def batch(self, items: list[GatewayFix | FixOutcome], via: str) -> IngestResult:
         return await asyncio.to_thread(ingest_fixes, self.db, items, self.hub, None, via, self.bounds)
+
+    async def contact(self, contact: Contact) -> None:
+        await asyncio.to_thread(record_contact, self.db, contact.serial, contact.battery_pct, contact.charging)
 
     async def unavailable(self) -> str | None:
         return await asyncio.to_thread(_database_problem, self.db)
@@ -417,7 +429,7 @@ def create_app(
     @app.get("/v1/participants/{case_number}/track", responses={200: {"model": TrackResponse}, **ERRORS})
     def track(
         case_number: str, request: Request, who: CurrentCaller, hours: Annotated[float, Query(gt=0, le=24 * 31)] = 24,
-        since: datetime | None = None, until: datetime | None = None,
+        since: UtcTime | None = None, until: UtcTime | None = None,
     ) -> Response:
         """The last `hours`, or the window [since, until) (until: now) within the last 31 days."""
         now = utcnow()
@@ -462,12 +474,15 @@ def create_app(
         address = _admitted_address(request, device_throttle, "device authentications")
         fields: dict[str, str] = {}
         if request.method == "POST":
-            # Tracker apps post application/x-www-form-urlencoded; parsed here without python-multipart.
             body = await request.body()
             try:
-                fields.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-            except UnicodeDecodeError:
-                raise ServerError(400, "invalid_osmand", "form body is not UTF-8") from None
+                if request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json":
+                    fields.update(json_fields(body))  # the current Traccar Client
+                else:
+                    # tracker apps post application/x-www-form-urlencoded; parsed here without python-multipart
+                    fields.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise ServerError(400, "invalid_osmand", f"unreadable body: {str(exc)[:200]}") from None
         fields.update(request.query_params)  # the URL wins over the same field in the body
         serial, key = device_credentials(fields, request.headers.get("authorization"))
         if not keys.device(serial, key):
@@ -478,6 +493,9 @@ def create_app(
         except (ValueError, ValidationError) as exc:
             raise ServerError(400, "invalid_osmand", _describe_exc(exc)) from None
         try:
+            if isinstance(fix, Contact):
+                await sink.contact(fix)
+                return Response(status_code=200)
             outcome = await sink.ping(fix, "osmand")
         except ServerError:
             raise

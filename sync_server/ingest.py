@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, make_dataclass
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, make_dataclass
 from datetime import datetime, timedelta
 from functools import cache, partial
 from typing import Any, NamedTuple
@@ -97,21 +98,33 @@ class TimedFix(NamedTuple):
     fix_time: datetime  # naive UTC
     fix: GatewayFix
     received_at: datetime  # naive UTC
-    via: str  # provenance: "osmand:SERIAL", "gateway:NAME", "simulator"
+    via: str  # provenance: "osmand", "gateway:NAME", "simulator"
 
 
 POSITION_COLUMNS = (
     "id", "device_id", "participant_id", "fix_time", "received_at", "lat", "lon", "accuracy_m", "speed_kmh",
-    "source", "flags", "via",
+    "source", "flags", "via", "bearing", "altitude_m", "hdop",
+)
+#: the same fix stored before (a tracker resending after a lost answer)
+_SAME_FIX = (
+    "SELECT 1 FROM position WHERE participant_id = ? AND fix_time = ? AND device_id = ? AND lat = ? AND lon = ? "
+    "LIMIT 1"
+)
+#: the device's last trusted position before a time (what the rules saw then, for a late fix)
+_PREVIOUS_POSITION = (
+    "SELECT fix_time, lat, lon, accuracy_m FROM position WHERE participant_id = ? AND device_id = ? "
+    "AND fix_time < ? AND flags NOT LIKE ? AND flags NOT LIKE ? ORDER BY fix_time DESC LIMIT 1"
 )
 
 
 @dataclass
 class AppliedFixes:
-    """What one application of fixes did: live events to publish after the commit, alerts raised."""
+    """What one application of fixes did: live events to publish after the commit, alerts raised, and
+    which of the fixes (indexes into the `timed` given) were already stored and so changed nothing."""
 
     live: list[tuple[str, str | Callable[[], str]]]
     alerts_raised: int
+    duplicates: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,7 @@ def refused(error: str, detail: str) -> FixOutcome:
 
 
 ACCEPTED = FixOutcome(status="accepted")
+DUPLICATE = FixOutcome(status="duplicate")
 
 
 def ingest_fixes(
@@ -142,7 +156,7 @@ def ingest_fixes(
 
     A FixOutcome among `fixes` is a refusal decided by the caller (it keeps its place in the answer).
     Each fix is judged on its own: a fix of an unknown device or outside `bounds` is refused without
-    touching its neighbours. `via` is the provenance stored with each position ("osmand:SERIAL",
+    touching its neighbours. `via` is the provenance stored with each position ("osmand",
     "gateway:NAME", "simulator")."""
     now = now or utcnow()
     outcomes: list[FixOutcome] = [ACCEPTED] * len(fixes)
@@ -167,6 +181,8 @@ def ingest_fixes(
                     applied = apply_fixes(
                         session, raw, devices, db.zone_cache, [timed[k] for k in known], live=hub is not None
                     )
+                    for k in applied.duplicates:
+                        outcomes[slots[known[k]]] = DUPLICATE
             if hub is not None and applied is not None:
                 hub.publish(applied.live)
     rejected = sum(1 for o in outcomes if o.status == "rejected")
@@ -229,17 +245,59 @@ def apply_fixes(
     first_id = allocate(raw, "position", len(timed))
     positions: list[tuple] = []
     alerts: list[NewAlert] = []
+    duplicates: list[int] = []
+    stored: list[TimedFix] = []
+    seen: set[tuple] = set()
+    # trusted positions of this batch per device, for late fixes (they are not in the database yet)
+    history: dict[str, list[tuple]] = defaultdict(list)
+
+    def previous(dev: _Device, before: datetime) -> tuple | None:
+        rows = raw.fetchall(
+            _PREVIOUS_POSITION, (dev.participant_id, dev.id, raw.dt_param(before), "%invalid%", "%mock%")
+        )
+        best = (raw.dt_value(rows[0][0]), *rows[0][1:]) if rows else None
+        for item in history[dev.id]:
+            if item[0] < before and (best is None or item[0] > best[0]):
+                best = item
+        return best
+
     for i, (fix_time, fix, received_at, via) in enumerate(timed):
         dev = devices[fix.serial]
-        flags = _apply_fix(dev, fix, fix_time, zones.get(dev.participant_id, ()), received_at, alerts)
+        same = (dev.id, fix_time, fix.lat, fix.lon)
+        if same in seen or (
+            (dev.last_fix_time is not None and fix_time <= dev.last_fix_time or not fix.valid or fix.mock)
+            and raw.fetchall(_SAME_FIX, (dev.participant_id, raw.dt_param(fix_time), dev.id, fix.lat, fix.lon))
+        ):
+            duplicates.append(i)
+            continue
+        seen.add(same)
+        flags = _apply_fix(
+            dev, fix, fix_time, zones.get(dev.participant_id, ()), received_at, alerts, partial(previous, dev)
+        )
+        if fix.valid and not fix.mock:
+            history[dev.id].append((fix_time, fix.lat, fix.lon, fix.accuracy_m))
         positions.append((
             first_id + i, dev.id, dev.participant_id, fix_time, received_at, fix.lat, fix.lon, fix.accuracy_m,
-            fix.speed_kmh, fix.source, flags, via,
+            fix.speed_kmh, fix.source, flags, via, fix.bearing, fix.altitude_m, fix.hdop,
         ))
+        stored.append(timed[i])
     raw.copy_rows("position", POSITION_COLUMNS, positions)
+    _write_devices(session, raw, devices.values())
+    events: list[tuple[str, str | Callable[[], str]]] = []
+    if live:
+        for position, timed_fix in zip(positions, stored, strict=True):
+            dev = devices[timed_fix.fix.serial]
+            events.append((dev.officer_id, partial(_fix_event, position, _status(dev))))
+    # after the fixes: an alert is announced after the fix that caused it
+    raised = raise_alerts(session, alerts, events if live else None)
+    return AppliedFixes(events, raised, duplicates)
+
+
+def _write_devices(session: Session, raw: Raw, devices: Iterable[_Device]) -> None:
+    """Store the devices' new state (a new version each) with their change-feed entries."""
     dt_param = cache(raw.dt_param)  # last_contact_at is the receipt time of most rows
     updates, entries = [], []
-    for dev in devices.values():
+    for dev in devices:
         dev.version += 1
         updates.append((
             dev.version, dev.battery_pct, dev.charging, dev.strap, dt_param(dev.last_contact_at),
@@ -252,14 +310,6 @@ def apply_fixes(
         ))
     raw.executemany(_UPDATE_DEVICE, updates)
     append_changes(session, entries)
-    events: list[tuple[str, str | Callable[[], str]]] = []
-    if live:
-        for position, timed_fix in zip(positions, timed, strict=True):
-            dev = devices[timed_fix.fix.serial]
-            events.append((dev.officer_id, partial(_fix_event, position, _status(dev))))
-    # after the fixes: an alert is announced after the fix that caused it
-    raised = raise_alerts(session, alerts, events if live else None)
-    return AppliedFixes(events, raised)
 
 
 def load_devices(raw: Raw, serials: Sequence[str]) -> dict[str, _Device]:
@@ -281,67 +331,148 @@ def load_devices(raw: Raw, serials: Sequence[str]) -> dict[str, _Device]:
     return out
 
 
+def _battery_rules(
+    dev: _Device, battery_pct: int, at: datetime, lat: float | None, lon: float | None, alerts: list[NewAlert]
+) -> None:
+    before = dev.battery_pct
+    for threshold, kind in ((CRITICAL_BATTERY_PCT, "battery_critical"), (LOW_BATTERY_PCT, "low_battery")):
+        if battery_pct <= threshold:
+            if before is None or before > threshold:
+                alerts.append(NewAlert(dev.participant_id, dev.officer_id, dev.id, kind, at, lat, lon,
+                                       detail=f"battery {battery_pct}%"))
+            break
+    dev.battery_pct = battery_pct
+
+
+def _zone_verdicts(zones: Sequence[Any], lat: float, lon: float, accuracy_m: float, at: datetime) -> Iterator[tuple]:
+    """(zone, violating) per zone at that place and time; violating is None where the accuracy circle
+    reaches across the zone's edge (drift: no verdict either way)."""
+    for zone in zones:
+        signed = zone_signed_distance(zone, lat, lon)
+        if abs(signed) < accuracy_m:
+            yield zone, None
+            continue
+        inside = signed < 0
+        active = schedule_in_effect(zone.schedule, at, zone.time_zone)
+        yield zone, active and (inside if zone.kind == "exclusion" else not inside)
+
+
+def _zone_alert_kind(zone: Any) -> str:
+    return "zone_entry" if zone.kind == "exclusion" else ("curfew_violation" if zone.schedule else "zone_exit")
+
+
+def _late(fix_time: datetime, now: datetime) -> str:
+    return f" (late: fix at {fix_time:%Y-%m-%d %H:%M:%S} UTC, received {now:%Y-%m-%d %H:%M:%S} UTC)"
+
+
 def _apply_fix(
-    dev: _Device, fix: GatewayFix, fix_time: datetime, zones: Sequence[Any], now: datetime, alerts: list[NewAlert]
+    dev: _Device, fix: GatewayFix, fix_time: datetime, zones: Sequence[Any], now: datetime, alerts: list[NewAlert],
+    previous: Callable[[datetime], tuple | None],
 ) -> str:
-    """Update the device from one fix, evaluate the rules, queue alerts; returns the position's flags."""
+    """Update the device from one fix, evaluate the rules, queue alerts; returns the position's flags.
+
+    A fix older than the device's current one (store and forward) is judged at its own time against
+    the position before it (`previous(fix_time)`), raises what it shows late, and never moves the
+    current position (its battery and strap readings still count, as they always did). A fix
+    the device calls invalid, or a mock location, is contact but never evidence: no rules, no GPS credit.
+    """
     flags: list[str] = []
     state = dev.rule_state
+    trusted = fix.valid and not fix.mock
     newer = dev.last_fix_time is None or fix_time > dev.last_fix_time
-    if newer and dev.last_fix_time is not None and dev.last_lat is not None:
+    late = not newer  # the device already reported a later (or this same) time
+    if late:
+        flags.append("late")
+    if not fix.valid:
+        flags.append("invalid")
+    if fix.mock:
+        flags.append("mock")
+    late_note = _late(fix_time, now) if late else ""
+    if trusted and newer and dev.last_fix_time is not None and dev.last_lat is not None:
         dt = (fix_time - dev.last_fix_time).total_seconds()
         moved = distance_m(dev.last_lat, dev.last_lon, fix.lat, fix.lon)
         slack = fix.accuracy_m + (dev.last_accuracy_m or 0.0)
         if dt > 0 and moved > slack and (moved - slack) / dt * 3.6 > IMPOSSIBLE_SPEED_KMH:
             flags.append("impossible_speed")
-    if newer:
-        for zone in zones:
-            signed = zone_signed_distance(zone, fix.lat, fix.lon)
-            if abs(signed) < fix.accuracy_m:
+    if trusted and newer:
+        for zone, violating in _zone_verdicts(zones, fix.lat, fix.lon, fix.accuracy_m, fix_time):
+            if violating is None:
                 if "drift" not in flags:
                     flags.append("drift")
                 continue
             if "impossible_speed" in flags:  # an impossible jump changes no zone state
                 continue
-            inside = signed < 0
-            active = schedule_in_effect(zone.schedule, fix_time, zone.time_zone)
-            violating = active and (inside if zone.kind == "exclusion" else not inside)
             key = f"z:{zone.id}"
             if violating and not state.get(key):
-                kind = "zone_entry" if zone.kind == "exclusion" else (
-                    "curfew_violation" if zone.schedule else "zone_exit"
-                )
-                alerts.append(NewAlert(dev.participant_id, dev.officer_id, dev.id, kind, fix_time, fix.lat, fix.lon,
-                                       detail=zone.name[:200]))
+                alerts.append(NewAlert(dev.participant_id, dev.officer_id, dev.id, _zone_alert_kind(zone), fix_time,
+                                       fix.lat, fix.lon, detail=zone.name[:200]))
             if violating or key in state:
                 state[key] = violating
         dev.last_fix_time, dev.last_lat, dev.last_lon = fix_time, fix.lat, fix.lon
         dev.last_accuracy_m, dev.last_speed_kmh, dev.last_source = fix.accuracy_m, fix.speed_kmh, fix.source
         if fix.source == "gps":
             dev.last_gps_at = fix_time
+    elif trusted and zones:
+        # With no earlier position (purged, or a device seeded without history) the fix cannot show a
+        # transition: it stays flagged late and raises nothing.
+        before = previous(fix_time)
+        was = None
+        if before is not None:
+            was = {z.id: v for z, v in _zone_verdicts(zones, before[1], before[2], before[3] or 0.0, before[0])}
+        for zone, violating in _zone_verdicts(zones, fix.lat, fix.lon, fix.accuracy_m, fix_time):
+            if violating is None:
+                if "drift" not in flags:
+                    flags.append("drift")
+            elif violating and was is not None and not was.get(zone.id):
+                alerts.append(NewAlert(dev.participant_id, dev.officer_id, dev.id, _zone_alert_kind(zone), fix_time,
+                                       fix.lat, fix.lon, detail=(zone.name[:100] + late_note)[:200]))
     if fix.battery_pct is not None:
-        before = dev.battery_pct
-        for threshold, kind in ((CRITICAL_BATTERY_PCT, "battery_critical"), (LOW_BATTERY_PCT, "low_battery")):
-            if fix.battery_pct <= threshold:
-                if before is None or before > threshold:
-                    alerts.append(NewAlert(dev.participant_id, dev.officer_id, dev.id, kind, fix_time, fix.lat,
-                                           fix.lon, detail=f"battery {fix.battery_pct}%"))
-                break
-        dev.battery_pct = fix.battery_pct
+        _battery_rules(dev, fix.battery_pct, fix_time, fix.lat, fix.lon, alerts)
     if fix.charging is not None:
         dev.charging = fix.charging
+    if fix.event in ("strap_tamper", "device_removed", "sos"):
+        alerts.append(NewAlert(dev.participant_id, dev.officer_id, dev.id, fix.event, fix_time, fix.lat, fix.lon,
+                               detail=late_note.strip()))
     if fix.event in ("strap_tamper", "device_removed"):
         dev.strap = "tampered" if fix.event == "strap_tamper" else "removed"
-        alerts.append(NewAlert(dev.participant_id, dev.officer_id, dev.id, fix.event, fix_time, fix.lat, fix.lon))
     elif fix.event == "strap_restored":
         dev.strap = "ok"
+    if fix.mock and not state.get("mock"):
+        # raised once per episode; a genuine fix after it ends the episode
+        alerts.append(NewAlert(dev.participant_id, dev.officer_id, dev.id, "mock_location", fix_time, fix.lat,
+                               fix.lon, detail=("the device reported a mock (simulated) location" + late_note)[:200]))
+        state["mock"] = True
+    elif trusted and newer:
+        state.pop("mock", None)
     # Silence alerts re-arm as soon as the device talks (and has GPS) again.
     state.pop("no_comm", None)
-    if fix.source == "gps":
+    if trusted and fix.source == "gps":
         state.pop("no_gps", None)
     if dev.last_contact_at is None or now > dev.last_contact_at:
         dev.last_contact_at = now
     return ",".join(flags)
+
+
+def record_contact(
+    db: Database, serial: str, battery_pct: int | None, charging: bool, hub: LiveHub | None = None,
+    now: datetime | None = None,
+) -> None:
+    """A ping without a position (cell or wifi only): the device is alive (contact, battery), nothing
+    more; no position is stored and no location rule runs."""
+    now = now or utcnow()
+    with db.write() as session:
+        raw = Raw(session)
+        dev = load_devices(raw, [serial]).get(serial)
+        if dev is None:
+            raise IngestError(422, "unknown_device", f"unknown device serial {serial[:64]}")
+        alerts: list[NewAlert] = []
+        if battery_pct is not None:
+            _battery_rules(dev, battery_pct, now, dev.last_lat, dev.last_lon, alerts)
+        dev.charging = charging
+        dev.rule_state.pop("no_comm", None)
+        dev.last_contact_at = max(now, dev.last_contact_at or now)
+        _write_devices(session, raw, [dev])
+        raise_alerts(session, alerts)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -354,11 +485,13 @@ def _status(dev: _Device) -> tuple:
 
 
 def _fix_event(position: tuple, status: tuple) -> str:
-    pos_id, device_id, participant_id, fix_time, received_at, lat, lon, accuracy, speed, source, flags, _ = position
+    (pos_id, device_id, participant_id, fix_time, received_at, lat, lon, accuracy, speed, source, flags, via,
+     bearing, altitude, hdop) = position
     fix = {
         "id": pos_id, "device_id": device_id, "participant_id": participant_id, "fix_time": _iso(fix_time),
         "received_at": _iso(received_at), "lat": lat, "lon": lon, "accuracy_m": accuracy, "speed_kmh": speed,
-        "source": source, "flags": flags.split(",") if flags else [],
+        "source": source, "flags": flags.split(",") if flags else [], "via": via, "bearing": bearing,
+        "altitude_m": altitude, "hdop": hdop,
     }
     device_id, battery, charging, strap, last_contact = status
     device = {

@@ -165,8 +165,11 @@ class Position(Base):
     speed_kmh: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(10), default="gps")
     flags: Mapped[str] = mapped_column(String(80), default="")  # comma-separated, cheap to write
-    #: provenance: how the fix arrived ("osmand:SERIAL" = the device's own key, "gateway:NAME", "simulator")
+    #: provenance: how the fix arrived ("osmand" = the device's own key, "gateway:NAME", "simulator")
     via: Mapped[str] = mapped_column(String(80), default="")
+    bearing: Mapped[float | None] = mapped_column(Float)
+    altitude_m: Mapped[float | None] = mapped_column(Float)
+    hdop: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (Index("ix_position_participant_time", "participant_id", "fix_time"),)
 

@@ -166,6 +166,10 @@ def position_data(p: Any) -> PositionData:
         speed_kmh=p.speed_kmh,
         source=p.source,
         flags=[f for f in (p.flags or "").split(",") if f],
+        via=p.via or "",
+        bearing=p.bearing,
+        altitude_m=p.altitude_m,
+        hdop=p.hdop,
     )
 
 

@@ -111,6 +111,8 @@ def render_record(rec: ParticipantRecord, now: datetime) -> str:
             f"Last fix {fix} · last contact {_e(contact)}</div>"
         )
 
+    out.append(_provenance_html(rec.provenance, s))
+
     out.append("<h3>Zones and schedule</h3>")
     if not rec.zones:
         out.append(f"<p style='color:{s.muted}'>No zones.</p>")
@@ -243,3 +245,33 @@ class ParticipantView(QWidget):
                 self.photo.setPixmap(pix.scaled(self.photo.size(), Qt.AspectRatioMode.KeepAspectRatio))
                 return
         self.photo.setText(f"<span style='font-size:22pt'>{html.escape(initials)}</span><br><small>no photo</small>")
+
+
+#: position flags in words (workstation.protocol.PositionFlag)
+FLAG_WORDS = {
+    "late": "late (sent after a newer fix)", "invalid": "invalid (the device said so)", "mock": "mock location",
+    "drift": "drift", "impossible_speed": "impossible speed",
+}
+
+
+def via_words(via: str) -> str:
+    if via == "osmand":
+        return "the device's own key"
+    if via.startswith("gateway:"):
+        return f"gateway {via[8:]}"
+    return via or "not recorded"
+
+
+def _provenance_html(prov, s) -> str:  # noqa: ANN001 - TrackProvenance, the palette
+    """Where the window's positions came from, and which are not to be trusted."""
+    if not prov.positions:
+        return ""
+    sources = ", ".join(f"{via_words(v)} ({n})" for v, n in prov.via)
+    parts = [f"Positions held for the track: {prov.positions:,}, via {_e(sources)}"]
+    if prov.last_received_at is not None:
+        parts.append(f"last received {prov.last_received_at:%Y-%m-%d %H:%M:%S} UTC via {_e(via_words(prov.last_via))}")
+    flagged = "; ".join(f"{n} {FLAG_WORDS.get(f, f)}" for f, n in prov.flagged)
+    line = " · ".join(parts)
+    if flagged:
+        line += f"<br><span style='color:{s.danger}'>Flagged, not trusted: {_e(flagged)}</span>"
+    return f"<div style='color:{s.muted}'>{line}</div>"

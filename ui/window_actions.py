@@ -147,8 +147,7 @@ class WindowActions:
             if self._closing:
                 return
             if mapped is not None and hasattr(mapped, "show_track"):
-                mapped.show_track([{"lat": lat, "lon": lon, "fix_time": t.isoformat() + "Z"}
-                                   for lat, lon, t in got.points], alerts)
+                mapped.show_track(got.map_positions(), alerts)
             self.statusBar().showMessage(tracks.describe(got, when), 15_000)
 
         def refuse(exc: BaseException) -> None:

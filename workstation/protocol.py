@@ -47,7 +47,7 @@ def _utc_representable(value: datetime) -> datetime:
     return value
 
 
-#: a device's time (ingested fixes): converted to UTC on arrival, so it must have a UTC equivalent
+#: a time the server converts to UTC on arrival (a device's fix, a track window), so it must have one
 UtcTime = Annotated[datetime, AfterValidator(_utc_representable)]
 Latitude = Annotated[float, Field(ge=-90.0, le=90.0), AfterValidator(_finite)]
 Longitude = Annotated[float, Field(ge=-180.0, le=180.0), AfterValidator(_finite)]
@@ -99,6 +99,8 @@ AlertKind = Literal[
     "zone_entry",
     "curfew_violation",
     "missed_checkin",
+    "mock_location",
+    "sos",
 ]
 AlertSeverity = Literal["info", "low", "medium", "high", "critical"]
 AlertState = Literal["open", "acknowledged", "resolved"]
@@ -162,6 +164,9 @@ class DeviceData(WireModel):
     last_fix: LastFix | None = None
 
 
+PositionFlag = Literal["drift", "impossible_speed", "late", "invalid", "mock"]
+
+
 class PositionData(WireModel):
     id: Counter
     device_id: RowId
@@ -173,8 +178,17 @@ class PositionData(WireModel):
     accuracy_m: Annotated[float, Field(ge=0, le=100_000)] = 0.0
     speed_kmh: Annotated[float, Field(ge=0, le=2_000)] | None = None
     source: FixSource = "gps"
-    #: "drift" (accuracy circle crosses a zone edge) or "impossible_speed"; never raises an alert by itself.
-    flags: list[Literal["drift", "impossible_speed"]] = Field(default_factory=list)
+    #: "drift" (accuracy circle crosses a zone edge) or "impossible_speed" (never raise an alert by
+    #: themselves); "late" (older than the device's current fix when it arrived: evaluated at its own
+    #: time, never moved the current position), "invalid" (the device said the fix is not valid: no GPS
+    #: credit, no rules), "mock" (a phone app reported a mock location)
+    flags: list[PositionFlag] = Field(default_factory=list)
+    #: provenance: "osmand" (the device's own key), "gateway:NAME", "simulator"; "" from older servers
+    via: ShortText = ""
+    bearing: Annotated[float, Field(ge=0, le=360)] | None = None
+    altitude_m: Annotated[float, Field(ge=-1_000, le=20_000)] | None = None
+    #: horizontal dilution of precision as the device reported it (not metres)
+    hdop: Annotated[float, Field(ge=0, le=1_000)] | None = None
 
 
 class ZoneData(WireModel):
@@ -523,8 +537,13 @@ class GatewayFix(WireModel):
     battery_pct: Annotated[int, Field(ge=0, le=100)] | None = None
     charging: bool | None = None
     source: FixSource = "gps"
-    #: vendor events that come with a fix
-    event: Literal["strap_tamper", "device_removed", "strap_restored"] | None = None
+    #: vendor events that come with a fix; "sos": the wearer pressed the alarm
+    event: Literal["strap_tamper", "device_removed", "strap_restored", "sos"] | None = None
+    #: false: the device says this is not a valid fix (stored flagged "invalid", no GPS credit, no rules)
+    valid: bool = True
+    #: true: a phone app reports a mock (simulated) location (stored flagged, raises mock_location)
+    mock: bool = False
+    hdop: Annotated[float, Field(ge=0, le=1_000)] | None = None
 
 
 class GatewayBatch(WireModel):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -33,6 +34,15 @@ SERVER_LIMIT = 50_000
 SHOWN_LIMIT = 20_000
 
 
+class PointDetail(NamedTuple):
+    """What the store knows of one track point beyond where and when: its provenance."""
+
+    accuracy_m: float
+    flags: tuple[str, ...]  # workstation.protocol.PositionFlag
+    via: str  # "osmand", "gateway:NAME", "simulator"; "" when the server did not say
+    received_at: datetime | None  # naive UTC
+
+
 @dataclass(frozen=True)
 class Track:
     participant_id: str
@@ -43,6 +53,17 @@ class Track:
     fetched: bool
     #: why not fetched, in words (empty when fetched)
     problem: str = ""
+    #: one per point, in the same order
+    details: tuple[PointDetail, ...] = ()
+
+    def map_positions(self) -> list[dict[str, Any]]:
+        """The points as the map's track layer takes them (maps.layers.track_payload)."""
+        return [
+            {"lat": lat, "lon": lon, "fix_time": t.isoformat() + "Z", "accuracy_m": d.accuracy_m,
+             "flags": list(d.flags), "via": d.via,
+             "received_at": d.received_at.isoformat() + "Z" if d.received_at else None}
+            for (lat, lon, t), d in zip(self.points, self.details, strict=True)
+        ]
 
 
 def default_since(now: datetime, zone: tzinfo) -> datetime:
@@ -82,16 +103,24 @@ def fetch(store: Store, client: ServerClient, participant_id: str, since: dateti
     return len(positions)
 
 
-def held(store: Store, participant_id: str, since: datetime, until: datetime) -> tuple[tuple[float, float, datetime], ...]:
-    """The positions the store holds for the window, oldest first."""
+def held(
+    store: Store, participant_id: str, since: datetime, until: datetime
+) -> tuple[tuple[tuple[float, float, datetime], ...], tuple[PointDetail, ...]]:
+    """The positions the store holds for the window, oldest first: ((lat, lon, t), ...) and their details."""
     with store.read_session() as session:
         rows = session.execute(
-            select(Position.lat, Position.lon, Position.fix_time)
+            select(Position.lat, Position.lon, Position.fix_time, Position.accuracy_m, Position.flags, Position.via,
+                   Position.received_at)
             .where(Position.participant_id == participant_id, Position.fix_time >= since, Position.fix_time < until)
             .order_by(Position.fix_time)
             .limit(SHOWN_LIMIT)
         ).all()
-    return tuple((lat, lon, t) for lat, lon, t in rows)
+    points = tuple((lat, lon, t) for lat, lon, t, *_ in rows)
+    details = tuple(
+        PointDetail(accuracy or 0.0, tuple(str(f) for f in flags or ()), via or "", received)
+        for *_, accuracy, flags, via, received in rows
+    )
+    return points, details
 
 
 def track(store: Store, client: ServerClient | None, participant_id: str, since: datetime, until: datetime | None = None,
@@ -108,8 +137,9 @@ def track(store: Store, client: ServerClient | None, participant_id: str, since:
                 problem = f"the server sent its first {SERVER_LIMIT:,} fixes of the window only"
         except SyncError as exc:
             problem = str(exc) or "the server could not be reached"
-    return Track(participant_id, since, until, held(store, participant_id, since, until),
-                 fetched=not problem or problem.startswith("the server sent"), problem=problem)
+    points, details = held(store, participant_id, since, until)
+    return Track(participant_id, since, until, points, fetched=not problem or problem.startswith("the server sent"),
+                 problem=problem, details=details)
 
 
 def describe(result: Track, when: str) -> str:

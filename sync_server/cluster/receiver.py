@@ -27,6 +27,7 @@ from sync_server.cluster import broker
 from sync_server.db import Database, utcnow
 from sync_server.ingest import ACCEPTED, DEFAULT_BOUNDS, Bounds, refused, screen_fixes
 from sync_server.models import Device
+from sync_server.osmand import Contact
 from workstation.protocol import FixOutcome, GatewayFix, IngestResult
 
 log = logging.getLogger("sync_server.cluster.receiver")
@@ -107,6 +108,12 @@ class BrokerIngest:
             await self.publish([t.fix for t in timed], received_at, via)
         rejected = sum(1 for o in outcomes if o.status == "rejected")
         return IngestResult(accepted=len(items) - rejected, alerts_raised=0, rejected=rejected, results=outcomes)
+
+    async def contact(self, contact: Contact) -> None:
+        # FIXES messages carry positions only; a receiver does not write the database itself
+        raise ServerError(
+            422, "contact_without_position", "this server stores pings with a position only (lat and lon)"
+        )
 
     async def unavailable(self) -> str | None:
         return None if self._nc is not None and self._nc.is_connected else "broker_unavailable"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -70,6 +72,34 @@ class NoteInfo:
 
 
 @dataclass(frozen=True)
+class TrackProvenance:
+    """How the positions of the record's window reached the server, and what was flagged."""
+
+    positions: int = 0
+    #: position flag (late, invalid, mock, drift, impossible_speed) -> positions carrying it
+    flagged: tuple[tuple[str, int], ...] = ()
+    #: provenance ("osmand", "gateway:NAME", "simulator", "" = not said) -> positions
+    via: tuple[tuple[str, int], ...] = ()
+    last_via: str = ""
+    last_received_at: datetime | None = None
+
+
+def track_provenance(rows: Iterable[tuple[Any, ...]]) -> TrackProvenance:
+    """From (flags, via, received_at) rows in fix-time order."""
+    flagged: Counter[str] = Counter()
+    via: Counter[str] = Counter()
+    n, last = 0, None
+    for flags, source, received in rows:
+        n += 1
+        flagged.update(str(f) for f in flags or ())
+        via[source or ""] += 1
+        last = (source or "", received)
+    return TrackProvenance(
+        n, tuple(sorted(flagged.items())), tuple(via.most_common()), *(last or ("", None))
+    )
+
+
+@dataclass(frozen=True)
 class ParticipantRecord:
     id: str
     version: int
@@ -99,6 +129,8 @@ class ParticipantRecord:
     outbox_states: dict[str, str] = field(default_factory=dict)
     #: where the participant lives by the clock (workstation.rules.schedule.participant_time_zone)
     time_zone: str = DEFAULT_AGENCY_TIME_ZONE
+    #: provenance and flags of the positions of `track`
+    provenance: TrackProvenance = field(default_factory=TrackProvenance)
 
     @property
     def name(self) -> str:
@@ -145,7 +177,7 @@ def _read_participant(
             outbox_states[action_id] = state  # an offline note's id is its action's id
             outbox_states[target] = state  # an alert's pending acknowledge/resolve
         track = s.execute(
-            select(Position.lat, Position.lon, Position.fix_time)
+            select(Position.lat, Position.lon, Position.fix_time, Position.flags, Position.via, Position.received_at)
             .where(Position.participant_id == participant_id, Position.fix_time >= since)
             .order_by(Position.fix_time)
             .limit(2000)
@@ -170,7 +202,8 @@ def _read_participant(
             notes=tuple(
                 NoteInfo(n.id, n.kind, n.outcome, n.text, n.author, n.occurred_at, n.place, n.pending) for n in notes
             ),
-            track=tuple((lat, lon, t) for lat, lon, t in track),
+            track=tuple((lat, lon, t) for lat, lon, t, *_ in track),
+            provenance=track_provenance(row[3:] for row in track),
             outbox_states=outbox_states,
             time_zone=participant_time_zone((z.time_zone for z in zones), agency_time_zone),
         )

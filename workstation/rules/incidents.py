@@ -24,7 +24,7 @@ ALERT_SEVERITY: Mapping[str, str] = {
     "strap_tamper": "critical",
     "device_removed": "critical",
     "sos": "critical",
-    "mock_location": "high",
+    "mock_location": "critical",
     "battery_critical": "high",
     "low_battery": "low",
     "charging": "info",
@@ -38,8 +38,9 @@ ALERT_SEVERITY: Mapping[str, str] = {
 SEVERITY_RANK: Mapping[str, int] = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 RISK_RANK: Mapping[str, int] = {"low": 0, "medium": 1, "high": 2}
 
-#: Alert kinds whose resolution requires a note (a tamper-class incident is never closed silently).
-TAMPER_CLASS_ALERTS: frozenset[str] = frozenset({"strap_tamper", "device_removed"})
+#: Alert kinds whose resolution requires a note (a tamper-class incident is never closed silently). A
+#: phone app reporting a mock location is circumvention: tamper class.
+TAMPER_CLASS_ALERTS: frozenset[str] = frozenset({"strap_tamper", "device_removed", "mock_location"})
 NOTE_REQUIRED_MESSAGE = "A tamper incident cannot be resolved without a note saying what was found."
 
 #: Alert kind -> family. Alerts of one device chain only within a family.
@@ -54,7 +55,7 @@ FAMILY_OF_KIND: Mapping[str, str] = {
     "zone_exit": "location",
     "zone_entry": "location",
     "curfew_violation": "location",
-    "mock_location": "location",
+    "mock_location": "tamper",
     "missed_checkin": "checkin",
     "sos": "sos",
 }

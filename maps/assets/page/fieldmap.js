@@ -434,8 +434,7 @@
         } : {
           renderer: renderer, radius: 3.5, stroke: false, fillColor: ageColor((p.ms - t0) / span), fillOpacity: 0.95,
         });
-        m.bindTooltip(new Date(p.ms).toLocaleString() + (p.acc ? " · ±" + Math.round(p.acc) + " m" : "") +
-          (flagged ? "<br><b>flagged: " + p.flags.map(escapeHtml).join(", ") + "</b> (not trusted)" : ""));
+        m.bindTooltip(fixTooltip(p, flagged));
         return m.addTo(Track.group);
       });
       (data.stops || []).forEach(function (s) {
@@ -459,6 +458,7 @@
       this.t0 = t0;
       this.t1 = t1;
       this.control = this._makeControl().addTo(map);
+      this.legend = this._makeLegend().addTo(map);
       map.fitBounds(L.latLngBounds(latlngs).pad(0.15), { maxZoom: 16 });
       this.seek(t1);
     },
@@ -507,6 +507,22 @@
       }
     },
 
+    _makeLegend: function () {
+      var Ctl = L.Control.extend({
+        options: { position: "bottomright" },
+        onAdd: function () {
+          var box = L.DomUtil.create("div", "fm-legend fm-track-legend");
+          box.setAttribute("role", "note");
+          box.innerHTML = '<span><i class="fm-fix"></i>fix (older → newer)</span>' +
+            '<span><i class="fm-flagged"></i>flagged fix, not trusted: ' +
+            Object.keys(FLAG_LABEL).map(function (k) { return FLAG_LABEL[k]; }).join(" · ") + "</span>" +
+            "<span>hover a fix: its time, when and how it reached the server</span>";
+          return box;
+        },
+      });
+      return new Ctl();
+    },
+
     _makeControl: function () {
       var self = this;
       var Ctl = L.Control.extend({
@@ -547,7 +563,8 @@
       this.pause();
       if (this.group) map.removeLayer(this.group);
       if (this.control) map.removeControl(this.control);
-      this.group = this.control = this.slider = this.button = null;
+      if (this.legend) map.removeControl(this.legend);
+      this.group = this.control = this.legend = this.slider = this.button = null;
       this.points = [];
       this.markers = [];
     },
@@ -584,6 +601,37 @@
   };
 
   // ------------------------------------------------------------------ legend
+
+  // position flags (workstation.protocol.PositionFlag) in words
+  var FLAG_LABEL = {
+    late: "late (sent after a newer fix)",
+    invalid: "invalid (the device said so)",
+    mock: "mock location",
+    drift: "drift (accuracy crosses a zone edge)",
+    impossible_speed: "impossible speed",
+  };
+
+  function viaLabel(via) {
+    if (!via) return "";
+    if (via === "osmand") return "the device's own key";
+    if (via.indexOf("gateway:") === 0) return "gateway " + via.slice(8);
+    return via;
+  }
+
+  function fixTooltip(p, flagged) {
+    var lines = [new Date(p.ms).toLocaleString() + (p.acc ? " · ±" + Math.round(p.acc) + " m" : "")];
+    if (p.received) {
+      lines.push("received " + new Date(Date.parse(p.received)).toLocaleString() +
+        (p.via ? " via " + escapeHtml(viaLabel(p.via)) : ""));
+    } else if (p.via) {
+      lines.push("via " + escapeHtml(viaLabel(p.via)));
+    }
+    if (flagged) {
+      lines.push("<b>flagged: " + p.flags.map(function (f) { return escapeHtml(FLAG_LABEL[f] || f); }).join(", ") +
+        "</b> (not trusted)");
+    }
+    return lines.join("<br>");
+  }
 
   var Legend = L.Control.extend({
     options: { position: "topright" },
