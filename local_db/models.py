@@ -159,6 +159,39 @@ class Appointment(Base):
     )
 
 
+class Incident(Base):
+    """A server incident (workstation.protocol.IncidentData); its alerts carry its id."""
+
+    __tablename__ = "incident"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    participant_id: Mapped[str] = mapped_column(ForeignKey("participant.id", ondelete="CASCADE"))
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    family: Mapped[str] = mapped_column(String(30))
+    kinds: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    severity: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    opened_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    last_alert_at: Mapped[datetime] = mapped_column(DateTime)
+    alert_count: Mapped[int] = mapped_column(Integer, default=1)
+    needs_action: Mapped[bool] = mapped_column(Boolean, default=False)
+    needs_action_since: Mapped[datetime | None] = mapped_column(DateTime)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    resolution: Mapped[str] = mapped_column(String(200), default="")
+    # an acknowledge/resolve queued in the outbox and not yet applied by the server
+    pending: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_incident_participant", "participant_id"),
+        Index("ix_incident_state_due", "state", "due_at"),
+    )
+
+
 class Alert(Base):
     __tablename__ = "alert"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -293,4 +326,4 @@ class Setting(Base):
 
 
 #: Tables that hang off a participant, purged with it when it is reassigned away (tombstone).
-PARTICIPANT_CHILDREN = (Device, Position, Zone, Appointment, Alert, Note)
+PARTICIPANT_CHILDREN = (Device, Position, Zone, Appointment, Alert, Incident, Note)

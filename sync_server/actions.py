@@ -11,6 +11,9 @@ redone one action per transaction). Outcomes:
   unknown or belongs to another officer (never revealing which), or a tamper-class alert is resolved
   without a note, or a time the officer gave is out of bounds (TimeBounds). Nothing is recorded, so a
   corrected action needs a new id.
+- already_resolved: an acknowledge/resolve of an incident that was closed meanwhile (by the monitoring
+  centre, another officer, or its condition clearing); the officer's note is recorded, and `reason`
+  says "already resolved by X at T; your note was added".
 - conflict: base_version is given and the target's version differs from it; `current` is the target's
   server state. Nothing is recorded: the client may resend the same id after the officer decides.
   An acknowledge/resolve conflicts only with a resolution made since its base version (see
@@ -35,18 +38,20 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sync_server import incidents as incident_rows
 from sync_server.auth import Caller
 from sync_server.caseload import upsert_entry
 from sync_server.changes import append_changes
 from sync_server.db import Database, to_naive_utc, utcnow
-from sync_server.models import Alert, AppliedAction, Appointment, Note, Participant
-from sync_server.wire import alert_data, note_data, participant_data
+from sync_server.models import Alert, AppliedAction, Appointment, Incident, Note, Participant
+from sync_server.wire import alert_data, incident_data, note_data, participant_data
 from workstation.protocol import (
     ALERT_ACTIONS,
+    INCIDENT_ACTIONS,
     Action,
     ActionResult,
 )
-from workstation.rules.incidents import note_problem
+from workstation.rules.incidents import CLOSED_STATES, already_resolved_message, note_problem
 from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, time_zone
 
 
@@ -166,11 +171,14 @@ def _run(session: Session, caller: Caller, actions: list[Action], bounds: TimeBo
 def _preload(session: Session, actions: list[Action]) -> list[Any]:
     """Load every target in two queries, so the per-action lookups below hit the identity map."""
     alert_ids = [a.target for a in actions if a.kind in ALERT_ACTIONS]
-    participant_ids = {a.target for a in actions if a.kind not in ALERT_ACTIONS}
+    incident_ids = [a.target for a in actions if a.kind in INCIDENT_ACTIONS]
+    participant_ids = {a.target for a in actions if a.kind not in ALERT_ACTIONS | INCIDENT_ACTIONS}
     loaded: list[Any] = []
     if alert_ids:
         loaded.extend(session.scalars(select(Alert).where(Alert.id.in_(alert_ids))))
-        participant_ids.update(a.participant_id for a in loaded)
+    if incident_ids:
+        loaded.extend(session.scalars(select(Incident).where(Incident.id.in_(incident_ids))))
+    participant_ids.update(row.participant_id for row in loaded)
     if participant_ids:
         loaded.extend(session.scalars(select(Participant).where(Participant.id.in_(participant_ids))))
     return loaded
@@ -196,6 +204,9 @@ def _decide(
         id=str(action.id), officer_id=caller.officer_id, kind=action.kind, target=action.target,
         payload_digest=digest, server_version=version, result=result, applied_at=now,
     ))
+    if ALREADY_RESOLVED in result:
+        return ActionResult(id=action.id, status="already_resolved", server_version=version, result=result,
+                            reason=result[ALREADY_RESOLVED])
     return ActionResult(id=action.id, status="applied", server_version=version, result=result)
 
 
@@ -226,6 +237,9 @@ def _apply(
     if action.kind in ALERT_ACTIONS:
         _check_times(action, payload, None, bounds)
         return _alert_action(session, caller, action, payload, touched)
+    if action.kind in INCIDENT_ACTIONS:
+        _check_times(action, payload, None, bounds)
+        return _incident_action(session, caller, action, payload, touched)
     participant = session.get(Participant, action.target)
     if participant is None or participant.officer_id != caller.officer_id:
         raise _Reject("unknown participant")
@@ -269,6 +283,40 @@ def _own_appointment(session: Session, participant_id: str, appointment_id: str)
     if appt is None or appt.participant_id != participant_id:
         raise _Reject("unknown appointment")
     return appt
+
+
+#: result key of an incident action that found the incident closed (status "already_resolved")
+ALREADY_RESOLVED = "already_resolved"
+
+
+def _incident_action(
+    session: Session, caller: Caller, action: Action, payload: Any, touched: dict[tuple[str, str], Any]
+) -> tuple[int, dict[str, Any]]:
+    """Acknowledge or resolve a server incident. Its version moves with every new alert, so the
+    action never conflicts on it; an incident closed meanwhile (by the monitoring centre, another
+    officer or its condition clearing) ends as "already resolved by X at T; your note was added"."""
+    inc = session.get(Incident, action.target)
+    owner = session.get(Participant, inc.participant_id) if inc is not None else None
+    if inc is None or owner is None or owner.officer_id != caller.officer_id:
+        raise _Reject("unknown incident")
+    problem = note_problem(inc.kinds or (), payload.note) if action.kind == "resolve_incident" else None
+    if problem:
+        raise _Reject(problem)
+    note_text = payload.note.strip()
+    if note_text:
+        note = _new_note(action, inc.participant_id, caller)
+        note.text = note_text
+        touched["note", note.id] = note
+    result: dict[str, Any] = {}
+    if inc.state in CLOSED_STATES:
+        result[ALREADY_RESOLVED] = already_resolved_message(inc.resolved_by, inc.resolved_at, bool(note_text))
+    else:
+        resolution = getattr(payload, "resolution", "")
+        for entity, row in incident_rows.officer_action(session, inc, action.kind, caller.username, resolution,
+                                                         utcnow()):
+            touched[entity, row.id] = row
+    result["incident"] = _json(incident_data(inc))
+    return inc.version, result
 
 
 def alert_action_conflicts(state: str, version: int, base_version: int | None) -> bool:

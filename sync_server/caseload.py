@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sync_server.changes import ChangeEntry, append_changes, drop_participant_feed
-from sync_server.models import Alert, Appointment, Device, Note, Officer, Participant, Zone
+from sync_server.models import Alert, Appointment, Device, Incident, Note, Officer, Participant, Zone
 from sync_server.wire import TO_WIRE, dump
 
 CHILD_MODELS: dict[str, Any] = {
@@ -17,6 +17,7 @@ CHILD_MODELS: dict[str, Any] = {
     "zone": Zone,
     "appointment": Appointment,
     "alert": Alert,
+    "incident": Incident,
     "note": Note,
 }
 

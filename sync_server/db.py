@@ -13,7 +13,7 @@ import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, func, select
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sync_server.models import Base, ChangeLog, Counter, Position, Setting
 from sync_server.zones import ZoneCache, install_triggers
+from workstation.rules.incidents import DEFAULT_RESPONSE_TIME
 from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, time_zone
 
 AGENCY_TIME_ZONE_ENV = "SYNC_SERVER_AGENCY_TIME_ZONE"
@@ -57,6 +58,8 @@ class Database:
         #: --agency-time-zone or SYNC_SERVER_AGENCY_TIME_ZONE); an unknown name stops the server
         self.agency_time_zone = agency_time_zone or os.environ.get(AGENCY_TIME_ZONE_ENV) or DEFAULT_AGENCY_TIME_ZONE
         time_zone(self.agency_time_zone)
+        #: response deadline per incident severity (agency configuration: --response-times)
+        self.response_times: dict[str, timedelta] = dict(DEFAULT_RESPONSE_TIME)
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict = {}
         if self.is_sqlite:

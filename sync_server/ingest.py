@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, make_dataclass
 from datetime import datetime, timedelta
 from functools import cache, partial
@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from sync_server.caseload import officer_of, upsert_entry
 from sync_server.changes import ChangeEntry, append_changes
 from sync_server.db import Database, to_naive_utc, utcnow
+from sync_server.incidents import IncidentGrouper, RaisedAlert, auto_resolve, escalate
 from sync_server.live import LiveHub
 from sync_server.models import Alert, Appointment, Device, Participant
 from sync_server.rawsql import Raw, allocate
@@ -42,8 +43,7 @@ from workstation.rules.geo import distance_m, zone_signed_distance
 from workstation.rules.incidents import (
     CRITICAL_BATTERY_PCT,
     LOW_BATTERY_PCT,
-    chains_into,
-    family_of,
+    active_conditions,
     severity_of,
 )
 from workstation.rules.schedule import schedule_in_effect
@@ -250,6 +250,7 @@ def apply_fixes(
     seen: set[tuple] = set()
     # trusted positions of this batch per device, for late fixes (they are not in the database yet)
     history: dict[str, list[tuple]] = defaultdict(list)
+    cleared: set[str] = set()
 
     def previous(dev: _Device, before: datetime) -> tuple | None:
         rows = raw.fetchall(
@@ -272,7 +273,7 @@ def apply_fixes(
             continue
         seen.add(same)
         flags = _apply_fix(
-            dev, fix, fix_time, zones.get(dev.participant_id, ()), received_at, alerts, partial(previous, dev)
+            dev, fix, fix_time, zones.get(dev.participant_id, ()), received_at, alerts, partial(previous, dev), cleared
         )
         if fix.valid and not fix.mock:
             history[dev.id].append((fix_time, fix.lat, fix.lon, fix.accuracy_m))
@@ -289,8 +290,25 @@ def apply_fixes(
             dev = devices[timed_fix.fix.serial]
             events.append((dev.officer_id, partial(_fix_event, position, _status(dev))))
     # after the fixes: an alert is announced after the fix that caused it
-    raised = raise_alerts(session, alerts, events if live else None)
+    now = max((item[2] for item in timed), default=None) or utcnow()
+    raised = raise_alerts(session, alerts, events if live else None, now=now)
+    _auto_resolve(session, [dev for dev in devices.values() if dev.id in cleared], now)
     return AppliedFixes(events, raised, duplicates)
+
+
+def _auto_resolve(session: Session, devices: Sequence[_Device], now: datetime) -> None:
+    """Close the self-clearing incidents of devices whose conditions stopped (sync_server.incidents)."""
+    if devices:
+        append_changes(session, auto_resolve(
+            session, {dev.id: (_active_conditions(dev), dev.officer_id) for dev in devices}, now
+        ))
+
+
+def _active_conditions(dev: _Device) -> frozenset[str]:
+    state = dev.rule_state
+    outside = any(value for key, value in state.items() if key.startswith("z:"))
+    return active_conditions(dev.battery_pct, dev.charging, bool(state.get("no_comm")), bool(state.get("no_gps")),
+                             outside)
 
 
 def _write_devices(session: Session, raw: Raw, devices: Iterable[_Device]) -> None:
@@ -344,6 +362,12 @@ def _battery_rules(
     dev.battery_pct = battery_pct
 
 
+def _power_recovers(dev: _Device, battery_pct: int | None, charging: bool | None) -> bool:
+    """Battery back above the low threshold, or charging started."""
+    back_up = battery_pct is not None and dev.battery_pct is not None and dev.battery_pct <= LOW_BATTERY_PCT < battery_pct
+    return back_up or bool(charging and not dev.charging)
+
+
 def _zone_verdicts(zones: Sequence[Any], lat: float, lon: float, accuracy_m: float, at: datetime) -> Iterator[tuple]:
     """(zone, violating) per zone at that place and time; violating is None where the accuracy circle
     reaches across the zone's edge (drift: no verdict either way)."""
@@ -367,9 +391,12 @@ def _late(fix_time: datetime, now: datetime) -> str:
 
 def _apply_fix(
     dev: _Device, fix: GatewayFix, fix_time: datetime, zones: Sequence[Any], now: datetime, alerts: list[NewAlert],
-    previous: Callable[[datetime], tuple | None],
+    previous: Callable[[datetime], tuple | None], cleared: set[str],
 ) -> str:
     """Update the device from one fix, evaluate the rules, queue alerts; returns the position's flags.
+
+    A condition that stops (battery back above the threshold or charging, contact or GPS back, back
+    inside a zone) adds the device to `cleared`, so its self-clearing incidents are re-examined.
 
     A fix older than the device's current one (store and forward) is judged at its own time against
     the position before it (`previous(fix_time)`), raises what it shows late, and never moves the
@@ -406,6 +433,8 @@ def _apply_fix(
             if violating and not state.get(key):
                 alerts.append(NewAlert(dev.participant_id, dev.officer_id, dev.id, _zone_alert_kind(zone), fix_time,
                                        fix.lat, fix.lon, detail=zone.name[:200]))
+            if state.get(key) and not violating:
+                cleared.add(dev.id)
             if violating or key in state:
                 state[key] = violating
         dev.last_fix_time, dev.last_lat, dev.last_lon = fix_time, fix.lat, fix.lon
@@ -426,6 +455,8 @@ def _apply_fix(
             elif violating and was is not None and not was.get(zone.id):
                 alerts.append(NewAlert(dev.participant_id, dev.officer_id, dev.id, _zone_alert_kind(zone), fix_time,
                                        fix.lat, fix.lon, detail=(zone.name[:100] + late_note)[:200]))
+    if _power_recovers(dev, fix.battery_pct, fix.charging):
+        cleared.add(dev.id)
     if fix.battery_pct is not None:
         _battery_rules(dev, fix.battery_pct, fix_time, fix.lat, fix.lon, alerts)
     if fix.charging is not None:
@@ -445,9 +476,10 @@ def _apply_fix(
     elif trusted and newer:
         state.pop("mock", None)
     # Silence alerts re-arm as soon as the device talks (and has GPS) again.
-    state.pop("no_comm", None)
-    if trusted and fix.source == "gps":
-        state.pop("no_gps", None)
+    if state.pop("no_comm", None):
+        cleared.add(dev.id)
+    if trusted and fix.source == "gps" and state.pop("no_gps", None):
+        cleared.add(dev.id)
     if dev.last_contact_at is None or now > dev.last_contact_at:
         dev.last_contact_at = now
     return ",".join(flags)
@@ -466,13 +498,15 @@ def record_contact(
         if dev is None:
             raise IngestError(422, "unknown_device", f"unknown device serial {serial[:64]}")
         alerts: list[NewAlert] = []
+        recovered = _power_recovers(dev, battery_pct, charging)
         if battery_pct is not None:
             _battery_rules(dev, battery_pct, now, dev.last_lat, dev.last_lon, alerts)
         dev.charging = charging
-        dev.rule_state.pop("no_comm", None)
+        recovered = bool(dev.rule_state.pop("no_comm", None)) or recovered
         dev.last_contact_at = max(now, dev.last_contact_at or now)
         _write_devices(session, raw, [dev])
-        raise_alerts(session, alerts)
+        raise_alerts(session, alerts, now=now)
+        _auto_resolve(session, [dev] if recovered else [], now)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -501,44 +535,35 @@ def _fix_event(position: tuple, status: tuple) -> str:
     return json.dumps({"type": "fix", "fix": fix, "device": device}, separators=(",", ":"))
 
 
-def raise_alerts(session: Session, alerts: Sequence[NewAlert], live: list[tuple[str, str]] | None = None) -> int:
-    """Insert alerts with incident grouping, append their feed entries and queue their live events.
-
-    An alert joins the unresolved incident of its participant, device and family when it follows that
-    incident's last alert within the family's gap (workstation.rules.incidents).
-    """
+def raise_alerts(
+    session: Session, alerts: Sequence[NewAlert], live: list[tuple[str, str]] | None = None,
+    now: datetime | None = None, response_times: Mapping[str, timedelta] | None = None,
+) -> int:
+    """Insert alerts into their incidents (sync_server.incidents), append the feed entries of both and
+    queue the alerts' live events."""
     if not alerts:
         return 0
-    chains: dict[tuple[str, str, str], tuple[str, datetime]] = {}
-    participant_ids = {a.participant_id for a in alerts}
-    latest = (
-        select(Alert.participant_id, Alert.device_id, Alert.kind, Alert.incident_id, Alert.opened_at)
-        .where(Alert.participant_id.in_(participant_ids), Alert.state != "resolved")
-        .order_by(Alert.opened_at)
-    )
-    for participant_id, device_id, kind, incident_id, opened_at in session.execute(latest):
-        if incident_id:
-            chains[(participant_id, device_id or "", family_of(kind))] = (incident_id, opened_at)
+    grouper = IncidentGrouper(session, {a.participant_id for a in alerts}, now or utcnow(), response_times)
     rows, entries = [], []
     for a in alerts:
         alert_id = f"al-{uuid.uuid4().hex[:20]}"
-        key = (a.participant_id, a.device_id or "", family_of(a.kind))
-        previous = chains.get(key)
-        incident = previous[0] if previous and chains_into(key[2], previous[1], a.opened_at) else alert_id
-        chains[key] = (incident, a.opened_at)
+        severity = severity_of(a.kind)
+        incident_id = grouper.assign(RaisedAlert(a.participant_id, a.officer_id, a.device_id, a.kind, a.opened_at),
+                                     severity)
         row = Alert(
             id=alert_id, version=1, participant_id=a.participant_id, device_id=a.device_id, kind=a.kind,
-            severity=severity_of(a.kind), opened_at=a.opened_at, lat=a.lat, lon=a.lon, state="open",
-            incident_id=incident, detail=a.detail,
+            severity=severity, opened_at=a.opened_at, lat=a.lat, lon=a.lon, state="open",
+            incident_id=incident_id, detail=a.detail,
         )
         rows.append(row)
         data = dump(alert_data(row))
         entries.append(ChangeEntry(a.officer_id, a.participant_id, "alert", alert_id, "upsert", 1, data))
         if live is not None:
             live.append((a.officer_id, f'{{"type":"alert","version":{row.version},"alert":{data}}}'))
+    incident_entries = grouper.flush()
     session.add_all(rows)
     session.flush()
-    append_changes(session, entries)
+    append_changes(session, incident_entries + entries)
     return len(rows)
 
 
@@ -595,7 +620,8 @@ def check_silence(db: Database, hub: LiveHub | None = None, now: datetime | None
             )
         session.flush()
         append_changes(session, entries)
-        raised = raise_alerts(session, alerts, live)
+        raised = raise_alerts(session, alerts, live, now, db.response_times)
+        append_changes(session, escalate(session, now, db.response_times))
     if hub is not None:
         hub.publish(live)
     return raised

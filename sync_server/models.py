@@ -204,6 +204,42 @@ class Appointment(Base):
     status: Mapped[str] = mapped_column(String(20), default="scheduled")
 
 
+class Incident(Base):
+    """Related alerts of one participant's device and family, the unit an officer works on
+    (definition: workstation.rules.incidents; written by sync_server.incidents)."""
+
+    __tablename__ = "incident"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    participant_id: Mapped[str] = mapped_column(ForeignKey("participant.id"), index=True)
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    family: Mapped[str] = mapped_column(String(30))
+    kinds: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    severity: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    opened_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    last_alert_at: Mapped[datetime] = mapped_column(DateTime)
+    alert_count: Mapped[int] = mapped_column(Integer, default=1)
+    auto_resolvable: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: when an uncleared incident starts needing an officer (the watchdog flips needs_action then)
+    escalate_at: Mapped[datetime | None] = mapped_column(DateTime)
+    needs_action: Mapped[bool] = mapped_column(Boolean, default=False)
+    needs_action_since: Mapped[datetime | None] = mapped_column(DateTime)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    resolution: Mapped[str] = mapped_column(String(200), default="")
+
+    __table_args__ = (
+        Index("ix_incident_open", "state", "participant_id"),
+        Index("ix_incident_device_state", "device_id", "state"),
+        Index("ix_incident_escalation", "needs_action", "escalate_at"),
+    )
+
+
 class Alert(Base):
     __tablename__ = "alert"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -25,8 +25,16 @@ from sync_server.caseload import upsert_entry
 from sync_server.changes import append_changes
 from sync_server.db import Database, utcnow
 from sync_server.device_keys import bump_credentials, key_hash, new_key
-from sync_server.models import Alert, Appointment, Device, Note, Officer, Participant, Zone
-from workstation.rules.incidents import severity_of
+from sync_server.models import Alert, Appointment, Device, Incident, Note, Officer, Participant, Zone
+from workstation.rules.incidents import (
+    auto_resolvable,
+    clearing_reason,
+    due_at,
+    family_of,
+    max_severity,
+    needs_action_from,
+    severity_of,
+)
 from workstation.rules.schedule import time_zone
 
 # Demo basemap (z13 tiles of central Chicago); homes stay on land, west of the lakefront.
@@ -169,7 +177,7 @@ def _participant_rows(k: int, i: int, officer_id: str, seed: int, now: datetime)
                             ["asylum_pending", "work_permit"], ["court_date_pending"]])
     elif rng.random() < 0.3:
         flags = ["court_date_pending"]
-    out: dict[str, list[dict]] = {k2: [] for k2 in ("participant", "device", "zone", "appointment", "alert", "note")}
+    out: dict[str, list[dict]] = {k2: [] for k2 in MODELS}
     out["participant"].append(dict(
         id=pid, version=1, case_number=f"CHI-2026-{tag}", first_name=first, last_name=last,
         dob=date(rng.randrange(1962, 2006), rng.randrange(1, 13), rng.randrange(1, 29)),
@@ -245,6 +253,7 @@ def _participant_rows(k: int, i: int, officer_id: str, seed: int, now: datetime)
                 resolved_at=None if is_open else episode[-1][1] + timedelta(minutes=40), incident_id=f"al{tag}",
                 detail="",
             ))
+        out["incident"].append(_episode_incident(f"al{tag}", pid, f"d{tag}", episode, is_open, now))
     if rng.random() < 0.25:
         out["note"].append(dict(
             id=f"n{tag}", version=1, participant_id=pid, kind="note", outcome=None, text=rng.choice(NOTE_TEXTS),
@@ -255,13 +264,37 @@ def _participant_rows(k: int, i: int, officer_id: str, seed: int, now: datetime)
     return out
 
 
+def _episode_incident(
+    incident_id: str, pid: str, device_id: str, episode: list[tuple[str, datetime]], is_open: bool, now: datetime
+) -> dict[str, Any]:
+    """The incident record of one seeded episode, as the server would have kept it."""
+    kinds = list(dict.fromkeys(kind for kind, _ in episode))
+    opened, last = min(episode[0][1], now), min(episode[-1][1], now)
+    severity = max_severity(severity_of(k) for k in kinds)
+    escalate_at = min(needs_action_from(kind, min(at, now)) for kind, at in episode)
+    # a closed episode needed an officer only if it outlasted its delay (it closed 40 minutes after the last alert)
+    closed_at = last + timedelta(minutes=40)
+    needs_action = escalate_at <= (now if is_open else closed_at)
+    self_clearing = auto_resolvable(kinds)
+    return dict(
+        id=incident_id, version=1, participant_id=pid, device_id=device_id, family=family_of(kinds[0]), kinds=kinds,
+        severity=severity, state="open" if is_open else ("auto_resolved" if self_clearing else "resolved"),
+        opened_at=opened, updated_at=last, last_alert_at=last, alert_count=len(episode),
+        auto_resolvable=self_clearing, escalate_at=escalate_at, needs_action=needs_action,
+        needs_action_since=escalate_at if needs_action else None,
+        due_at=due_at(escalate_at, severity) if needs_action else None, acknowledged_by=None, acknowledged_at=None,
+        resolved_by=None if is_open else "system", resolved_at=None if is_open else closed_at,
+        resolution="" if is_open else ("cleared: " + clearing_reason(kinds) if self_clearing else "resolved"),
+    )
+
+
 class _Bag:
     def __init__(self, mapping: dict) -> None:
         self.__dict__.update(mapping)
 
 
 MODELS = {"participant": Participant, "device": Device, "zone": Zone, "appointment": Appointment,
-          "alert": Alert, "note": Note}
+          "alert": Alert, "incident": Incident, "note": Note}
 
 
 #: The demo officer's day (`todays_visits`): (local time, kind) of appointments today, one per

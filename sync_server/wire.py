@@ -14,6 +14,7 @@ from workstation.protocol import (
     AlertData,
     AppointmentData,
     DeviceData,
+    IncidentData,
     LastFix,
     NoteData,
     OfficerData,
@@ -128,6 +129,30 @@ def alert_data(a: Any) -> AlertData:
     )
 
 
+def incident_data(i: Any) -> IncidentData:
+    return IncidentData(
+        id=i.id,
+        participant_id=i.participant_id,
+        device_id=i.device_id,
+        family=i.family,
+        kinds=list(i.kinds or []),
+        severity=i.severity,
+        state=i.state,
+        opened_at=aware(i.opened_at),
+        updated_at=aware(i.updated_at),
+        last_alert_at=aware(i.last_alert_at),
+        alert_count=i.alert_count,
+        needs_action=bool(i.needs_action),
+        needs_action_since=aware(i.needs_action_since),
+        due_at=aware(i.due_at),
+        acknowledged_by=i.acknowledged_by,
+        acknowledged_at=aware(i.acknowledged_at),
+        resolved_by=i.resolved_by,
+        resolved_at=aware(i.resolved_at),
+        resolution=i.resolution or "",
+    )
+
+
 def note_data(n: Any) -> NoteData:
     return NoteData(
         id=n.id,
@@ -226,5 +251,6 @@ TO_WIRE = {
     "zone": zone_data,
     "appointment": appointment_data,
     "alert": alert_data,
+    "incident": incident_data,
     "note": note_data,
 }

@@ -43,7 +43,8 @@ STATE_EXPLAINED = {
     "conflict": "changed on the server meanwhile; choose Keep mine or Use server's in the outbox",
 }
 KIND_WORDS = {"add_note": "Note", "record_contact": "Contact / visit", "acknowledge_alert": "Acknowledge alert",
-              "resolve_alert": "Resolve alert", "record_checkin": "Check-in",
+              "resolve_alert": "Resolve alert", "acknowledge_incident": "Acknowledge incident",
+              "resolve_incident": "Resolve incident", "record_checkin": "Check-in",
               "request_schedule_change": "Schedule change request"}
 ItemRole = Qt.ItemDataRole.UserRole + 20
 COLUMNS = ("#", "Created", "Action", "Participant", "State", "Attempts", "Error")

@@ -106,7 +106,10 @@ class WindowActions:
         if incident.state != "open":
             self.statusBar().showMessage("This incident is already acknowledged.", 4000)
             return
-        self._queue_each(list(incident.open_alert_ids), p.AcknowledgeAlertPayload())
+        if incident.on_server:  # one action on the server's incident
+            self._queue_each([incident.id], p.AcknowledgeIncidentPayload())
+        else:  # local history the server holds no incident for: one per alert
+            self._queue_each(list(incident.open_alert_ids), p.AcknowledgeAlertPayload())
 
     def resolve_incident(self, incident: Incident, note: str | None = None) -> str | None:
         """Open the resolve form (or, with `note` given, resolve directly). Returns the refusal
@@ -116,14 +119,20 @@ class WindowActions:
             if problem:
                 self.statusBar().showMessage(problem, 8000)
                 return problem
-            self._queue_each(list(incident.actionable_alert_ids), p.ResolveAlertPayload(note=note))
+            self._queue_resolve(incident, p.ResolveAlertPayload(note=note))
             return None
         form = ResolveForm(self._participant_name(incident.participant_id), incident.summary,
                            incident.requires_note_to_resolve, self)
-        form.accepted.connect(lambda: self._queue_each(list(incident.actionable_alert_ids), form.payload))
+        form.accepted.connect(lambda: self._queue_resolve(incident, form.payload))
         form.open()
         self._open_form = form
         return None
+
+    def _queue_resolve(self, incident: Incident, payload: p.ResolveAlertPayload) -> None:
+        if incident.on_server:
+            self._queue_each([incident.id], p.ResolveIncidentPayload(**payload.model_dump()))
+        else:
+            self._queue_each(list(incident.actionable_alert_ids), payload)
 
     def _show_track(self, participant_id: str, record, since: datetime | None = None,
                     until: datetime | None = None) -> None:

@@ -31,7 +31,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from local_db import audit as audit_log
-from local_db.models import Alert, Participant
+from local_db.models import Alert, Incident, Participant
 from local_db.store import Store
 from workstation import protocol as p
 from workstation.changes import Changes
@@ -137,6 +137,15 @@ def resolve_alert(store: Store, alert_id: str, note: str = "", resolution: str =
     return record(store, alert_id, _payload(p.ResolveAlertPayload, resolution=resolution, note=note)).action_id
 
 
+def acknowledge_server_incident(store: Store, incident_id: str, note: str = "") -> str:
+    """Queue an acknowledge of a server incident (one outbox action, whatever its alert count)."""
+    return record(store, incident_id, _payload(p.AcknowledgeIncidentPayload, note=note)).action_id
+
+
+def resolve_server_incident(store: Store, incident_id: str, note: str = "", resolution: str = "resolved") -> str:
+    return record(store, incident_id, _payload(p.ResolveIncidentPayload, resolution=resolution, note=note)).action_id
+
+
 # --------------------------------------------------------------------------- internals
 
 
@@ -164,6 +173,16 @@ def _resolve_target(session: Session, kind: str, target: str, payload: p.WireMod
         if kind == "acknowledge_alert" and alert.state != "open":
             raise ActionInvalid(f"this alert is already {alert.state}")
         return alert.id, alert.participant_id, alert.version
+    if kind in p.INCIDENT_ACTIONS:
+        incident = session.get(Incident, target)
+        if incident is None:
+            raise ActionInvalid(f"there is no incident {target} in this caseload")
+        problem = note_problem(incident.kinds or (), payload.note) if isinstance(payload, p.ResolveIncidentPayload) else None
+        if problem:
+            raise ActionInvalid(problem)
+        # no base version: an incident's version moves with every new alert, and a closed one is
+        # answered "already resolved" by the server, never a conflict
+        return incident.id, incident.participant_id, None
     participant = session.scalars(
         select(Participant).where(or_(Participant.id == target, Participant.case_number == target))
     ).first()

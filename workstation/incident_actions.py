@@ -16,6 +16,7 @@ from dataclasses import replace
 from sqlalchemy import select
 
 from local_db.models import Alert
+from local_db.models import Incident as IncidentRow
 from local_db.store import Store
 from workstation import actions
 from workstation.incidents import Incident, build_incidents, resolution_problem
@@ -43,8 +44,16 @@ def find_incident(store: Store, incident_id: str) -> Incident:
     return replace(matches[0], alerts=joined, state=state, pending=any(i.pending for i in matches))
 
 
+def _is_server_incident(store: Store, incident_id: str) -> bool:
+    with store.read_session() as session:
+        return session.get(IncidentRow, incident_id) is not None
+
+
 def acknowledge_incident(store: Store, incident_id: str, note: str = "") -> list[str]:
-    """Queue an acknowledge of each open alert of the incident; returns the action ids."""
+    """Queue an acknowledge of the server incident (one action), or of each open alert of an
+    incident the server does not hold (local history); returns the action ids."""
+    if _is_server_incident(store, incident_id):
+        return [actions.acknowledge_server_incident(store, incident_id, note)]
     incident = find_incident(store, incident_id)
     if not incident.open_alert_ids:
         raise actions.ActionInvalid(f"incident {incident_id} is already {incident.state}")
@@ -52,7 +61,10 @@ def acknowledge_incident(store: Store, incident_id: str, note: str = "") -> list
 
 
 def resolve_incident(store: Store, incident_id: str, note: str, resolution: str = "resolved") -> list[str]:
-    """Queue a resolve of each alert of the incident not yet resolved; returns the action ids."""
+    """Queue a resolve of the server incident (one action), or of each alert not yet resolved of an
+    incident the server does not hold; returns the action ids."""
+    if _is_server_incident(store, incident_id):
+        return [actions.resolve_server_incident(store, incident_id, note, resolution)]
     incident = find_incident(store, incident_id)
     problem = resolution_problem(incident, note)
     if problem:

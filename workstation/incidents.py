@@ -18,14 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from workstation.rules.incidents import (
+    CLOSED_STATES,
     FAMILY_TITLE,
     KIND_LABEL,
     NOTE_REQUIRED_MESSAGE,
     RISK_RANK,
     SEVERITY_RANK,
     chains_into,
+    due_at,
     family_of,
     max_severity,
+    needs_action_from,
     requires_note,
 )
 
@@ -51,6 +54,22 @@ class AlertFact:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerIncidentFact:
+    """The server's incident record as the queue needs it (a snapshot of local_db's Incident row)."""
+
+    id: str
+    state: str  # open | acknowledged | resolved | auto_resolved
+    severity: str
+    needs_action: bool
+    due_at: datetime | None
+    acknowledged_by: str | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    resolution: str = ""
+    pending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Incident:
     id: str
     participant_id: str
@@ -58,11 +77,26 @@ class Incident:
     family: str
     severity: str
     risk_level: str
-    state: str  # open | acknowledged | resolved
+    state: str  # open | acknowledged | resolved (closed by an officer or by itself: see auto_resolved)
     opened_at: datetime
     last_at: datetime
     alerts: tuple[AlertFact, ...]
     pending: bool
+    #: an officer is needed (at once for kinds that never clear, after a delay for those that may)
+    needs_action: bool = True
+    #: the response deadline (None: not needing action yet)
+    due_at: datetime | None = None
+    #: closed because its condition cleared, not by an officer
+    auto_resolved: bool = False
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    resolution: str = ""
+    acknowledged_by: str | None = None
+    #: the server holds this incident (actions go to it as one)
+    on_server: bool = False
+
+    def overdue(self, now: datetime) -> bool:
+        return self.state != "resolved" and self.due_at is not None and self.due_at < now
 
     @property
     def title(self) -> str:
@@ -113,12 +147,20 @@ def _incident_state(alerts: Iterable[AlertFact]) -> str:
     return "resolved"
 
 
-def build_incidents(alerts: Iterable[AlertFact], risk_by_participant: Mapping[str, str]) -> list[Incident]:
-    """Group alerts into incidents and return them ranked (most urgent first).
+def build_incidents(
+    alerts: Iterable[AlertFact],
+    risk_by_participant: Mapping[str, str],
+    server: Mapping[str, ServerIncidentFact] | None = None,
+    now: datetime | None = None,
+) -> list[Incident]:
+    """Group alerts into incidents and return them ranked (most urgent first, see rank_key).
 
-    Alerts the server already grouped (their `incident_id`) stay in the server's incident; the
-    others (seeded history without one, for instance) chain by the same rule the server uses.
+    Alerts the server already grouped (their `incident_id`) stay in the server's incident, whose
+    record (`server`) gives the state, needs-action and due time; the others (history without one)
+    chain by the same rule the server uses, and the shared rules say whether they need an officer
+    as of `now` (None: they do).
     """
+    server = server or {}
     by_server_id: dict[str, list[AlertFact]] = defaultdict(list)
     chains: dict[tuple[str, str, str], list[list[AlertFact]]] = defaultdict(list)
     for alert in sorted(alerts, key=lambda a: (a.opened_at, a.id)):
@@ -143,30 +185,52 @@ def build_incidents(alerts: Iterable[AlertFact], risk_by_participant: Mapping[st
     incidents = []
     for incident_id, run in groups:
         first = run[0]
-        incidents.append(
-            Incident(
-                id=incident_id,
-                participant_id=first.participant_id,
-                device_id=first.device_id or None,
-                family=family_of(first.kind),
-                severity=max_severity(a.severity for a in run),
-                risk_level=risk_by_participant.get(first.participant_id, "medium"),
-                state=_incident_state(run),
-                opened_at=first.opened_at,
-                last_at=run[-1].opened_at,
-                alerts=tuple(run),
-                pending=any(a.pending for a in run),
+        record = server.get(incident_id)
+        severity = max_severity(a.severity for a in run)
+        extra: dict = {}
+        if record is not None:
+            extra = dict(
+                severity=max_severity((severity, record.severity)),
+                state="resolved" if record.state in CLOSED_STATES else record.state,
+                auto_resolved=record.state == "auto_resolved", needs_action=record.needs_action,
+                due_at=record.due_at, resolved_by=record.resolved_by, resolved_at=record.resolved_at,
+                resolution=record.resolution, acknowledged_by=record.acknowledged_by, on_server=True,
+                pending=record.pending or any(a.pending for a in run),
             )
+        else:
+            since = min(needs_action_from(a.kind, a.opened_at) for a in run)
+            needing = now is None or since <= now
+            extra = dict(needs_action=needing, due_at=due_at(since, severity) if needing else None)
+        incidents.append(
+            Incident(**{
+                "id": incident_id,
+                "participant_id": first.participant_id,
+                "device_id": first.device_id or None,
+                "family": family_of(first.kind),
+                "severity": severity,
+                "risk_level": risk_by_participant.get(first.participant_id, "medium"),
+                "state": _incident_state(run),
+                "opened_at": first.opened_at,
+                "last_at": run[-1].opened_at,
+                "alerts": tuple(run),
+                "pending": any(a.pending for a in run),
+                **extra,
+            })
         )
     incidents.sort(key=rank_key)
     return incidents
 
 
-def rank_key(incident: Incident) -> tuple[int, int, int, float, str]:
-    """Sort key: open before acknowledged before resolved, then severity, risk, recency."""
-    state_rank = {"open": 0, "acknowledged": 1, "resolved": 2}.get(incident.state, 3)
+def rank_key(incident: Incident) -> tuple:
+    """Sort key of the triage queue: what needs an officer first, by response deadline (overdue
+    first), then severity, risk and recency. Acknowledged incidents keep their place until resolved
+    (an acknowledged critical tamper never sinks below old low-battery items); closed ones go last."""
+    closed = incident.state == "resolved"
     return (
-        state_rank,
+        closed,
+        not incident.needs_action,
+        incident.due_at is None,
+        incident.due_at or incident.last_at,
         -SEVERITY_RANK.get(incident.severity, 0),
         -RISK_RANK.get(incident.risk_level, 1),
         -incident.last_at.timestamp(),

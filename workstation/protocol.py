@@ -104,6 +104,7 @@ AlertKind = Literal[
 ]
 AlertSeverity = Literal["info", "low", "medium", "high", "critical"]
 AlertState = Literal["open", "acknowledged", "resolved"]
+IncidentState = Literal["open", "acknowledged", "resolved", "auto_resolved"]
 NoteKind = Literal["note", "contact", "home_visit", "office_checkin", "app_checkin", "schedule_request"]
 ContactOutcome = Literal["met", "not_home", "refused", "left_message", "phone_contact", "other"]
 LegalFlag = Literal[
@@ -237,6 +238,34 @@ class AlertData(WireModel):
     detail: ShortText = ""
 
 
+class IncidentData(WireModel):
+    """A server incident: related alerts of one participant's device and family (the definition is
+    workstation.rules.incidents). `needs_action` is true from the moment an officer is needed (at once
+    for kinds that never clear by themselves, after a delay for those that may) and stays true;
+    `due_at` is the response deadline counted from then. Its alerts carry its id (`incident_id`)."""
+
+    id: RowId
+    participant_id: RowId
+    device_id: RowId | None = None
+    family: ShortText
+    kinds: list[AlertKind] = Field(min_length=1, max_length=20)
+    severity: AlertSeverity
+    state: IncidentState = "open"
+    opened_at: datetime
+    updated_at: datetime
+    last_alert_at: datetime
+    alert_count: Counter = 1
+    needs_action: bool = False
+    needs_action_since: datetime | None = None
+    due_at: datetime | None = None
+    acknowledged_by: ShortText | None = None
+    acknowledged_at: datetime | None = None
+    resolved_by: ShortText | None = None
+    resolved_at: datetime | None = None
+    #: why it was closed: the officer's resolution, or the condition that cleared (auto_resolved)
+    resolution: ShortText = ""
+
+
 class NoteData(WireModel):
     id: RowId
     participant_id: RowId
@@ -292,16 +321,21 @@ class AlertChange(_ChangeBase):
     data: AlertData | None = None
 
 
+class IncidentChange(_ChangeBase):
+    entity: Literal["incident"]
+    data: IncidentData | None = None
+
+
 class NoteChange(_ChangeBase):
     entity: Literal["note"]
     data: NoteData | None = None
 
 
 Change = Annotated[
-    ParticipantChange | DeviceChange | ZoneChange | AppointmentChange | AlertChange | NoteChange,
+    ParticipantChange | DeviceChange | ZoneChange | AppointmentChange | AlertChange | IncidentChange | NoteChange,
     Field(discriminator="entity"),
 ]
-ENTITIES = ("participant", "device", "zone", "appointment", "alert", "note")
+ENTITIES = ("participant", "device", "zone", "appointment", "alert", "incident", "note")
 
 
 class ChangesPage(WireModel):
@@ -327,6 +361,8 @@ ActionKind = Literal[
     "resolve_alert",
     "record_checkin",
     "request_schedule_change",
+    "acknowledge_incident",
+    "resolve_incident",
 ]
 
 
@@ -354,6 +390,16 @@ class ResolveAlertPayload(WireModel):
     note: LongText = ""
 
 
+class AcknowledgeIncidentPayload(WireModel):
+    note: LongText = ""
+
+
+class ResolveIncidentPayload(WireModel):
+    resolution: ShortText = "resolved"
+    #: required (non-empty) when the incident holds a tamper-class alert
+    note: LongText = ""
+
+
 class RecordCheckinPayload(WireModel):
     kind: Literal["office_checkin", "app_checkin"]
     occurred_at: datetime
@@ -367,7 +413,8 @@ class RequestScheduleChangePayload(WireModel):
     reason: Annotated[str, Field(min_length=1, max_length=2_000)]
 
 
-#: action kind -> payload model; `target` is a participant id, except alert actions (an alert id).
+#: action kind -> payload model; `target` is a participant id, except alert actions (an alert id) and
+#: incident actions (an incident id).
 ACTION_PAYLOADS: dict[str, type[WireModel]] = {
     "add_note": AddNotePayload,
     "record_contact": RecordContactPayload,
@@ -375,8 +422,12 @@ ACTION_PAYLOADS: dict[str, type[WireModel]] = {
     "resolve_alert": ResolveAlertPayload,
     "record_checkin": RecordCheckinPayload,
     "request_schedule_change": RequestScheduleChangePayload,
+    "acknowledge_incident": AcknowledgeIncidentPayload,
+    "resolve_incident": ResolveIncidentPayload,
 }
 ALERT_ACTIONS: frozenset[str] = frozenset({"acknowledge_alert", "resolve_alert"})
+#: actions whose target is a server incident id (IncidentData.id)
+INCIDENT_ACTIONS: frozenset[str] = frozenset({"acknowledge_incident", "resolve_incident"})
 _ACTION_KIND_OF: dict[type[WireModel], str] = {model: kind for kind, model in ACTION_PAYLOADS.items()}
 
 
@@ -406,7 +457,9 @@ class ActionBatch(WireModel):
     actions: list[Action] = Field(min_length=1, max_length=500)
 
 
-ActionStatus = Literal["applied", "duplicate", "conflict", "rejected"]
+#: already_resolved: an acknowledge/resolve of an incident someone else closed meanwhile; the officer's
+#: note was recorded and `reason` says by whom and when ("already resolved by X at T; your note was added")
+ActionStatus = Literal["applied", "duplicate", "conflict", "rejected", "already_resolved"]
 
 
 class ActionResult(WireModel):

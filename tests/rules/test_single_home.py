@@ -88,14 +88,16 @@ def test_no_second_copy_of_a_domain_rule():
 def test_server_and_core_use_the_same_objects():
     from maps import layers
     from sync_server import actions as server_actions
+    from sync_server import incidents as server_incidents
     from sync_server import ingest, seeder, zones
     from workstation import actions as client_actions
     from workstation import incidents as client_incidents
     from workstation import route
 
     assert ingest.severity_of is seeder.severity_of is incidents.severity_of
-    assert ingest.chains_into is client_incidents.chains_into is incidents.chains_into
-    assert ingest.family_of is client_incidents.family_of is incidents.family_of
+    assert server_incidents.chains_into is client_incidents.chains_into is incidents.chains_into
+    assert server_incidents.family_of is client_incidents.family_of is seeder.family_of is incidents.family_of
+    assert server_incidents.auto_resolvable is seeder.auto_resolvable is incidents.auto_resolvable
     assert ingest.schedule_in_effect is layers.schedule_in_effect is schedule.schedule_in_effect
     assert ingest.distance_m is layers.distance_m is route.distance_m is geo.distance_m
     assert server_actions.note_problem is client_actions.note_problem is incidents.note_problem

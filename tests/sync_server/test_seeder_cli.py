@@ -50,7 +50,7 @@ def test_seed_is_deterministic_idempotent_and_extendable(tmp_path):
         assert shapes == {"circle", "polygon"}
         feed = sa.exec_driver_sql("select count(*) from change_log").scalar()
         rows_total = sum(sa.exec_driver_sql(f"select count(*) from {t}").scalar()
-                         for t in ("participant", "device", "zone", "appointment", "alert", "note"))
+                         for t in ("participant", "device", "zone", "appointment", "alert", "incident", "note"))
         assert feed == rows_total  # every seeded row is in the feed exactly once
     bigger = seed(a, 2, 35, "pw", random_seed=5)
     assert bigger["created_participants"] == 10 and bigger["officers"]["officer1"]["participants"] == 35

@@ -38,16 +38,27 @@ def test_tamper_never_folds_into_other_families_and_needs_a_note():
     assert resolution_problem(incidents[1], "") is None
 
 
-def test_ranking_is_state_then_severity_then_risk_then_recency():
+def test_queue_order_is_due_time_then_severity_and_acknowledged_keep_their_place():
+    now = T0 + timedelta(hours=20)
     alerts = [
-        alert("old-high-risk", "missed_checkin", 0, "medium", participant="hi"),
-        alert("new-low-risk", "missed_checkin", 10, "medium", participant="lo"),
-        alert("newest-low-risk", "missed_checkin", 20, "medium", participant="lo2"),
-        alert("crit", "device_removed", 0, "critical", participant="lo"),
-        alert("done", "strap_tamper", 30, "critical", participant="hi", state="resolved"),
+        # an 18-hour-old high (zone exit, due an hour after it needed action: long overdue)
+        alert("old-high", "zone_exit", 60, "high", participant="a"),
+        # a 1-minute-old medium (missed check-in: due 4 hours from now)
+        alert("new-medium", "missed_checkin", 20 * 60 - 1, "medium", participant="b"),
+        # an acknowledged critical tamper, 2 hours old: due long ago, still first among its peers
+        alert("acked-tamper", "strap_tamper", 18 * 60, "critical", participant="c", state="acknowledged"),
+        # a 19-hour-old low battery that never cleared (needs action after 2 h, due 24 h later)
+        alert("old-battery", "low_battery", 30, "low", participant="d"),
+        # a fresh low battery still within its clearing delay: not needing action yet
+        alert("fresh-battery", "low_battery", 20 * 60 - 5, "low", participant="e"),
+        alert("done", "strap_tamper", 30, "critical", participant="f", state="resolved"),
     ]
-    order = [i.alerts[0].id for i in build_incidents(alerts, {"hi": "high", "lo": "low", "lo2": "low"})]
-    assert order == ["crit", "old-high-risk", "newest-low-risk", "new-low-risk", "done"]
+    incidents = build_incidents(alerts, {}, now=now)
+    order = [i.alerts[0].id for i in incidents]
+    assert order == ["old-high", "acked-tamper", "new-medium", "old-battery", "fresh-battery", "done"]
+    by_id = {i.alerts[0].id: i for i in incidents}
+    assert by_id["old-high"].overdue(now) and not by_id["new-medium"].overdue(now)
+    assert not by_id["fresh-battery"].needs_action and by_id["fresh-battery"].due_at is None
 
 
 def test_acknowledged_chain_state_and_actionable_alerts():

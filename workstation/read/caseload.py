@@ -8,14 +8,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from local_db import audit as audit_log
 from local_db.models import Alert, Device, Officer, OutboxAction, SyncState, Zone
+from local_db.models import Incident as IncidentRow
 from local_db.queries import CaseloadRow, caseload_rows
 from local_db.store import Store
 from local_db.timeutil import utc_now
 from workstation.access_audit import search_target
-from workstation.incidents import AlertFact, Incident, build_incidents
+from workstation.incidents import AlertFact, Incident, ServerIncidentFact, build_incidents
 from workstation.read.rules import display_name, is_stale, marker_state, stale_reference
 from workstation.read.search import search_rows
 from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, participant_time_zone
@@ -74,6 +76,22 @@ class CaseloadSnapshot:
     time_zones: dict[str, str] = field(default_factory=dict)
 
 
+def server_incident_fact(i: IncidentRow) -> ServerIncidentFact:
+    return ServerIncidentFact(
+        id=i.id, state=i.state, severity=i.severity, needs_action=i.needs_action, due_at=i.due_at,
+        acknowledged_by=i.acknowledged_by, resolved_by=i.resolved_by, resolved_at=i.resolved_at,
+        resolution=i.resolution or "", pending=i.pending,
+    )
+
+
+def load_server_incidents(session: Session, closed_since: datetime) -> dict[str, ServerIncidentFact]:
+    """The server's incident records still open, or closed since `closed_since`."""
+    rows = session.scalars(select(IncidentRow).where(
+        or_(IncidentRow.state.in_(("open", "acknowledged")), IncidentRow.resolved_at >= closed_since)
+    ))
+    return {i.id: server_incident_fact(i) for i in rows}
+
+
 def device_marker(r: CaseloadRow, has_incident: bool, now: datetime) -> dict[str, Any]:
     """The map's device dict for one caseload row (maps.view.MapView.set_devices format)."""
     return {
@@ -111,6 +129,7 @@ def load_caseload(
 
         conflicts = outbox.alert_conflicts(session, time_zone_of)
         facts = [alert_fact(a, conflicts.get(a.id, "")) for a in alerts]
+        server_incidents = load_server_incidents(session, now - RESOLVED_KEEP)
         pending = session.scalar(
             select(func.count()).select_from(OutboxAction).where(OutboxAction.state.in_(("queued", "sending")))
         )
@@ -124,10 +143,10 @@ def load_caseload(
         officer = session.scalars(select(Officer)).first()
         officer_name = officer.display_name if officer else ""
     risk = {r.participant_id: r.risk_level for r in rows}
-    incidents = build_incidents(facts, risk)
-    counts: dict[str, int] = {}
+    incidents = build_incidents(facts, risk, server_incidents, now)
+    counts: dict[str, int] = {}  # the caseload's Incidents column: what needs the officer
     for incident in incidents:
-        if incident.state != "resolved":
+        if incident.state != "resolved" and incident.needs_action:
             counts[incident.participant_id] = counts.get(incident.participant_id, 0) + 1
     names = {r.participant_id: f"{r.first_name} {r.last_name}" for r in rows}
     judged_at = stale_reference(now, data_as_of)

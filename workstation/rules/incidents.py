@@ -181,6 +181,43 @@ def due_at(
     return needs_action_since + times.get(severity, DEFAULT_RESPONSE_TIME.get(severity, timedelta(hours=4)))
 
 
+def active_conditions(
+    battery_pct: int | None, charging: bool, silent: bool, gps_lost: bool, outside_inclusion_zone: bool
+) -> frozenset[str]:
+    """The self-clearing alert kinds whose condition a device's current state still shows."""
+    active = set()
+    if battery_low(battery_pct, charging):
+        active.add("low_battery")
+        active.add("charging")
+        if battery_pct is not None and battery_pct <= CRITICAL_BATTERY_PCT:
+            active.add("battery_critical")
+    if silent:
+        active.add("no_communication")
+    if gps_lost:
+        active.add("no_gps")
+    if outside_inclusion_zone:
+        active.add("zone_exit")
+    return frozenset(active)
+
+
+def clearing_reason(kinds: Iterable[str]) -> str:
+    """The words recorded when an incident of these kinds clears by itself."""
+    reasons: list[str] = []
+    for kind in kinds:
+        reason = CLEARED_WHEN.get(kind)
+        if reason and reason not in reasons:
+            reasons.append(reason)
+    return "; ".join(reasons)
+
+
+def already_resolved_message(resolved_by: str | None, resolved_at: datetime | None, note_added: bool) -> str:
+    """What an officer's acknowledge/resolve of an incident closed meanwhile ends as."""
+    who = resolved_by or "the monitoring centre"
+    when = f" at {resolved_at:%Y-%m-%d %H:%M} UTC" if resolved_at is not None else ""
+    tail = "your note was added" if note_added else "nothing else was changed"
+    return f"already resolved by {who}{when}; {tail}"
+
+
 def requires_note(kinds: Iterable[str]) -> bool:
     return any(k in TAMPER_CLASS_ALERTS for k in kinds)
 

@@ -41,7 +41,7 @@ from workstation.sync import outbox
 from workstation.sync.rows import ROW_BUILDERS, utcnow
 from workstation.sync.upsert import TABLES, upsert
 
-APPLY_ORDER = ("participant", "device", "zone", "appointment", "alert", "note")
+APPLY_ORDER = ("participant", "device", "zone", "appointment", "alert", "incident", "note")
 SYNC_STATE_ID = 1
 
 

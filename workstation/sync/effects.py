@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from local_db.models import Alert, Note, Officer, OutboxAction
+from local_db.models import Alert, Incident, Note, Officer, OutboxAction
 from workstation import protocol as p
 from workstation.sync.rows import naive_utc
 
@@ -74,6 +74,32 @@ def apply_local_effect(session: Session, action: OutboxAction, author: str, now:
             .where(Alert.id == action.target)
             .values(state="resolved", resolved_by=author, resolved_at=now, pending=True)
         )
+    elif action.kind in p.INCIDENT_ACTIONS:
+        _incident_effect(session, action.kind, action.target, author, now)
+
+
+def _incident_effect(session: Session, kind: str, incident_id: str, author: str, now: datetime) -> None:
+    """The incident shows what the officer did (pending, so a pull does not undo it before the server
+    answers); its alerts follow, unmarked: the incident row is what the queue reads."""
+    if kind == "acknowledge_incident":
+        session.execute(
+            update(Incident).where(Incident.id == incident_id, Incident.state == "open")
+            .values(state="acknowledged", acknowledged_by=author, acknowledged_at=now)
+        )
+        session.execute(
+            update(Alert).where(Alert.incident_id == incident_id, Alert.state == "open")
+            .values(state="acknowledged", acknowledged_by=author, acknowledged_at=now)
+        )
+    else:
+        session.execute(
+            update(Incident).where(Incident.id == incident_id, Incident.state.in_(("open", "acknowledged")))
+            .values(state="resolved", resolved_by=author, resolved_at=now)
+        )
+        session.execute(
+            update(Alert).where(Alert.incident_id == incident_id, Alert.state != "resolved")
+            .values(state="resolved", resolved_by=author, resolved_at=now)
+        )
+    session.execute(update(Incident).where(Incident.id == incident_id).values(pending=True))
 
 
 def undo_local_effect(session: Session, action: OutboxAction) -> None:
@@ -86,3 +112,5 @@ def undo_local_effect(session: Session, action: OutboxAction) -> None:
         session.execute(delete(Note).where(Note.id == action.id, Note.pending.is_(True)))
     elif action.kind in p.ALERT_ACTIONS:
         session.execute(update(Alert).where(Alert.id == action.target).values(pending=False))
+    elif action.kind in p.INCIDENT_ACTIONS:
+        session.execute(update(Incident).where(Incident.id == action.target).values(pending=False))

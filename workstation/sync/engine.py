@@ -50,6 +50,8 @@ class SyncSummary:
     actions_applied: int = 0
     actions_conflict: int = 0
     actions_rejected: int = 0
+    #: incident actions that found the incident closed meanwhile (done; the outbox says by whom and when)
+    actions_already_resolved: int = 0
     bytes_down: int = 0
     bytes_up: int = 0
     seconds: float = 0.0
@@ -126,6 +128,7 @@ class SyncEngine:
             summary.actions_applied = pushed.counts.applied + pushed.counts.duplicate
             summary.actions_conflict = pushed.counts.conflict
             summary.actions_rejected = pushed.counts.rejected
+            summary.actions_already_resolved = pushed.counts.already_resolved
             summary.pushed = Changes(participants=frozenset(pushed.counts.participants),
                                      alerts=frozenset(pushed.counts.alerts))
             if pull:

@@ -32,12 +32,12 @@ from pydantic import ValidationError
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from local_db.models import Alert, Base, Note, OutboxAction, Participant
+from local_db.models import Alert, Base, Incident, Note, OutboxAction, Participant
 from workstation import protocol as p
 from workstation.local_time import local_text
 from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE
 from workstation.sync import effects
-from workstation.sync.rows import alert_row, note_row, participant_row, utcnow
+from workstation.sync.rows import alert_row, incident_row, note_row, participant_row, utcnow
 from workstation.sync.upsert import upsert_statement
 
 OPEN_STATES = ("queued", "sending")
@@ -50,6 +50,8 @@ class ResultCounts:
     duplicate: int = 0
     conflict: int = 0
     rejected: int = 0
+    #: incident actions that found the incident closed meanwhile (done; the reason says by whom)
+    already_resolved: int = 0
     #: alerts whose acknowledge/resolve was answered (their rows may have changed)
     alerts: set[str] = field(default_factory=set)
     #: participants whose actions were answered (their records' pending marks changed)
@@ -60,6 +62,7 @@ class ResultCounts:
         self.duplicate += other.duplicate
         self.conflict += other.conflict
         self.rejected += other.rejected
+        self.already_resolved += other.already_resolved
         self.alerts |= other.alerts
         self.participants |= other.participants
 
@@ -188,7 +191,17 @@ def apply_results(session: Session, results: list[p.ActionResult]) -> ResultCoun
             setattr(counts, result.status, getattr(counts, result.status) + 1)
             action.state, action.done_at, action.last_error = "done", now, None
             action.server_result = answer
-            _adopt_alert_outcome(session, action, result)
+            if known.kind in p.INCIDENT_ACTIONS:
+                _adopt_incident_outcome(session, action, result)
+            else:
+                _adopt_alert_outcome(session, action, result)
+        elif result.status == "already_resolved":
+            # done, not a conflict: the officer's note was recorded; the reason stays for them to read
+            counts.already_resolved += 1
+            action.state, action.done_at = "done", now
+            action.last_error = result.reason or "already resolved"
+            action.server_result = answer
+            _adopt_incident_outcome(session, action, result)
         elif result.status == "conflict":
             counts.conflict += 1
             action.state, action.last_error = "conflict", result.reason or "changed on the server"
@@ -230,6 +243,16 @@ def _adopt_alert_outcome(session: Session, action: OutboxAction, result: p.Actio
         if result.server_version is not None:
             values["version"] = result.server_version
         session.execute(update(Alert).where(Alert.id == action.target).values(**values))
+
+
+def _adopt_incident_outcome(session: Session, action: OutboxAction, result: p.ActionResult) -> None:
+    if _other_unresolved(session, action):
+        return
+    incident = _validated(p.IncidentData, (result.result or {}).get("incident"))
+    if incident is not None:
+        _upsert_row(session, Incident, incident_row(incident, result.server_version or 0))
+    else:
+        session.execute(update(Incident).where(Incident.id == action.target).values(pending=False))
 
 
 def _restore_server_row(session: Session, action: OutboxAction) -> None:

@@ -69,6 +69,10 @@ def alert_row(data: p.AlertData, version: int) -> dict[str, Any]:
     return {**_dump(data), "version": version, "pending": False}
 
 
+def incident_row(data: p.IncidentData, version: int) -> dict[str, Any]:
+    return {**_dump(data), "version": version, "pending": False}
+
+
 def note_row(data: p.NoteData, version: int) -> dict[str, Any]:
     return {**_dump(data), "version": version, "pending": False}
 
@@ -84,5 +88,6 @@ ROW_BUILDERS: dict[str, Callable[[Any, int], dict[str, Any]]] = {
     "zone": zone_row,
     "appointment": appointment_row,
     "alert": alert_row,
+    "incident": incident_row,
     "note": note_row,
 }

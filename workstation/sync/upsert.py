@@ -3,7 +3,7 @@
 Two rules live in the statement itself, so every writer (pull, push results, live feed) obeys them:
 - a device's denormalised last fix only moves forward in time (the live feed may have written a
   newer fix than the row the change feed carries);
-- an alert with a local acknowledge/resolve not yet applied by the server (pending) is not
+- an alert or incident with a local acknowledge/resolve not yet applied by the server (pending) is not
   overwritten: the officer keeps seeing what they did until the server's answer comes.
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import Insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from local_db.models import Alert, Appointment, Device, Note, Participant, Zone
+from local_db.models import Alert, Appointment, Device, Incident, Note, Participant, Zone
 from workstation.sync.rows import LAST_FIX_COLUMNS
 
 TABLES: dict[str, Table] = {
@@ -26,6 +26,7 @@ TABLES: dict[str, Table] = {
     "zone": Zone.__table__,
     "appointment": Appointment.__table__,
     "alert": Alert.__table__,
+    "incident": Incident.__table__,
     "note": Note.__table__,
 }
 
@@ -50,7 +51,7 @@ def upsert_statement(table: Table, columns: Iterable[str], forward_only: bool = 
         )
         for name in LAST_FIX_COLUMNS:
             set_[name] = case((newer, excluded[name]), else_=table.c[name])
-    if table is Alert.__table__:
+    if table is Alert.__table__ or table is Incident.__table__:
         where = table.c.pending.is_(False)
     if forward_only:
         newer = table.c.version <= excluded.version
