@@ -71,3 +71,61 @@ def test_acknowledge_keeps_it_needing_action_and_a_tamper_needs_a_note(sync_serv
     with mine.store.read_session() as db:
         local = db.get(Incident, incident_id)
         assert local.state == "acknowledged" and local.needs_action and not local.pending
+
+
+def test_cli_incidents_prints_the_needs_action_queue(sync_server_factory, tmp_path, monkeypatch, capsys):
+    import json
+
+    from workstation import cli
+
+    server = sync_server_factory(caseload=6)
+    home = tmp_path / "cli-home"
+    home.mkdir()
+    monkeypatch.setenv("WORKSTATION_HOME", str(home))
+    monkeypatch.setenv("WORKSTATION_PASSWORD", "pw")
+    serial = server.seeded["officers"]["officer1"]["serials"][0]
+    server.ingest([GatewayFix(serial=serial, fix_time=datetime.now(UTC), lat=41.88, lon=-87.63, event="strap_tamper")])
+    assert cli.main(["sync", "--server", server.url, "--user", "officer1", "--json"]) == 0
+    capsys.readouterr()
+    assert cli.main(["incidents", "--json"]) == 0
+    queue = json.loads(capsys.readouterr().out)
+    assert queue and all(r["needs_action"] and r["state"] in ("open", "acknowledged") for r in queue)
+    tamper = next(r for r in queue if "Strap tamper" in r["summary"])
+    assert tamper["case_number"] == server.seeded["officers"]["officer1"]["case_numbers"][0]
+    assert tamper["due_at"] and tamper["severity"] == "critical"
+    assert cli.main(["incidents", "--all", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) >= len(queue)
+
+
+def test_cli_participant_is_the_same_whatever_the_laptops_zone(sync_server_factory, tmp_path, monkeypatch, capsys):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from workstation import cli
+
+    server = sync_server_factory(caseload=6)
+    home = tmp_path / "cli-home"
+    home.mkdir()
+    monkeypatch.setenv("WORKSTATION_HOME", str(home))
+    monkeypatch.setenv("WORKSTATION_PASSWORD", "pw")
+    assert cli.main(["sync", "--server", server.url, "--user", "officer1", "--json"]) == 0
+    capsys.readouterr()
+    cases = server.seeded["officers"]["officer1"]["case_numbers"]
+    outputs = {}
+    for laptop_tz in ("UTC", "Asia/Tokyo", "America/Chicago"):
+        env = {**os.environ, "TZ": laptop_tz, "WORKSTATION_HOME": str(home), "WORKSTATION_PASSWORD": "pw"}
+        done = subprocess.run(
+            [sys.executable, "-c", "import sys; from workstation import cli; sys.exit(cli.main(sys.argv[1:]))", "participant", cases[0], "--at", "2026-11-24T04:00:00Z", "--json"],
+            env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        outputs[laptop_tz] = json.loads(done.stdout)
+    assert outputs["UTC"] == outputs["Asia/Tokyo"] == outputs["America/Chicago"]
+    record = outputs["UTC"]
+    assert record["case_number"] == cases[0] and record["time_zone"] == "America/Chicago"
+    for zone in record["zones"]:
+        assert zone["time_zone"] == "America/Chicago" and isinstance(zone["in_effect_now"], bool)
+    curfews = [z for z in record["zones"] if z["schedule"]]
+    # Monday 22:00 in Chicago: a seeded curfew (daily, starting 20:00 to 23:00) is on when it started by then
+    assert all(z["in_effect_now"] == (z["schedule"][0]["start"] <= "22:00") for z in curfews)

@@ -12,6 +12,8 @@ COMMANDS: tuple[str, ...] = (
     "selftest",
     "sync",
     "caseload",
+    "incidents",
+    "participant",
     "note",
     "ack",
     "resolve",
