@@ -46,6 +46,15 @@ def incident_line(incident: Incident) -> str:
     return incident.summary + (f" · {n} alerts" if n > 1 else "")
 
 
+def due_words(incident: Incident, now: datetime) -> str:
+    """"overdue 3 h", "due in 40 min", or the age of the last alert when no officer is needed yet."""
+    if incident.state == "resolved" or incident.due_at is None:
+        return format_age(now - incident.last_at)
+    if incident.due_at < now:
+        return f"overdue {format_age(now - incident.due_at)}"
+    return f"due in {format_age(incident.due_at - now)}"
+
+
 class IncidentTableModel(SnapshotTableModel):
     COLUMNS = COLUMNS
 
@@ -84,7 +93,7 @@ class IncidentTableModel(SnapshotTableModel):
             # two lines a row, so a narrow pane still shows what happened (one line elided it to
             # "Rebecca Nelson · Low batter…"): severity / how long ago, who / what
             if col == 0:
-                return f"{inc.severity.capitalize()}\n{format_age(self._now - inc.last_at)}"
+                return f"{inc.severity.capitalize()}\n{due_words(inc, self._now)}"
             mark = "conflict" if inc.conflict else "pending" if inc.pending else STATE_MARK[inc.state]
             name = self._names.get(inc.participant_id, inc.participant_id)
             return f"{name}{' · ' + mark if mark else ''}\n{incident_line(inc)}"
@@ -123,7 +132,7 @@ class IncidentsPanel(QWidget):
         self._names: dict[str, str] = {}
         self._followed: str | None = None  # the incident whose participant was last selected
         self.title = QLabel("<b>Incidents</b>", self)
-        self.show_resolved = QCheckBox("Show resolved", self)
+        self.show_resolved = QCheckBox("All alerts", self)
         self.show_resolved.setAccessibleName("Show resolved incidents")
         self.show_resolved.toggled.connect(self._refilter)
         self.table = QTableView(self)
@@ -208,8 +217,9 @@ class IncidentsPanel(QWidget):
             self._refilter()
             if keep is not None:
                 self.select_incident(keep.id)
-        open_count = sum(1 for i in incidents if i.state != "resolved")
-        self.title.setText(f"<b>Incidents</b> ({open_count:,} open)")
+        needing = [i for i in incidents if i.state != "resolved" and i.needs_action]
+        acknowledged = sum(1 for i in needing if i.state == "acknowledged")
+        self.title.setText(f"<b>Needs action</b> ({len(needing):,}, {acknowledged:,} acknowledged)")
         n = len(incidents)
         self.ratio.setText(
             f"{raw_alerts:,} alerts grouped into {n:,} incidents ({raw_alerts / n:.1f} per incident)" if n else "No alerts."
@@ -217,7 +227,10 @@ class IncidentsPanel(QWidget):
 
     def _refilter(self, *_args) -> None:
         show = self.show_resolved.isChecked()
-        self.model.set_incidents([i for i in self._all if show or i.state != "resolved" or i.conflict], self._names)
+        # the queue opens on what needs the officer; the box adds what may still clear and what closed
+        self.model.set_incidents(
+            [i for i in self._all if show or (i.state != "resolved" and i.needs_action) or i.conflict], self._names
+        )
         self._update_buttons()
 
     def current_incident(self) -> Incident | None:
