@@ -47,12 +47,13 @@ def incident_line(incident: Incident) -> str:
 
 
 def due_words(incident: Incident, now: datetime) -> str:
-    """"overdue 3 h", "due in 40 min", or the age of the last alert when no officer is needed yet."""
+    """"late 3 h" (overdue), "due 40 min", or the age of the last alert when no officer is needed yet
+    (short: the severity column is narrow at 1366x768)."""
     if incident.state == "resolved" or incident.due_at is None:
         return format_age(now - incident.last_at)
     if incident.due_at < now:
-        return f"overdue {format_age(now - incident.due_at)}"
-    return f"due in {format_age(incident.due_at - now)}"
+        return f"late {format_age(now - incident.due_at)}"
+    return f"due {format_age(incident.due_at - now)}"
 
 
 class IncidentTableModel(SnapshotTableModel):
