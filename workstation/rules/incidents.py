@@ -133,6 +133,23 @@ DEFAULT_RESPONSE_TIME: Mapping[str, timedelta] = {
     "info": timedelta(hours=72),
 }
 
+def parse_response_times(text: str) -> dict[str, timedelta]:
+    """"critical=15m,high=1h,low=2d" -> the response times with those severities replaced (agency
+    configuration); ValueError on anything else."""
+    units = {"m": 60, "h": 3600, "d": 86400}
+    times = dict(DEFAULT_RESPONSE_TIME)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        severity, _, amount = part.partition("=")
+        severity, amount = severity.strip(), amount.strip()
+        if severity not in DEFAULT_RESPONSE_TIME or len(amount) < 2 or amount[-1] not in units or not amount[:-1].isdigit():
+            raise ValueError(f"{part!r}: expected SEVERITY=N(m|h|d), SEVERITY one of {', '.join(DEFAULT_RESPONSE_TIME)}")
+        seconds = int(amount[:-1]) * units[amount[-1]]
+        if not 0 < seconds <= 30 * 86400:
+            raise ValueError(f"{part!r}: a response time is between 1 minute and 30 days")
+        times[severity] = timedelta(seconds=seconds)
+    return times
+
+
 INCIDENT_STATES = ("open", "acknowledged", "resolved", "auto_resolved")
 CLOSED_STATES: frozenset[str] = frozenset({"resolved", "auto_resolved"})
 

@@ -1,0 +1,22 @@
+"""The agency's response times per severity (sync-server --response-times)."""
+
+from datetime import timedelta
+
+import pytest
+
+from sync_server.__main__ import main
+from workstation.rules.incidents import DEFAULT_RESPONSE_TIME, parse_response_times
+
+
+def test_response_times_replace_only_the_severities_given():
+    times = parse_response_times("critical=5m, low=2d")
+    assert times["critical"] == timedelta(minutes=5) and times["low"] == timedelta(days=2)
+    assert times["high"] == DEFAULT_RESPONSE_TIME["high"]
+
+
+@pytest.mark.parametrize("bad", ["urgent=5m", "critical=5", "critical=0m", "critical=-5m", "high=31d", "high"])
+def test_bad_response_times_are_refused(bad, capsys):
+    with pytest.raises(ValueError):
+        parse_response_times(bad)
+    assert main(["--response-times", bad, "--db", "sqlite://"]) == 2
+    assert "--response-times" in capsys.readouterr().err
