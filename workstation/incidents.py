@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from workstation.rules.incidents import (
     CLOSED_STATES,
@@ -187,7 +188,7 @@ def build_incidents(
         first = run[0]
         record = server.get(incident_id)
         severity = max_severity(a.severity for a in run)
-        extra: dict = {}
+        extra: dict[str, Any] = {}
         if record is not None:
             extra = dict(
                 severity=max_severity((severity, record.severity)),
@@ -221,7 +222,7 @@ def build_incidents(
     return incidents
 
 
-def rank_key(incident: Incident) -> tuple:
+def rank_key(incident: Incident) -> tuple[Any, ...]:
     """Sort key of the triage queue: what needs an officer first, by response deadline (overdue
     first), then severity, risk and recency. Acknowledged incidents keep their place until resolved
     (an acknowledged critical tamper never sinks below old low-battery items); closed ones go last."""

@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out))
         return 0
     for r in out:
-        due = ("OVERDUE " if r["overdue"] else "due ") + (r["due_at"] or "-")
-        print(f"{r['case_number']:<18} {r['name'][:28]:<28} {r['severity']:<8} {r['state']:<13} {due:<30} {r['summary']}")
+        due = ("OVERDUE " if r["overdue"] else "due ") + str(r["due_at"] or "-")
+        name = str(r["name"])[:28]
+        print(f"{r['case_number']:<18} {name:<28} {r['severity']:<8} {r['state']:<13} {due:<30} {r['summary']}")
     print(f"{len(out)} incident(s)")
     return 0
