@@ -96,7 +96,7 @@ def test_change_feed_holds_no_row_of_another_caseload(world, b_caseload) -> None
     server, tokens = world
     mine = _pull(server, tokens, "officer1")
     theirs = _ids(b_caseload)
-    assert set(theirs) == {"participant", "device", "zone", "appointment", "alert", "note"}
+    assert set(theirs) == {"participant", "device", "zone", "appointment", "alert", "incident", "note"}
     leaked = {entity: ids & theirs.get(entity, set()) for entity, ids in _ids(mine).items()}
     assert sum(len(v) for v in leaked.values()) == 0, leaked
     b_participants = theirs["participant"]
