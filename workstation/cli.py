@@ -21,6 +21,7 @@ from local_db.audit import AccessRefused, AuditWriteFailed
 from local_db.errors import StoreError
 from workstation.commands import COMMANDS
 from workstation.config import NeverSynced
+from workstation.security.lockout import AccountLocked, WorkstationWiped
 from workstation.sync.errors import SyncError
 from workstation.terminal import safe_output
 
@@ -93,7 +94,8 @@ def run_command(module: ModuleType, args: argparse.Namespace, **extra: object) -
 def _run_command(module: ModuleType, args: argparse.Namespace, **extra: object) -> int:
     try:
         return int(module.run(args, **extra))
-    except (StoreError, PasswordUnavailable, AccessRefused, AuditWriteFailed, NeverSynced, SyncError) as exc:
+    except (StoreError, PasswordUnavailable, AccessRefused, AuditWriteFailed, NeverSynced, SyncError, AccountLocked,
+            WorkstationWiped) as exc:
         print(f"workstation {module.NAME}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except (OSError, DBAPIError) as exc:

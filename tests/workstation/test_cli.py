@@ -8,10 +8,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from local_db.errors import WrongPassword
 from local_db.models import AuditEvent
 from local_db.store import open_store
 from workstation import cli
 from workstation.commands.sync import SUMMARY_KEYS
+from workstation.security import lockout
 
 
 @pytest.fixture
@@ -74,6 +76,12 @@ def test_failures_are_one_clear_line_and_non_zero(sync_server_factory, env, caps
     assert code == 0
     code, _, err = run(capsys, "note", "NO-SUCH-CASE", "text")
     assert code == 1 and "no participant NO-SUCH-CASE" in err
+    # a workstation locked after failed sign-ins: one line naming the way out, never a traceback
+    for i in range(lockout.MAX_FAILURES):
+        with pytest.raises(WrongPassword):
+            lockout.guarded_unlock(env, f"wrong {i}")
+    code, out, err = run(capsys, "caseload", "--limit", "1")
+    assert code == 1 and out == "" and err.count("\n") == 1 and "locked after repeated failed sign-ins" in err
 
 
 def test_device_status_reads_like_an_officer_would_say_it():
