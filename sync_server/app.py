@@ -630,18 +630,6 @@ def _admitted_address(request: Request, throttle: LoginThrottle, what: str) -> s
     return address
 
 
-def _admitted_address(request: Request, throttle: LoginThrottle, what: str) -> str:
-    """The caller's address, once it is not being made to wait after failed attempts (else 429)."""
-    address = request.client.host if request.client else "unknown"
-    wait = throttle.retry_after(address)
-    if wait:
-        raise ServerError(
-            429, "too_many_attempts", f"too many failed {what} from this address; try again in {wait} s",
-            headers={"Retry-After": str(wait)},
-        )
-    return address
-
-
 def _token_response(issued: auth.IssuedTokens) -> TokenResponse:
     return TokenResponse(
         access_token=issued.access_token, refresh_token=issued.refresh_token, expires_in=issued.expires_in,

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+
+from sync_server.cluster.launcher import fresh_database
 
 
 def login(server, username: str = "officer1", password: str = "pw", workstation_id: str = "ws-test") -> httpx.Client:
@@ -80,13 +80,5 @@ def db_url(request, tmp_path) -> Iterator[str | None]:
     admin_url = os.environ.get("TEST_POSTGRES_URL")
     if not admin_url:
         pytest.skip("TEST_POSTGRES_URL is not set")
-    name = f"fw_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(admin_url, "fw_test") as url:
+        yield url
