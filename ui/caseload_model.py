@@ -18,7 +18,14 @@ from ui import theme
 from workstation.clock import utc_now
 from workstation.local_time import is_same_local_day, local_day, local_text
 from workstation.read.caseload import CaseloadRow, LiveFix
-from workstation.read.rules import display_name, is_stale, low_battery, stale_reference
+from workstation.read.rules import (
+    display_name,
+    is_stale,
+    low_battery,
+    stale_reference,
+    strap_label,
+    strap_problem,
+)
 from workstation.read.search import search_text
 from workstation.route import format_age
 from workstation.rules.incidents import RISK_RANK
@@ -311,8 +318,8 @@ class CaseloadTableModel(QAbstractTableModel):
             return row.risk_level.capitalize()
         if col == Col.DEVICE:
             label = DEVICE_LABEL.get(row.device_kind, row.device_kind or "—")
-            if row.strap in ("tampered", "removed"):
-                label += f" · strap {row.strap}"
+            if strap_problem(row):
+                label += f" · strap {strap_label(row.strap)}"
             return label
         if col == Col.BATTERY:
             if row.battery_pct is None:
@@ -340,7 +347,7 @@ class CaseloadTableModel(QAbstractTableModel):
             return theme.colour("danger")
         if col == Col.BATTERY and low_battery(row):
             return theme.colour("danger")
-        if col == Col.DEVICE and row.strap in ("tampered", "removed"):
+        if col == Col.DEVICE and strap_problem(row):
             return theme.colour("danger")
         if col == Col.INCIDENTS and self._incidents.get(row.participant_id):
             return theme.colour("danger")

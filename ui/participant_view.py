@@ -22,7 +22,7 @@ from workstation.clock import utc_now
 from workstation.incidents import KIND_LABEL
 from workstation.local_time import local_text
 from workstation.read.record import ParticipantRecord
-from workstation.read.rules import fix_is_stale
+from workstation.read.rules import fix_is_stale, strap_is_problem, strap_label
 from workstation.route import format_age
 
 LEGAL_LABEL = {
@@ -103,11 +103,11 @@ def render_record(rec: ParticipantRecord, now: datetime) -> str:
                    f"({_e(d.last_source or 'gps')}, ±{d.last_accuracy_m or 0:.0f} m)")
         else:
             fix = f"<span style='color:{s.danger}'>no fix received</span>"
-        strap_colour = s.danger if d.strap in ("tampered", "removed") else s.ok
+        strap_colour = s.danger if strap_is_problem(d.strap) else s.ok
         contact = _ago(now - d.last_contact_at) if d.last_contact_at else "never"
         out.append(
             f"<div><b>{_e(d.kind.replace('_', ' ').title())}</b> #{_e(d.serial)} · battery {_e(battery)} · "
-            f"strap <span style='color:{strap_colour}'>{_e(d.strap)}</span><br>"
+            f"strap <span style='color:{strap_colour}'>{_e(strap_label(d.strap))}</span><br>"
             f"Last fix {fix} · last contact {_e(contact)}</div>"
         )
 

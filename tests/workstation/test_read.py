@@ -85,3 +85,10 @@ def test_gui_snapshot_and_cli_listing_apply_the_same_rules(sync_server_factory, 
         # the CLI judged at a moment between `before` and `after`
         for key, rule in (("stale", rules.is_stale), ("device_problem", rules.has_device_problem)):
             assert cli_row[key] in {rule(r, before), rule(r, after)}
+
+
+def test_strap_states_read_as_an_officer_says_them_and_one_rule_flags_them() -> None:
+    assert [rules.strap_label(s) for s in ("ok", "tampered", "removed", "not_applicable", None)] == [
+        "ok", "tampered", "removed", "no strap (phone app)", "unknown"]
+    assert [rules.strap_is_problem(s) for s in ("ok", "not_applicable", None, "tampered", "removed")] == [
+        False, False, False, True, True]

@@ -39,8 +39,20 @@ def low_battery(row: CaseloadRow) -> bool:
     return battery_low(row.battery_pct, bool(row.charging))
 
 
+def strap_is_problem(strap: str | None) -> bool:
+    """A strap state the officer must look at (tampered, removed, or anything not known to be fine)."""
+    return strap not in STRAP_OK
+
+
+def strap_label(strap: str | None) -> str:
+    """The strap state as an officer reads it ("no strap (phone app)", not "not_applicable")."""
+    if strap == "not_applicable":
+        return "no strap (phone app)"
+    return "unknown" if strap is None else strap.replace("_", " ")
+
+
 def strap_problem(row: CaseloadRow) -> bool:
-    return row.strap not in STRAP_OK
+    return strap_is_problem(row.strap)
 
 
 def has_device_problem(row: CaseloadRow, now: datetime) -> bool:
