@@ -15,9 +15,10 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QFont
 
 from ui import theme
+from workstation.changes import LiveFix
 from workstation.clock import utc_now
 from workstation.local_time import is_same_local_day, local_day, local_text
-from workstation.read.caseload import CaseloadRow, LiveFix
+from workstation.read.caseload import CaseloadRow
 from workstation.read.rules import (
     display_name,
     is_stale,

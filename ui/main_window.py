@@ -46,6 +46,7 @@ from ui.window_actions import WindowActions
 from ui.window_feed import WindowFeed
 from ui.window_menus import WindowMenus
 from ui.window_sync import WindowSync
+from workstation.changes import Changes, LiveFix
 from workstation.clock import utc_now
 from workstation.read.caseload import CaseloadSnapshot
 from workstation.store import Store
@@ -60,7 +61,7 @@ AGE_TICK_MS = 30_000
 class _LiveBridge(QObject):
     """Receives feed-thread callbacks and re-emits them as a queued signal on the GUI thread."""
 
-    changed = Signal(object, object)  # (device ids, alert ids)
+    changed = Signal(object)  # workstation.changes.Changes, with the values the feed applied
 
 
 class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow):
@@ -91,10 +92,16 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         #: device id -> the marker last handed to the map (from a snapshot or a live fix)
         self._markers_shown: dict[str, dict] = {}
         self._selected: str | None = None
-        self._dirty_devices: set[str] = set()
+        #: the live feed's applied device values not yet shown (applied on the next live tick)
+        self._pending_fixes: list[LiveFix] = []
+        #: participants of live alerts not yet in a snapshot
+        self._alert_participants: set[str] = set()
         self._alerts_dirty = False
         self._reload_running = False
         self._reload_again = False
+        #: what the next snapshot is read for: everything, or the changes gathered in the scope
+        self._reload_everything = False
+        self._reload_scope = Changes()
         self._last_reload = 0.0
         self._sync_cancel: threading.Event | None = None
         self._closing = False
@@ -237,8 +244,7 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         self.services.on_auth_required(lambda reason: self._gui.post(lambda: self._auth_required(reason)))
         self.services.on_revoked(lambda reason: self._gui.post(lambda: self._revoked(reason)))
         self._connectivity_changed_gui()
-        self.services.start_live(lambda changes: self._live_bridge.changed.emit(changes.device_ids, changes.alert_ids),
-                                 self._live_state_from_thread)
+        self.services.start_live(self._live_bridge.changed.emit, self._live_state_from_thread)
         self.reload()
         if self.services.online_capable:
             # the first sync runs with the progress bar once the stored caseload is on screen (so
@@ -284,8 +290,7 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         self._live_timer.start()
         self._age_timer.start()
         self._search_audit.text_changed(self.caseload.search.text())
-        self.services.start_live(lambda changes: self._live_bridge.changed.emit(changes.device_ids, changes.alert_ids),
-                                 self._live_state_from_thread)
+        self.services.start_live(self._live_bridge.changed.emit, self._live_state_from_thread)
         self._connectivity_changed_gui()
         self.reload()
         if getattr(self, "_start_auto_after_sync", False):

@@ -19,13 +19,12 @@ import threading
 from collections.abc import Callable
 
 from workstation import actions
+from workstation.changes import Changes
 from workstation.protocol import WireModel
-from workstation.read.caseload import LiveFix, load_device_fixes
 from workstation.session import WorkstationSession
 from workstation.store import Store
 from workstation.sync.connectivity import ConnectivityStatus
 from workstation.sync.engine import SyncProgress, SyncSummary
-from workstation.sync.live import LiveChanges
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +116,7 @@ class GuiServices:
         self.session.relogin(password)
 
     # ------------------------------------------------------------------ live feed
-    def start_live(self, listener: Callable[[LiveChanges], None], state: Callable[[str, str], None]) -> None:
+    def start_live(self, listener: Callable[[Changes], None], state: Callable[[str, str], None]) -> None:
         if not self.online_capable:
             state("off", "offline")
             return
@@ -139,9 +138,6 @@ class GuiServices:
 
     def decide_conflict(self, store: Store, action_id: str, keep_mine: bool) -> str | None:
         return self.session.keep_mine(action_id) if keep_mine else self.session.use_server(action_id)
-
-    def device_fixes(self, store: Store, device_ids: list[str]) -> list[LiveFix]:
-        return load_device_fixes(store, device_ids)
 
     # ------------------------------------------------------------------ shutdown
     def stop(self) -> None:

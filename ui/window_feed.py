@@ -1,9 +1,11 @@
 """The main window's read side: caseload snapshots, the selected participant's record, today's
 route and the live feed, all read on the thread pool and applied on the GUI thread.
 
-Live-feed notifications arrive on the feed's thread, are turned into a queued Qt signal, coalesced
-into a set of dirty device ids and applied on a 1 s tick: the caseload cells change in place
-(dataChanged), the map gets update_devices(), nothing is reset.
+The live feed hands over what it applied (workstation.changes.Changes with each device's new
+values) on its thread; a queued Qt signal brings it here, the values are queued and applied on a
+1 s tick: the caseload cells change in place (dataChanged), the map gets update_devices(), nothing
+is reset and nothing is read again. A sync or an action says what it changed too: nothing changed,
+nothing is read; the shown record is re-read only when its participant changed.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from dataclasses import replace
 from PySide6.QtCore import Qt, QTimer
 
 from ui.tasks import run_task
-from workstation.changes import Changes
+from workstation.changes import Changes, LiveFix
 from workstation.local_time import agency_day
-from workstation.read.caseload import CaseloadSnapshot, LiveFix, device_marker, load_caseload
+from workstation.read.caseload import CaseloadSnapshot, device_marker, load_caseload
 from workstation.read.record import load_participant
 from workstation.read.visits import load_todays_visits
 from workstation.route import RoutePlan, plan_route, route_payload
@@ -34,8 +36,14 @@ TAB_RECORD, TAB_ROUTE = 0, 1
 class WindowFeed:
     """Mixed into MainWindow: everything that reads the store and shows it."""
 
-    def reload(self) -> None:
-        """Re-read the caseload snapshot on a worker (coalesced: one at a time, one queued)."""
+    def reload(self, scope: Changes | None = None) -> None:
+        """Re-read the caseload snapshot on a worker (coalesced: one at a time, one queued).
+        `scope`: what changed, so the shown record is re-read only when its participant is in it;
+        None: anything may have changed."""
+        if scope is None:
+            self._reload_everything = True
+        else:
+            self._reload_scope = self._reload_scope | scope
         if self._suspended:  # locked: the store is closed; resume() reads again
             return
         if self._reload_running:
@@ -43,6 +51,8 @@ class WindowFeed:
             return
         self._reload_running = True
         self._last_reload = time.monotonic()
+        read_for = None if self._reload_everything else self._reload_scope
+        self._reload_everything, self._reload_scope = False, Changes()
         store, previous = self.store, self._snapshot
         if previous is not None:
             # Compare with what the window shows now, live fixes included: rows and markers the live
@@ -52,15 +62,17 @@ class WindowFeed:
         live = self.services.live_state() == "on"
         agency_tz = self.services.session.agency_time_zone
         run_task(lambda: load_caseload(store, self.clock(), previous, live=live, agency_time_zone=agency_tz),
-                 self._snapshot_loaded, self._reload_failed, owner=self)
+                 lambda snap: self._snapshot_loaded(snap, read_for), self._reload_failed, owner=self)
 
     def apply_changes(self, changes: Changes) -> None:
-        """Refresh what an action or a push changed, and only that. Alerts need the incidents
-        rebuilt (a snapshot, diffed off the GUI thread, which re-reads the record and the outbox
-        too); otherwise a note, contact or check-in re-reads the record when it is the one shown,
-        and the outbox (whose counts the status bar shows). The caseload is not reloaded."""
-        if changes.alerts or changes.devices:
-            self.reload()
+        """Refresh what an action, a push or a sync changed, and only that. Nothing changed:
+        nothing is read. Caseload rows, devices, alerts or incidents: a snapshot, diffed off
+        the GUI thread, so only the changed caseload rows and map markers are touched (and the
+        record re-read only when its participant changed). A note, contact or check-in alone
+        re-reads the record when it is the one shown, and the outbox (whose counts the status bar
+        shows); the caseload is not reloaded."""
+        if changes.alerts or changes.devices or changes.incidents or changes.caseload_rows:
+            self.reload(changes)
             return
         if self._selected is not None and self._selected in changes.participants:
             self._load_record(self._selected)
@@ -87,7 +99,7 @@ class WindowFeed:
         log.error("caseload reload failed: %s", exc)
         self.statusBar().showMessage(f"Could not read the local store: {exc}", 10_000)
 
-    def _snapshot_loaded(self, snap: CaseloadSnapshot) -> None:
+    def _snapshot_loaded(self, snap: CaseloadSnapshot, read_for: Changes | None) -> None:
         self._reload_running = False
         first = self._snapshot is None
         self._snapshot = snap
@@ -114,9 +126,9 @@ class WindowFeed:
         # on every live-alert reload (`python -m bench ui`, gui_stall_max_ms). A 1 ms timer, not 0:
         # Qt 6 delivers a 0 ms single shot as a posted event, in the same pass as this one, before
         # the paint and any pending input. Snapshots are applied in arrival order: nothing is skipped.
-        QTimer.singleShot(1, self, lambda: self._apply_snapshot_rest(snap, first))
+        QTimer.singleShot(1, self, lambda: self._apply_snapshot_rest(snap, first, read_for))
 
-    def _apply_snapshot_rest(self, snap: CaseloadSnapshot, first: bool) -> None:
+    def _apply_snapshot_rest(self, snap: CaseloadSnapshot, first: bool, read_for: Changes | None) -> None:
         if self._closing:
             return
         self.incidents.set_incidents(snap.incidents, snap.names, snap.raw_alerts)
@@ -129,7 +141,7 @@ class WindowFeed:
             elif snap.changed_markers:
                 self._markers_shown.update((m["device_id"], m) for m in snap.changed_markers)
                 self._feed_map(snap.changed_markers)
-        if self._selected:
+        if self._selected and (read_for is None or self._selected in read_for.participants):
             self._load_record(self._selected)
         self._load_route()
         self._refresh_outbox()
@@ -216,10 +228,11 @@ class WindowFeed:
         self.map.show_route(route_payload(plan))
 
     # ------------------------------------------------------------------ live feed
-    def _live_changed(self, device_ids, alert_ids) -> None:
-        self._dirty_devices.update(device_ids)
-        if alert_ids:
+    def _live_changed(self, changes: Changes) -> None:
+        self._pending_fixes.extend(changes.fixes)
+        if changes.alerts:
             self._alerts_dirty = True
+            self._alert_participants.update(a.participant_id for a in changes.alert_values)
 
     def _apply_live(self) -> None:
         if self._suspended:
@@ -230,29 +243,28 @@ class WindowFeed:
         if (self._alerts_dirty and self._sync_cancel is None
                 and time.monotonic() - self._last_reload >= RELOAD_MIN_S):
             self._alerts_dirty = False
-            self.reload()
-        if not self._dirty_devices:
-            return
-        ids = list(self._dirty_devices)
-        self._dirty_devices.clear()
-        store = self.store
-        run_task(lambda: self.services.device_fixes(store, ids), self._fixes_loaded, owner=self)
+            participants, self._alert_participants = frozenset(self._alert_participants), set()
+            self.reload(Changes(participants=participants))
+        if self._pending_fixes:
+            fixes, self._pending_fixes = self._pending_fixes, []
+            self._show_fixes(fixes)
 
-    def _fixes_loaded(self, fixes: list[LiveFix]) -> None:
+    def _show_fixes(self, fixes: list[LiveFix]) -> None:
+        """The live feed's applied values into the caseload cells and the map markers, in place."""
         changed = self.caseload.model.apply_live(fixes)
         self.live_fixes_applied += changed
         if self.map is not None:
             model = self.caseload.model
             rows, now = model.rows(), self.clock()
-            updated = []
+            updated: dict[str, dict] = {}
             for fix in fixes:
                 row = model.row_for_device(fix.device_id)
                 if row is not None:
                     r = rows[row]
-                    updated.append(device_marker(r, bool(model.open_incidents(r.participant_id)), now))
+                    updated[fix.device_id] = device_marker(r, bool(model.open_incidents(r.participant_id)), now)
             if updated:
-                self._markers_shown.update((m["device_id"], m) for m in updated)
-                self._feed_map(updated)
+                self._markers_shown.update(updated)
+                self._feed_map(list(updated.values()))
         self.liveApplied.emit(changed)
 
     def _live_state_from_thread(self, state: str, detail: str = "") -> None:

@@ -17,9 +17,19 @@ class WindowSync:
     def _pushed_from_thread(self, summary: SyncSummary) -> None:  # scheduler thread
         self._gui.post(lambda: (self._connectivity_changed_gui(), self.apply_changes(summary.pushed)))
 
-    def _auto_synced(self, summary) -> None:  # scheduler thread
-        self._gui.post(lambda: (self._show_audit_problem(summary), self._connectivity_changed_gui(), self.reload(),
-                                self._refresh_outbox()))
+    def _auto_synced(self, summary: SyncSummary) -> None:  # scheduler thread
+        self._gui.post(lambda: (self._show_audit_problem(summary), self._connectivity_changed_gui(),
+                                self._show_sync_changes(summary)))
+
+    def _show_sync_changes(self, summary: SyncSummary) -> None:
+        """Refresh what the sync changed (itemised by the push and the pull), not everything.
+        Without the live feed every sync moves the time staleness is judged at: a snapshot anyway."""
+        if summary.changed or self.services.live_state() != "on":
+            self.reload(summary.changed)
+            return
+        if summary.ok:
+            self.status.set_last_sync(self.clock())  # the pull ran and had nothing new
+        self._refresh_outbox()
 
 
     def _connectivity_from_thread(self, _old=None, _new=None) -> None:
@@ -85,29 +95,25 @@ class WindowSync:
             self._sync_cancel.set()
             self.statusBar().showMessage("Cancelling sync…", 3000)
 
-    def _sync_done(self, summary) -> None:
+    def _sync_done(self, summary: SyncSummary) -> None:
         self._sync_cancel = None
         if getattr(self, "_start_auto_after_sync", False) and not (self._closing or self._suspended):
             self._start_auto_after_sync = False
             self.services.start_auto_sync(self._auto_synced)
         self.status.hide_progress()
-        error = getattr(summary, "error", None)
-        if error:
-            self.statusBar().showMessage(f"Sync failed: {error}", 10_000)
+        if summary.error:
+            self.statusBar().showMessage(f"Sync failed: {summary.error}", 10_000)
         else:
             self.statusBar().showMessage(
-                f"Synced: {getattr(summary, 'changes_applied', 0):,} changes in, "
-                f"{getattr(summary, 'actions_sent', 0)} actions out", 6000)
+                f"Synced: {summary.changes_applied:,} changes in, {summary.actions_sent} actions out", 6000)
         self._show_audit_problem(summary)
         self._connectivity_changed_gui()
-        self.reload()
-        self._refresh_outbox()
+        self._show_sync_changes(summary)
         self.syncFinished.emit(summary)
 
-    def _show_audit_problem(self, summary) -> None:
-        problem = getattr(summary, "audit_chain_break", None)
-        if problem and not self._closing:
-            self.status.set_audit_problem(problem)
+    def _show_audit_problem(self, summary: SyncSummary) -> None:
+        if summary.audit_chain_break and not self._closing:
+            self.status.set_audit_problem(summary.audit_chain_break)
 
     def _sync_failed(self, exc: BaseException) -> None:
         self._sync_cancel = None

@@ -32,6 +32,7 @@ from local_db import keys
 from local_db.store import Store
 from workstation import tracks
 from workstation.auth import Auth, login, stored_identity
+from workstation.changes import Changes
 from workstation.config import FIRST_SYNC_HINT, Config, NeverSynced
 from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE
 from workstation.security import lockout
@@ -41,7 +42,7 @@ from workstation.sync.connectivity import Connectivity, ConnectivityStatus
 from workstation.sync.engine import SyncEngine, SyncProgress, SyncSummary
 from workstation.sync.errors import AuthRequired, RequestRefused, SyncError, WorkstationRevoked
 from workstation.sync.http import ServerClient
-from workstation.sync.live import LiveChanges, LiveFeed
+from workstation.sync.live import LiveFeed
 from workstation.sync.scheduler import DEFAULT_INTERVAL_S, SyncScheduler
 
 log = logging.getLogger(__name__)
@@ -254,7 +255,7 @@ class WorkstationSession:
 
     # ------------------------------------------------------------------ live feed
 
-    def start_live(self, listener: Callable[[LiveChanges], None] | None = None) -> LiveFeed:
+    def start_live(self, listener: Callable[[Changes], None] | None = None) -> LiveFeed:
         if self.client is None:
             raise SessionClosed("no server: the live feed needs one")
         if self.live is None:

@@ -155,16 +155,15 @@ def test_wrong_current_passwords_in_the_dialog_lock_the_window(qtbot, online_win
 
 
 def test_an_audit_chain_break_reported_by_a_sync_stays_in_the_status_bar(qtbot, offline_window):
-    from types import SimpleNamespace
+    from workstation.sync.engine import SyncSummary
 
     window = offline_window
     assert not window.status.audit.isVisible()
-    clean = SimpleNamespace(error=None, changes_applied=3, actions_sent=0, audit_chain_break=None)
+    clean = SyncSummary(changes_applied=3)
     with qtbot.waitSignal(window.syncFinished, timeout=5000):
         window._sync_done(clean)
     assert not window.status.audit.isVisible()
-    broken = SimpleNamespace(error=None, changes_applied=0, actions_sent=0,
-                             audit_chain_break="server: audit row 12 differs from the copy it holds")
+    broken = SyncSummary(audit_chain_break="server: audit row 12 differs from the copy it holds")
     with qtbot.waitSignal(window.syncFinished, timeout=5000):
         window._sync_done(broken)
     assert window.status.audit.isVisible()

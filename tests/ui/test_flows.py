@@ -288,3 +288,61 @@ def test_a_note_refreshes_the_record_and_the_outbox_not_the_caseload(qtbot, offl
     qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=10_000)
     # ...and the 30-row caseload snapshot was not read again
     assert snapshots == []
+
+
+def test_a_live_fix_updates_its_row_and_marker_without_reading_the_store(qtbot, make_window, offline_session,
+                                                                          monkeypatch):
+    """The live feed hands over the values it wrote; the window shows them in the one caseload row
+    and the one map marker, without a snapshot and without any read of the store."""
+    from datetime import timedelta
+
+    from ui.caseload_model import Col
+    from workstation import protocol as p
+    from workstation.sync.live import LiveBatch, apply_live_batch
+
+    w = make_window(offline_session, with_map=True)
+    w.show()
+    with qtbot.waitSignal(w.snapshotApplied, timeout=15_000):
+        w.start()
+    qtbot.waitUntil(lambda: w.map.is_ready and not w._map_queue, timeout=20_000)
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=10_000)
+    model = w.caseload.model
+    w.caseload.select_participant("p004")
+    qtbot.waitUntil(lambda: w.record.record is not None and w.record.record.id == "p004", timeout=10_000)
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=10_000)
+
+    when = datetime.now(UTC) + timedelta(seconds=1)
+    batch = LiveBatch(
+        fixes={"d004": p.PositionData(id=990_001, device_id="d004", participant_id="p004", fix_time=when,
+                                      received_at=when, lat=41.9123, lon=-87.6543, accuracy_m=6.0)},
+        statuses={"d004": p.DeviceStatus(device_id="d004", battery_pct=55, charging=True, strap="ok")},
+        seq=1,
+    )
+    changes = w.store.write(lambda s: apply_live_batch(s, batch))  # what the feed's thread does
+    assert [f.device_id for f in changes.fixes] == ["d004"] and changes.caseload_rows == {"p004"}
+
+    reads, snapshots, resets, repainted = [], [], [], []
+    real_read = w.store.read_session
+    monkeypatch.setattr(w.store, "read_session", lambda *a, **k: (reads.append(1), real_read(*a, **k))[1])
+    w.snapshotApplied.connect(lambda: snapshots.append(1))
+    model.modelReset.connect(lambda: resets.append(1))
+    model.dataChanged.connect(lambda a, b: repainted.append((a.row(), b.row())))
+    with qtbot.waitSignal(w.liveApplied, timeout=5_000) as applied:
+        w._live_bridge.changed.emit(changes)  # the feed's listener, queued onto the GUI thread
+    assert applied.args == [1]
+    row = model.row_for_participant("p004")
+    assert repainted == [(row, row)] and not resets
+    assert model.rows()[row].last_lat == 41.9123
+    assert model.data(model.index(row, Col.BATTERY)).startswith("55%")
+
+    def marker_lat():
+        found = []
+        w.map.evaluate("(function(){var out=[];FieldMap.devices._devices.forEach(function(r){"
+                       "if(r.id==='d004')out.push(r.lat);});return JSON.stringify(out);})()", found.append)
+        qtbot.waitUntil(lambda: bool(found), timeout=5_000)
+        return found[0]
+
+    qtbot.waitUntil(lambda: marker_lat() == "[41.9123]", timeout=10_000)
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=10_000)
+    # no snapshot, no record re-read, no query at all: the values came with the change
+    assert snapshots == [] and reads == []

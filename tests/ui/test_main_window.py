@@ -142,7 +142,7 @@ def test_tamper_incident_cannot_be_resolved_without_note(qtbot, offline_window):
 def test_live_update_changes_cells_in_place_and_keeps_selection(qtbot, offline_window):
     from datetime import timedelta
 
-    from workstation.read.caseload import LiveFix
+    from workstation.changes import LiveFix
 
     w = offline_window
     w.caseload.select_participant("p004")
@@ -165,7 +165,7 @@ def test_a_reload_counts_as_changed_only_what_the_live_feed_did_not_already_show
     from datetime import timedelta
 
     from local_db.models import Device
-    from workstation.read.caseload import LiveFix
+    from workstation.changes import LiveFix
 
     w = offline_window
     model = w.caseload.model
@@ -194,7 +194,7 @@ def test_a_snapshot_with_a_few_changed_rows_reindexes_just_those(qtbot):
 
     from local_db.queries import CaseloadRow
     from ui.caseload_model import CaseloadTableModel, search_text
-    from workstation.read.caseload import LiveFix
+    from workstation.changes import LiveFix
 
     before = [
         CaseloadRow(f"p{i}", f"CHI-2026-{i:07d}", "Ana", f"Lopez{i}", "low", f"d{i}", "ankle", 80, False, "ok",

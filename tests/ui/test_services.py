@@ -51,8 +51,8 @@ def test_sync_progress_connectivity_live_and_offline(tmp_path, sync_server_facto
         session.live.flush_interval_s = 0.05
         serial = server.seeded["officers"]["officer1"]["serials"][0]
         server.ingest([GatewayFix(serial=serial, fix_time=datetime.now(UTC), lat=41.89, lon=-87.62)])
-        wait_for(lambda: any(c.device_ids for c in changes))
-        assert len(next(c for c in changes if c.device_ids).device_ids) == 1
+        wait_for(lambda: any(c.devices for c in changes))
+        assert len(next(c for c in changes if c.devices).devices) == 1
 
         services.stop()  # never blocks; the feed stops on its own thread
         assert services.wait_stopped(10)

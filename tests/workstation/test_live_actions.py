@@ -13,15 +13,15 @@ from datetime import UTC, datetime
 from local_db.models import Alert, OutboxAction
 from tests.workstation.test_session import wait_for
 from workstation import actions
+from workstation.changes import Changes
 from workstation.protocol import GatewayFix
 from workstation.sync.apply import sync_state
-from workstation.sync.live import LiveChanges
 
 
 def _live_session(server, open_session):
     session = open_session(server)
     assert session.sync_now().ok
-    seen: list[LiveChanges] = []
+    seen: list[Changes] = []
     live = session.start_live(seen.append)
     live.flush_interval_s = 0.05
     wait_for(live.connected.is_set)
@@ -32,11 +32,13 @@ def _raise(server, serial: str, event: str | None = None, lat: float = 41.88) ->
     server.ingest([GatewayFix(serial=serial, fix_time=datetime.now(UTC), lat=lat, lon=-87.63, event=event)])
 
 
-def _live_alert(server, seen: list[LiveChanges], kind: str) -> str:
+def _live_alert(server, seen: list[Changes], kind: str) -> str:
     """The id of the alert of `kind` once it arrived live (a tamper fix may raise a zone alert too)."""
     wait_for(lambda: server.query("select id from alert where kind = :k", k=kind) != [])
     (alert_id,) = server.query("select id from alert where kind = :k", k=kind)[0]
-    wait_for(lambda: any(alert_id in c.alert_ids for c in seen))
+    wait_for(lambda: any(alert_id in c.alerts for c in seen))
+    # the feed hands over the alert it applied, not just its id
+    assert any(a.id == alert_id and a.kind == kind for c in seen for a in c.alert_values)
     return alert_id
 
 
@@ -88,7 +90,7 @@ def test_resolving_an_incident_applies_when_a_new_alert_joined_it(sync_server_fa
     seen.clear()
     _raise(server, serial, event="device_removed")
     (second,) = server.query("select id from alert where kind = 'device_removed'")[0]
-    wait_for(lambda: any(second in c.alert_ids for c in seen))
+    wait_for(lambda: any(second in c.alerts for c in seen))
     assert server.query("select count(distinct incident_id) from alert where id in (:a, :b)", a=first, b=second) == [
         (1,)
     ]
@@ -121,8 +123,8 @@ def test_a_replayed_live_alert_never_takes_back_what_a_pull_brought(sync_server_
     seen.clear()
     session.start_live()
     _raise(server, serial, lat=41.8802)  # something after the replay, to know it has been read
-    wait_for(lambda: any(c.device_ids for c in seen))
-    wait_for(lambda: any(alert_id in c.alert_ids for c in seen))
+    wait_for(lambda: any(c.devices for c in seen))
+    wait_for(lambda: any(alert_id in c.alerts for c in seen))
     local = _local_alert(session, alert_id)
     assert (local.state, local.version) == ("acknowledged", 2)
     session.stop_live()

@@ -13,11 +13,11 @@ from local_db.errors import WrongPassword
 from local_db.models import Device, Position, SyncState
 from local_db.timeutil import utc_now
 from tests.workstation.conftest import make_config
+from workstation.changes import Changes
 from workstation.protocol import GatewayFix
 from workstation.session import WorkstationSession
 from workstation.sync.connectivity import Connectivity
 from workstation.sync.errors import ServerFailed, ServerUnreachable
-from workstation.sync.live import LiveChanges
 
 
 def wait_for(predicate, timeout: float = 10.0) -> None:
@@ -45,15 +45,18 @@ def test_live_feed_writes_fixes_publishes_changes_and_resumes(sync_server_factor
     session = open_session(server)
     assert session.sync_now().ok
     serial = server.seeded["officers"]["officer1"]["serials"][0]
-    seen: list[LiveChanges] = []
+    seen: list[Changes] = []
     live = session.start_live(seen.append)
     live.flush_interval_s = 0.05
     wait_for(live.connected.is_set)
     server.ingest([fix(serial, lat=41.9001)])
-    wait_for(lambda: any(c.device_ids for c in seen))
+    wait_for(lambda: any(c.devices for c in seen))
     device = device_of(session, serial)
     assert device.last_lat == pytest.approx(41.9001)
-    assert seen[-1].device_ids == {device.id}
+    assert seen[-1].devices == {device.id} and seen[-1].caseload_rows == {device.participant_id}
+    # the listener gets the values written, as the store holds them: no need to read them back
+    applied = seen[-1].fixes[-1]
+    assert (applied.device_id, applied.fix_time, applied.lat) == (device.id, device.last_fix_time, device.last_lat)
     with session.store.read_session() as db:
         live_seq = db.get(SyncState, 1).live_seq
     assert live_seq > 0
@@ -62,7 +65,7 @@ def test_live_feed_writes_fixes_publishes_changes_and_resumes(sync_server_factor
     server.ingest([fix(serial, lat=41.9002)])  # while disconnected
     seen.clear()
     session.start_live()
-    wait_for(lambda: any(c.device_ids for c in seen))  # resumed after live_seq: the missed fix arrives
+    wait_for(lambda: any(c.devices for c in seen))  # resumed after live_seq: the missed fix arrives
     assert device_of(session, serial).last_lat == pytest.approx(41.9002)
     session.stop_live()
     with session.store.read_session() as db:

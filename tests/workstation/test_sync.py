@@ -74,8 +74,12 @@ def test_full_sync_brings_the_caseload_then_delta_brings_only_changes(sync_serve
     with session.store.read_session() as db:
         local_phones = dict(db.execute(select(Participant.id, Participant.phone)).all())
     assert local_phones == dict(mine)
+    # the pull says which participants it changed, and nothing else (a phone: the record and the row)
+    assert 0 < len(delta.pulled.participants) == delta.changes_applied
+    assert delta.pulled.caseload_rows == delta.pulled.participants <= set(local_phones)
+    assert not (delta.pulled.devices or delta.pulled.alerts or delta.pulled.incidents)
     again = session.sync_now()
-    assert again.ok and again.changes_applied == 0
+    assert again.ok and again.changes_applied == 0 and not again.changed
 
 
 def test_reassigned_participant_is_purged_with_everything_hanging_off_it(sync_server_factory, open_session):

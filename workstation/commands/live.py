@@ -31,10 +31,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from workstation import config as config_mod
+    from workstation.changes import Changes
     from workstation.cli import read_password
     from workstation.session import WorkstationSession
     from workstation.sync.errors import SyncError
-    from workstation.sync.live import LiveChanges
 
     if not 0 < args.seconds <= 86_400:
         print("workstation live: --for takes 0 < SECONDS <= 86400", file=sys.stderr)
@@ -49,14 +49,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"workstation live: {exc}", file=sys.stderr)
         return 1
     devices: set[str] = set()
-    alerts: set[str] = set()
+    #: alert id -> the incident it belongs to (its own id when the server grouped it in none)
+    alerts: dict[str, str] = {}
     batches = 0
 
-    def received(changes: LiveChanges) -> None:
+    def received(changes: Changes) -> None:
         nonlocal batches
         batches += 1
-        devices.update(changes.device_ids)
-        alerts.update(changes.alert_ids)
+        devices.update(changes.devices)
+        alerts.update((a.id, a.incident_id or a.id) for a in changes.alert_values)
 
     with session:
         if session.offline_reason is not None:
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             session.stop_live()
         events = feed.events_received
-        incidents = incident_ids(session.store, alerts)
+    incidents = sorted(set(alerts.values()))
     summary = {"seconds": args.seconds, "connected": connected, "events": events, "batches_written": batches,
                "devices_updated": len(devices), "alerts": sorted(alerts), "incidents": incidents}
     if args.json:
@@ -82,16 +83,3 @@ def run(args: argparse.Namespace) -> int:
         for incident_id in incidents:
             print(f"incident {incident_id}")
     return 0 if connected else 1
-
-
-def incident_ids(store: Any, alert_ids: set[str]) -> list[str]:
-    """The incidents (server ids, as `workstation ack` takes them) the received alerts belong to."""
-    from sqlalchemy import select
-
-    from local_db.models import Alert
-
-    if not alert_ids:
-        return []
-    with store.read_session() as session:
-        rows = session.execute(select(Alert.id, Alert.incident_id).where(Alert.id.in_(sorted(alert_ids)))).all()
-    return sorted({incident or alert_id for alert_id, incident in rows})

@@ -1,5 +1,5 @@
 """The caseload as the officer's screens show it: rows, incidents, open-incident counts, names and
-map markers, read in one snapshot; and the live feed's per-device updates."""
+map markers, read in one snapshot."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from local_db import audit as audit_log
-from local_db.models import Alert, Device, Officer, OutboxAction, SyncState, Zone
+from local_db.models import Alert, Officer, OutboxAction, SyncState, Zone
 from local_db.models import Incident as IncidentRow
 from local_db.queries import CaseloadRow, caseload_rows
 from local_db.store import Store
@@ -23,8 +23,8 @@ from workstation.read.search import search_rows
 from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, participant_time_zone
 from workstation.sync import outbox
 
-__all__ = ["CaseloadRow", "CaseloadSnapshot", "LiveFix", "alert_fact", "device_marker", "load_caseload",
-           "list_caseload", "load_device_fixes"]
+__all__ = ["CaseloadRow", "CaseloadSnapshot", "alert_fact", "device_marker", "load_caseload",
+           "list_caseload"]
 
 #: Resolved alerts stay visible (greyed) this long, so "what happened today" stays reachable.
 RESOLVED_KEEP = timedelta(hours=24)
@@ -36,20 +36,6 @@ def alert_fact(a: Alert, conflict: str = "") -> AlertFact:
         opened_at=a.opened_at, state=a.state, detail=a.detail, pending=a.pending, incident_id=a.incident_id,
         lat=a.lat, lon=a.lon, conflict=conflict,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class LiveFix:
-    """A position or device-status update for one device (plain data from the live feed)."""
-
-    device_id: str
-    fix_time: datetime | None = None
-    lat: float | None = None
-    lon: float | None = None
-    accuracy_m: float | None = None
-    battery_pct: int | None = None
-    charging: bool | None = None
-    strap: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,20 +164,6 @@ def load_caseload(
         data_as_of=data_as_of,
         time_zones={r.participant_id: time_zone_of(r.participant_id) for r in rows},
     )
-
-
-def load_device_fixes(store: Store, device_ids: list[str]) -> list[LiveFix]:
-    """Current last-fix and status columns of the given devices, as LiveFix values."""
-    out: list[LiveFix] = []
-    with store.read_session() as s:
-        for start in range(0, len(device_ids), 500):
-            chunk = device_ids[start:start + 500]
-            for d in s.execute(
-                select(Device.id, Device.last_fix_time, Device.last_lat, Device.last_lon, Device.last_accuracy_m,
-                       Device.battery_pct, Device.charging, Device.strap).where(Device.id.in_(chunk))
-            ):
-                out.append(LiveFix(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]))
-    return out
 
 
 def list_caseload(store: Store, search: str | None = None, limit: int | None = None) -> list[CaseloadRow]:

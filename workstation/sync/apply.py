@@ -37,12 +37,15 @@ from sqlalchemy.orm import Session
 
 from local_db.models import PARTICIPANT_CHILDREN, Alert, Device, Participant, Position, SyncState
 from workstation import protocol as p
+from workstation.changes import Changes
 from workstation.sync import outbox
 from workstation.sync.rows import ROW_BUILDERS, utcnow
 from workstation.sync.upsert import TABLES, upsert
 
 APPLY_ORDER = ("participant", "device", "zone", "appointment", "alert", "incident", "note")
 SYNC_STATE_ID = 1
+#: entities a caseload row is read from (local_db.queries.caseload_rows): their changes change the row
+CASELOAD_ROW_ENTITIES = frozenset({"participant", "device", "appointment", "alert"})
 
 
 class CursorMoved(RuntimeError):
@@ -51,12 +54,13 @@ class CursorMoved(RuntimeError):
 
 @dataclass
 class PageEffect:
-    """What one page changed (for the summary and for 'what changed' listeners)."""
+    """What one page changed (for the summary, and itemised for the screens)."""
 
     changes: int = 0
     upserted: dict[str, int] = field(default_factory=dict)
     purged_participants: int = 0
     deleted: int = 0
+    changed: Changes = field(default_factory=Changes)
 
 
 def purge_participants(session: Session, ids: list[str]) -> None:
@@ -92,16 +96,25 @@ def apply_page(session: Session, page: p.ChangesPage, expected_cursor: int) -> P
     upserts: dict[str, list[dict[str, Any]]] = {entity: [] for entity in APPLY_ORDER}
     deletes: dict[str, list[str]] = {entity: [] for entity in APPLY_ORDER}
     server_alerts: dict[str, tuple[p.AlertData, int]] = {}
+    touched: dict[str, set[str]] = {entity: set() for entity in APPLY_ORDER}  # entity -> ids written
+    touched_participants: set[str] = set(purged)
+    touched_rows: set[str] = set(purged)  # participants whose caseload row may change
     for (entity, row_id), change in latest.items():
         if change.op == "delete":
             if entity != "participant":
                 deletes[entity].append(row_id)
+                touched[entity].add(row_id)
             continue
         if change.data is None:  # validated model allows it; an upsert without data carries nothing
             continue
         if entity != "participant" and change.data.participant_id in purged_set:
             continue
         upserts[entity].append(ROW_BUILDERS[entity](change.data, change.version))
+        touched[entity].add(row_id)
+        owner = row_id if entity == "participant" else change.data.participant_id
+        touched_participants.add(owner)
+        if entity in CASELOAD_ROW_ENTITIES:
+            touched_rows.add(owner)
         if entity == "alert":
             server_alerts[row_id] = (change.data, change.version)
 
@@ -123,7 +136,13 @@ def apply_page(session: Session, page: p.ChangesPage, expected_cursor: int) -> P
         if ids:
             model = TABLES[entity]
             for start in range(0, len(ids), 500):
-                session.execute(delete(model).where(model.c.id.in_(ids[start : start + 500])))
+                chunk = ids[start : start + 500]
+                owners = {pid for pid in session.scalars(select(model.c.participant_id).where(model.c.id.in_(chunk)))
+                          if pid is not None}  # fmt: skip
+                touched_participants.update(owners)  # whose record loses the row
+                if entity in CASELOAD_ROW_ENTITIES:
+                    touched_rows.update(owners)
+                session.execute(delete(model).where(model.c.id.in_(chunk)))
             effect.deleted += len(ids)
     if purged:
         purge_participants(session, purged)
@@ -131,6 +150,11 @@ def apply_page(session: Session, page: p.ChangesPage, expected_cursor: int) -> P
 
     state.cursor = page.next_cursor
     state.last_pull_at = utcnow()
+    effect.changed = Changes(
+        participants=frozenset(touched_participants), caseload_rows=frozenset(touched_rows),
+        devices=frozenset(touched["device"]),
+        alerts=frozenset(touched["alert"]), incidents=frozenset(touched["incident"]),
+    )  # fmt: skip
     return effect
 
 

@@ -66,12 +66,19 @@ class SyncSummary:
     audit_error: str | None = None
     #: (security) the audit chain is broken, locally or against the server's copy (AU-9); None: intact
     audit_chain_break: str | None = None
-    #: what the push changed locally (the pull's changes are not itemised: a screen re-reads)
+    #: what the push changed locally
     pushed: Changes = field(default_factory=Changes)
+    #: what the pull wrote: participants, devices, alerts and incidents, itemised
+    pulled: Changes = field(default_factory=Changes)
+
+    @property
+    def changed(self) -> Changes:
+        """Everything this sync changed in the store, for the screens."""
+        return self.pushed | self.pulled
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
-        del data["pushed"]  # item ids for the screens, not for the journal or a script
+        del data["pushed"], data["pulled"]  # item ids for the screens, not for the journal or a script
         return data
 
 
@@ -142,6 +149,7 @@ class SyncEngine:
                     ),
                 )
                 summary.changes_applied = pulled.changes_applied
+                summary.pulled = pulled.changed
             # (security) AU-9: the audit chain goes to the server with every sync. Unacknowledged
             # rows simply go again next time, so only revocation/re-login stop the sync here.
             try:

@@ -4,8 +4,9 @@ A background thread reads the stream, validates each event (protocol.LiveEvent; 
 event is logged and skipped, it never stops the feed), and every `flush_interval_s` writes what
 arrived in ONE transaction: the latest fix per device (a Position row plus the device's last_*
 columns, which only move forward in time), device status, alerts, and the resume point
-(SyncState.live_seq). Listeners then get LiveChanges (device ids, alert ids) so the map and the
-tables refresh only what changed. A dropped connection is retried with backoff and resumes with
+(SyncState.live_seq). Listeners then get the batch's `Changes` with the values it applied (each
+device's new fix and status as a LiveFix, each alert as an AlertFact), so the map and the tables
+update those rows from the values, without reading the store again. A dropped connection is retried with backoff and resumes with
 `?after=<live_seq>`; events of devices or participants not (yet) in the local caseload are
 skipped (the next pull brings them). Positions older than `retention_days` are purged at start
 and then hourly.
@@ -18,7 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, cast
 
@@ -32,6 +33,8 @@ from sqlalchemy.orm import Session
 from local_db.models import Alert, Device, Participant, Position, SyncState
 from local_db.store import Store
 from workstation import protocol as p
+from workstation.changes import Changes, LiveFix
+from workstation.incidents import AlertFact
 from workstation.sync.apply import SYNC_STATE_ID, sync_state
 from workstation.sync.backoff import Backoff
 from workstation.sync.errors import AuthRequired, SyncError, WorkstationRevoked
@@ -45,15 +48,10 @@ LIVE_PATH = "/v1/live"
 PURGE_EVERY_S = 3600.0
 
 
-@dataclass(frozen=True)
-class LiveChanges:
-    device_ids: frozenset[str]
-    alert_ids: frozenset[str]
-    seq: int
-
-
 @dataclass
-class _Pending:
+class LiveBatch:
+    """What arrived since the last write: the latest fix and status per device, the alerts."""
+
     fixes: dict[str, p.PositionData] = field(default_factory=dict)  # latest per device
     statuses: dict[str, p.DeviceStatus] = field(default_factory=dict)
     alerts: dict[str, p.AlertData] = field(default_factory=dict)
@@ -73,10 +71,16 @@ def parse_event(data: str) -> p.LiveEvent | None:
         return None
 
 
-def apply_live_batch(session: Session, pending: _Pending, store_seq: bool = True) -> LiveChanges:
-    """Write one coalesced batch; returns what changed (only rows that exist locally)."""
+def apply_live_batch(session: Session, pending: LiveBatch, store_seq: bool = True) -> Changes:
+    """Write one coalesced batch; returns what changed, with the applied values (only rows that
+    exist locally)."""
     device_ids = set(pending.fixes) | set(pending.statuses)
-    known_devices = set(session.scalars(select(Device.id).where(Device.id.in_(list(device_ids))))) if device_ids else set()
+    owner_of: dict[str, str] = (
+        {d: pid for d, pid in session.execute(select(Device.id, Device.participant_id)
+                                              .where(Device.id.in_(list(device_ids))))}
+        if device_ids else {}
+    )  # fmt: skip
+    known_devices = set(owner_of)
     participant_ids = {a.participant_id for a in pending.alerts.values()}
     known_participants = (
         set(session.scalars(select(Participant.id).where(Participant.id.in_(list(participant_ids)))))
@@ -137,11 +141,34 @@ def apply_live_batch(session: Session, pending: _Pending, store_seq: bool = True
         state = sync_state(session)
         state.live_seq = max(state.live_seq or 0, pending.seq)
         state.last_contact_at = utcnow()
-    return LiveChanges(
-        device_ids=frozenset(f.device_id for f in fixes) | frozenset(s.device_id for s in statuses),
-        alert_ids=frozenset(a.id for a in alerts),
-        seq=pending.seq,
+    changed_devices = {f.device_id for f in fixes} | {s.device_id for s in statuses}
+    owners = frozenset(owner_of[d] for d in changed_devices) | frozenset(a.participant_id for a in alerts)
+    return Changes(
+        participants=owners,
+        caseload_rows=owners,
+        devices=frozenset(changed_devices),
+        alerts=frozenset(a.id for a in alerts),
+        fixes=tuple(_applied_fix(d, pending.fixes.get(d), pending.statuses.get(d)) for d in sorted(changed_devices)),
+        alert_values=tuple(_alert_value(a) for a in alerts),
     )
+
+
+def _applied_fix(device_id: str, fix: p.PositionData | None, status: p.DeviceStatus | None) -> LiveFix:
+    """The device's values as this batch wrote them (the store's naive UTC times)."""
+    out = LiveFix(device_id)
+    if fix is not None:
+        out = replace(out, fix_time=naive_utc(fix.fix_time), lat=fix.lat, lon=fix.lon, accuracy_m=fix.accuracy_m)
+    if status is not None:
+        out = replace(out, battery_pct=status.battery_pct, charging=status.charging, strap=status.strap)
+    return out
+
+
+def _alert_value(a: p.AlertData) -> AlertFact:
+    return AlertFact(
+        id=a.id, participant_id=a.participant_id, device_id=a.device_id, kind=a.kind, severity=a.severity,
+        opened_at=naive_utc(a.opened_at), state=a.state, detail=a.detail, incident_id=a.incident_id,
+        lat=a.lat, lon=a.lon,
+    )  # fmt: skip
 
 
 def purge_positions(session: Session, retention_days: int) -> int:
@@ -169,7 +196,7 @@ class LiveFeed:
         self.read_timeout_s = read_timeout_s
         self.backoff = backoff or Backoff(base_s=1.0, cap_s=60.0)
         self.on_fatal = on_fatal
-        self._listeners: list[Callable[[LiveChanges], None]] = []
+        self._listeners: list[Callable[[Changes], None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._response: Any = None
@@ -177,7 +204,7 @@ class LiveFeed:
         self.connected = threading.Event()
         self.events_received = 0
 
-    def add_listener(self, listener: Callable[[LiveChanges], None]) -> None:
+    def add_listener(self, listener: Callable[[Changes], None]) -> None:
         self._listeners.append(listener)
 
     def start(self) -> None:
@@ -234,7 +261,7 @@ class LiveFeed:
             state = session.get(SyncState, SYNC_STATE_ID)
             after = state.live_seq if state is not None and state.live_seq else None
         params = {"after": after} if after else None
-        pending = _Pending()
+        pending = LiveBatch()
         with self.client.stream(LIVE_PATH, params=params, timeout=_stream_timeout(self.read_timeout_s)) as response:
             self._response = response
             if self._stop.is_set():  # stop() came while connecting: it could not wake this read
@@ -258,7 +285,7 @@ class LiveFeed:
                 if not pending.empty():
                     self._flush(pending)
 
-    def _collect(self, pending: _Pending, event: p.LiveEvent) -> None:
+    def _collect(self, pending: LiveBatch, event: p.LiveEvent) -> None:
         self.events_received += 1
         if event.type in ("heartbeat", "end"):
             return  # after "end" the server closes the stream; the reconnect gets the request's answer
@@ -278,14 +305,14 @@ class LiveFeed:
             else:
                 pending.alert_versions.pop(event.alert.id, None)
 
-    def _flush(self, pending: _Pending) -> _Pending:
+    def _flush(self, pending: LiveBatch) -> LiveBatch:
         changes = self.store.write(lambda s: apply_live_batch(s, pending))
         for listener in list(self._listeners):
             try:
                 listener(changes)
             except Exception:  # noqa: BLE001 - a broken listener must not stop the feed
                 log.exception("live listener failed")
-        return _Pending()
+        return LiveBatch()
 
     def _maybe_purge(self) -> None:
         now = time.monotonic()

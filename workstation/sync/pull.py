@@ -16,7 +16,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from pydantic import ValidationError
@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from local_db.models import SyncState
 from local_db.store import Store
 from workstation import protocol as p
+from workstation.changes import Changes
 from workstation.sync.apply import SYNC_STATE_ID, PageEffect, apply_page, sync_state
 from workstation.sync.errors import PageRejected, SyncCancelled
 from workstation.sync.http import ServerClient
@@ -50,6 +51,8 @@ class PullResult:
     pages: int = 0
     purged_participants: int = 0
     cursor: int = 0
+    #: which participants, devices, alerts and incidents the applied pages wrote or deleted
+    changed: Changes = field(default_factory=Changes)
 
 
 def current_cursor(store: Store) -> int:
@@ -101,6 +104,7 @@ def pull(
                 ) from None
             result.changes_applied += effect.changes
             result.purged_participants += effect.purged_participants
+            result.changed = result.changed | effect.changed
             result.pages += 1
             result.cursor = page.next_cursor
             if progress is not None:
