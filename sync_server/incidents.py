@@ -19,16 +19,23 @@ from sqlalchemy.orm import Session
 
 from sync_server.caseload import upsert_entry
 from sync_server.changes import ChangeEntry
-from sync_server.models import Alert, Incident, Participant
+from sync_server.models import Alert, Device, Incident, Participant
 from workstation.rules.incidents import (
     CLOSED_STATES,
+    OUTAGE_FAMILY,
+    OUTAGE_KIND,
+    OUTAGE_WINDOW,
     auto_resolvable,
     chains_into,
     clearing_reason,
     due_at,
     family_of,
+    is_outage,
     max_severity,
     needs_action_from,
+    outage_groups,
+    outage_label,
+    severity_of,
 )
 
 OPEN_STATES = ("open", "acknowledged")
@@ -104,6 +111,79 @@ class IncidentGrouper:
         return [upsert_entry("incident", inc, officer_id) for inc, officer_id in self._touched.values()]
 
 
+def fold_outages(session: Session, now: datetime,
+                 response_times: Mapping[str, timedelta] | None = None) -> list[ChangeEntry]:
+    """Fold the recent silences of one vendor gateway or one area into an outage incident per officer
+    (the rule: workstation.rules.incidents.is_outage). A silence alone in its incident (no battery story
+    before it, not yet acknowledged) moves into the outage; its own incident is deleted from the feed.
+    Runs in check_silence's transaction, after the silences were raised."""
+    recent = session.execute(
+        select(Alert, Incident, Device.gateway, Device.last_lat, Device.last_lon, Participant.officer_id)
+        .join(Incident, Incident.id == Alert.incident_id)
+        .join(Device, Device.id == Alert.device_id)
+        .join(Participant, Participant.id == Alert.participant_id)
+        .where(Alert.kind == OUTAGE_KIND, Alert.state == "open", Alert.opened_at >= now - OUTAGE_WINDOW,
+               Incident.state == "open")
+        .order_by(Alert.opened_at, Alert.id)
+    ).all()
+    silent: dict[str, int] = {}  # group -> devices gone silent in the window, whoever's caseload
+    lone = []
+    for alert, inc, gateway, lat, lon, officer_id in recent:
+        if inc.family == OUTAGE_FAMILY:
+            silent[inc.outage_group or ""] = silent.get(inc.outage_group or "", 0) + 1
+        elif list(inc.kinds or ()) == [OUTAGE_KIND] and inc.alert_count == 1 and inc.acknowledged_at is None:
+            groups = outage_groups(gateway, lat, lon)
+            for group in groups:
+                silent[group] = silent.get(group, 0) + 1
+            lone.append((alert, inc, groups, officer_id))
+    if not lone:
+        return []
+    outages: dict[tuple[str, str], Incident] = {}
+    for inc, officer_id in session.execute(
+        select(Incident, Participant.officer_id).join(Participant, Participant.id == Incident.participant_id)
+        .where(Incident.family == OUTAGE_FAMILY, Incident.state.in_(OPEN_STATES))
+    ):
+        outages[(officer_id, inc.outage_group or "")] = inc
+    entries: list[ChangeEntry] = []
+    touched: dict[str, tuple[Incident, str]] = {}
+    for alert, inc, groups, officer_id in lone:
+        group = next((g for g in groups if is_outage(silent.get(g, 0)) or (
+            (officer_id, g) in outages and chains_into(OUTAGE_FAMILY, outages[(officer_id, g)].last_alert_at,
+                                                       alert.opened_at))), None)
+        if group is None:
+            continue
+        outage = outages.get((officer_id, group))
+        if outage is None or not chains_into(OUTAGE_FAMILY, outage.last_alert_at, alert.opened_at):
+            outage = Incident(
+                id=f"in-{uuid.uuid4().hex[:20]}", version=0, participant_id=alert.participant_id, device_id=None,
+                family=OUTAGE_FAMILY, kinds=[OUTAGE_KIND], severity=severity_of(OUTAGE_KIND), state="open",
+                opened_at=alert.opened_at, updated_at=now, last_alert_at=alert.opened_at, alert_count=0, auto_resolvable=True,
+                needs_action=False, resolution="", outage_group=group, escalate_at=None,
+            )
+            session.add(outage)
+            outages[(officer_id, group)] = outage
+        outage.alert_count += 1
+        outage.opened_at = min(outage.opened_at, alert.opened_at)
+        outage.last_alert_at = max(outage.last_alert_at, alert.opened_at)
+        escalate_at = needs_action_from(alert.kind, alert.opened_at)
+        if outage.escalate_at is None or escalate_at < outage.escalate_at:
+            outage.escalate_at = escalate_at
+        if not outage.needs_action and outage.escalate_at <= now:
+            _start_needing_action(outage, outage.escalate_at, response_times)
+        alert.incident_id = outage.id
+        alert.detail = f"part of an outage: {outage_label(group)}"[:200]
+        alert.version += 1
+        entries.append(upsert_entry("alert", alert, officer_id))
+        entries.append(ChangeEntry(officer_id, inc.participant_id, "incident", inc.id, "delete", inc.version + 1, None))
+        session.delete(inc)
+        touched[outage.id] = (outage, officer_id)
+    session.flush()
+    for outage, officer_id in touched.values():
+        outage.updated_at, outage.version = now, outage.version + 1
+        entries.append(upsert_entry("incident", outage, officer_id))
+    return entries
+
+
 def _start_needing_action(inc: Incident, since: datetime, response_times: Mapping[str, timedelta] | None) -> None:
     inc.needs_action, inc.needs_action_since = True, since
     inc.due_at = due_at(since, inc.severity, response_times)
@@ -134,6 +214,46 @@ def auto_resolve(
             entries.append(upsert_entry("incident", inc, officer_id))
             closed[inc.id] = officer_id
     entries += [upsert_entry("alert", a, closed[a.incident_id]) for a in _close_alerts(session, closed, SYSTEM, now, "cleared")]
+    return entries + _members_back(session, active_by_device, now)
+
+
+def _members_back(
+    session: Session, active_by_device: Mapping[str, tuple[frozenset[str], str]], now: datetime
+) -> list[ChangeEntry]:
+    """An outage clears device by device: a device whose contact returned has its silence closed, and
+    the outage closes once every device in it is back."""
+    entries: list[ChangeEntry] = []
+    outages: dict[str, tuple[Incident, str]] = {}
+    ids = list(active_by_device)
+    for start in range(0, len(ids), CHUNK):
+        query = (
+            select(Alert, Incident).join(Incident, Incident.id == Alert.incident_id)
+            .where(Alert.device_id.in_(ids[start:start + CHUNK]), Alert.state != "resolved",
+                   Incident.family == OUTAGE_FAMILY, Incident.state.in_(OPEN_STATES))
+        )
+        for alert, inc in session.execute(query):
+            active, officer_id = active_by_device[alert.device_id or ""]
+            if alert.kind in active:
+                continue
+            if alert.acknowledged_at is None:
+                alert.acknowledged_by, alert.acknowledged_at = SYSTEM, now
+            alert.state, alert.resolved_by, alert.resolved_at = "resolved", SYSTEM, now
+            alert.detail = ("cleared: " + clearing_reason([alert.kind]))[:200]
+            alert.version += 1
+            entries.append(upsert_entry("alert", alert, officer_id))
+            outages[inc.id] = (inc, officer_id)
+    if not outages:
+        return entries
+    session.flush()
+    still_silent = set(session.scalars(
+        select(Alert.incident_id).where(Alert.incident_id.in_(list(outages)), Alert.state != "resolved")
+    ))
+    for inc, officer_id in outages.values():
+        if inc.id not in still_silent:
+            inc.state, inc.resolved_by, inc.resolved_at = "auto_resolved", SYSTEM, now
+            inc.resolution = f"cleared: contact restored on all {inc.alert_count} devices"[:200]
+        inc.updated_at, inc.version = now, inc.version + 1
+        entries.append(upsert_entry("incident", inc, officer_id))
     return entries
 
 

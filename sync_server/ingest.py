@@ -12,7 +12,8 @@ zone_exit otherwise), exclusion zone entry (zone_entry), battery low (<= 20%) an
 tamper / device removed from gateway events. Alerts fire on transitions only (the device's `rule_state`
 remembers which rules are currently violated). Drift guard: a fix implying an impossible speed, or whose
 accuracy radius reaches across a zone edge, is flagged and changes no zone state, so it raises nothing.
-`check_silence` (run periodically) raises no_communication / no_gps and missed check-ins.
+`check_silence` (run periodically) raises no_communication / no_gps and missed check-ins, and folds
+many devices of one vendor gateway or area falling silent together into one outage incident.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session
 from sync_server.caseload import officer_of, upsert_entry
 from sync_server.changes import ChangeEntry, append_changes
 from sync_server.db import Database, to_naive_utc, utcnow
-from sync_server.incidents import IncidentGrouper, RaisedAlert, auto_resolve, escalate
+from sync_server.incidents import IncidentGrouper, RaisedAlert, auto_resolve, escalate, fold_outages
 from sync_server.live import LiveHub
 from sync_server.models import Alert, Appointment, Device, Participant
 from sync_server.rawsql import Raw, allocate
@@ -43,6 +44,7 @@ from workstation.rules.geo import distance_m, zone_signed_distance
 from workstation.rules.incidents import (
     CRITICAL_BATTERY_PCT,
     LOW_BATTERY_PCT,
+    OUTAGE_KIND,
     active_conditions,
     severity_of,
 )
@@ -621,6 +623,12 @@ def check_silence(db: Database, hub: LiveHub | None = None, now: datetime | None
         session.flush()
         append_changes(session, entries)
         raised = raise_alerts(session, alerts, live, now, db.response_times)
+        if any(a.kind == OUTAGE_KIND for a in alerts):
+            folded = fold_outages(session, now, db.response_times)
+            append_changes(session, folded)
+            # the live alert already queued names its device's own incident: its newer version names the outage
+            live += [(e.officer_id, f'{{"type":"alert","version":{e.version},"alert":{e.data}}}')
+                     for e in folded if e.entity == "alert"]
         append_changes(session, escalate(session, now, db.response_times))
     if hub is not None:
         hub.publish(live)

@@ -232,6 +232,8 @@ class Incident(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(200))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
     resolution: Mapped[str] = mapped_column(String(200), default="")
+    #: an outage incident's group ("gateway:NAME" or "area:LAT:LON", workstation.rules.incidents.outage_groups)
+    outage_group: Mapped[str | None] = mapped_column(String(80))
 
     __table_args__ = (
         Index("ix_incident_open", "state", "participant_id"),

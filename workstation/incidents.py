@@ -23,6 +23,8 @@ from workstation.rules.incidents import (
     FAMILY_TITLE,
     KIND_LABEL,
     NOTE_REQUIRED_MESSAGE,
+    OUTAGE_FAMILY,
+    OUTAGE_KIND,
     RISK_RANK,
     SEVERITY_RANK,
     chains_into,
@@ -68,6 +70,8 @@ class ServerIncidentFact:
     resolved_at: datetime | None = None
     resolution: str = ""
     pending: bool = False
+    #: the server's family ("outage" groups many participants' silences; see rules.incidents)
+    family: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +108,26 @@ class Incident:
         return FAMILY_TITLE.get(self.family, self.family)
 
     @property
+    def participant_ids(self) -> tuple[str, ...]:
+        """Everyone this incident is about, in order of their first alert: one participant, or the
+        participants of an outage."""
+        return tuple(dict.fromkeys(a.participant_id for a in self.alerts))
+
+    @property
+    def waiting_participant_ids(self) -> tuple[str, ...]:
+        """The participants whose alerts in this incident are not resolved yet (an outage clears device
+        by device)."""
+        return tuple(dict.fromkeys(a.participant_id for a in self.alerts if a.state != "resolved"))
+
+    @property
     def summary(self) -> str:
-        """"Low battery → No communication → No GPS" (kinds in order of first appearance)."""
+        """"Low battery → No communication → No GPS" (kinds in order of first appearance); an outage:
+        "No communication: 6 devices, 4 still silent"."""
+        if self.family == OUTAGE_FAMILY:
+            devices = {a.device_id for a in self.alerts}
+            silent = {a.device_id for a in self.alerts if a.state != "resolved"}
+            label = KIND_LABEL.get(OUTAGE_KIND, OUTAGE_KIND)
+            return f"{label}: {len(devices)} devices, {len(silent)} still silent"
         kinds: list[str] = []
         for alert in self.alerts:
             label = KIND_LABEL.get(alert.kind, alert.kind)
@@ -187,6 +209,7 @@ def build_incidents(
     for incident_id, run in groups:
         first = run[0]
         record = server.get(incident_id)
+        family = record.family if record is not None and record.family else family_of(first.kind)
         severity = max_severity(a.severity for a in run)
         extra: dict[str, Any] = {}
         if record is not None:
@@ -206,8 +229,8 @@ def build_incidents(
             Incident(**{
                 "id": incident_id,
                 "participant_id": first.participant_id,
-                "device_id": first.device_id or None,
-                "family": family_of(first.kind),
+                "device_id": None if family == OUTAGE_FAMILY else first.device_id or None,
+                "family": family,
                 "severity": severity,
                 "risk_level": risk_by_participant.get(first.participant_id, "medium"),
                 "state": _incident_state(run),

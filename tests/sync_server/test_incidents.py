@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from sync_server.db import utcnow
-from sync_server.ingest import check_silence
+from sync_server.ingest import check_silence, ingest_fixes
 from sync_server.models import Device, Zone
 from tests.sync_server.conftest import pull_all
 from workstation.protocol import GatewayFix
@@ -155,3 +155,96 @@ def test_families_never_mix_and_a_closed_incident_takes_no_new_alert(server):
     server.ingest([_fix(serial, t + timedelta(minutes=3), battery_pct=10)])  # a new low battery: new incident
     kinds_states = [(r[1][0], r[2]) for r in _incidents(server, device_id)]
     assert kinds_states.count(("low_battery", "auto_resolved")) == 1 and ("low_battery", "open") in kinds_states
+
+
+# ---------------------------------------------------------------- outages (many devices silent at once)
+
+@pytest.fixture
+def fleet(sync_server_factory, db_url):
+    """Eight devices, no zones, each in its own area (0.05 degrees apart), all on gateway "embedded"."""
+    server = sync_server_factory(db_url=db_url, caseload=8)
+    with server.db.write() as session:
+        session.query(Zone).delete()
+        session.execute(update(Device).values(rule_state={}, last_fix_time=None, last_lat=None, last_lon=None,
+                                              battery_pct=80, charging=False, strap="ok", last_contact_at=None,
+                                              last_gps_at=None))
+    return server, server.query("select id, serial, participant_id from device order by id")
+
+
+def _spread(i: int) -> dict:
+    return {"lat": 41.70 + 0.05 * i, "lon": -87.90 + 0.05 * i}
+
+
+def _report(server, devices, at: datetime, same_area: bool = False, **kw) -> None:
+    """The devices report at `at` (their fixes received then: contact is counted from receipt)."""
+    ingest_fixes(server.db, [_fix(serial, at, **({"lat": 41.8801 + 0.0001 * i, "lon": -87.6401} if same_area else _spread(i)), **kw)
+                  for i, (_, serial, _) in enumerate(devices)], now=at, via="gateway:embedded")
+
+
+def _silences(server) -> list[tuple]:
+    """(device id, alert state, incident family, incident state) of every no_communication alert."""
+    return server.query(
+        "select a.device_id, a.state, i.family, i.state from alert a join incident i on i.id = a.incident_id "
+        "where a.kind = 'no_communication' order by a.device_id")
+
+
+def test_a_vendor_outage_is_one_incident_that_clears_device_by_device(fleet, client_for):
+    server, devices = fleet
+    acme = devices[:6]
+    server.add_gateway("acme", [serial for _, serial, _ in acme])  # the other two stay on "embedded"
+    t = utcnow() - timedelta(minutes=20)
+    _report(server, devices, t)
+    check_silence(server.db, now=t + timedelta(minutes=30))  # all eight silent for 30 minutes
+    silences = _silences(server)
+    assert [(d, f) for d, _, f, _ in silences] == [(d, "outage") for d, _, _ in acme] + [
+        (d, "device_health") for d, _, _ in devices[6:]]  # two of "embedded": below the threshold, on their own
+    [(outage_id, count, group, device_id)] = server.query(
+        "select id, alert_count, outage_group, device_id from incident where family = 'outage'")
+    assert (count, group, device_id) == (6, "gateway:acme", None)
+    assert server.query("select count(*) from incident where id like 'in-%'")[0][0] == 3  # outage + two lone
+    changes, cursor = pull_all(client_for(server))
+    [record] = [c["data"] for c in changes if c["entity"] == "incident" and c["id"] == outage_id]
+    assert (record["family"], record["kinds"], record["alert_count"]) == ("outage", ["no_communication"], 6)
+    members = {c["data"]["device_id"] for c in changes if c["entity"] == "alert"
+               and c["data"]["incident_id"] == outage_id}
+    assert members == {d for d, _, _ in acme}  # the outage names its devices through its alerts
+
+    _report(server, acme[:2], t + timedelta(minutes=31))  # two devices back
+    states = {d: (s, inc) for d, s, _, inc in _silences(server)}
+    assert [states[d] for d, _, _ in acme] == [("resolved", "open")] * 2 + [("open", "open")] * 4
+    _report(server, acme[2:], t + timedelta(minutes=32))  # the rest back: the outage closes by itself
+    [(state, resolved_by, resolution)] = server.query(
+        "select state, resolved_by, resolution from incident where id = :i", i=outage_id)
+    assert (state, resolved_by) == ("auto_resolved", "system") and "all 6 devices" in resolution
+
+
+@pytest.mark.parametrize(("silent", "outage"), [(4, False), (5, True)])
+def test_an_area_outage_needs_five_devices_of_one_area(fleet, silent, outage):
+    server, devices = fleet
+    with server.db.write() as session:  # phone apps: no gateway, so only their area groups them
+        session.execute(update(Device).values(gateway=None))
+    t = utcnow() - timedelta(minutes=20)
+    _report(server, devices[:silent], t, same_area=True)
+    _report(server, devices[silent:], t)
+    _report(server, devices[silent:], t + timedelta(minutes=19))  # the others keep reporting
+    check_silence(server.db, now=t + timedelta(minutes=20))
+    families = [f for _, _, f, _ in _silences(server)]
+    assert families == (["outage"] if outage else ["device_health"]) * silent
+    assert server.query("select count(*) from incident where family = 'outage'")[0][0] == int(outage)
+
+
+def test_a_battery_story_keeps_its_silence_and_silences_minutes_apart_join_the_outage(fleet):
+    server, devices = fleet
+    t = utcnow() - timedelta(minutes=40)
+    _report(server, devices[:1], t, battery_pct=15)  # a low battery first: its silence belongs to that story
+    _report(server, devices[1:6], t)
+    check_silence(server.db, now=t + timedelta(minutes=30))
+    _report(server, devices[6:], t + timedelta(minutes=29))  # these two fall silent ten minutes later
+    check_silence(server.db, now=t + timedelta(minutes=40))
+    by_device = {d: f for d, _, f, _ in _silences(server)}
+    assert by_device[devices[0][0]] == "device_health"
+    assert [by_device[d] for d, _, _ in devices[1:]] == ["outage"] * 7
+    [(count, needs_action)] = server.query("select alert_count, needs_action from incident where family = 'outage'")
+    assert (count, bool(needs_action)) == (7, False)  # one item, not yet needing an officer
+    check_silence(server.db, now=t + timedelta(minutes=61))  # still silent 31 minutes after the first
+    assert server.query("select count(*) from incident where family = 'outage' and needs_action")[0][0] == 1

@@ -129,3 +129,46 @@ def test_cli_participant_is_the_same_whatever_the_laptops_zone(sync_server_facto
     curfews = [z for z in record["zones"] if z["schedule"]]
     # Monday 22:00 in Chicago: a seeded curfew (daily, starting 20:00 to 23:00) is on when it started by then
     assert all(z["in_effect_now"] == (z["schedule"][0]["start"] <= "22:00") for z in curfews)
+
+
+def test_an_outage_reaches_the_workstation_as_one_incident_naming_everyone(
+    sync_server_factory, tmp_path, monkeypatch, capsys
+):
+    import json
+    from datetime import timedelta
+
+    from sync_server.db import utcnow
+    from sync_server.ingest import check_silence
+    from workstation import cli
+
+    server = sync_server_factory(caseload=6)  # every seeded device reports through gateway "embedded"
+    home = tmp_path / "cli-home"
+    home.mkdir()
+    monkeypatch.setenv("WORKSTATION_HOME", str(home))
+    monkeypatch.setenv("WORKSTATION_PASSWORD", "pw")
+    check_silence(server.db, now=utcnow() + timedelta(hours=1))  # the gateway's six devices all fall silent
+    check_silence(server.db, now=utcnow() + timedelta(hours=2))  # and stay silent: it needs an officer
+    assert cli.main(["sync", "--server", server.url, "--user", "officer1", "--json"]) == 0
+    capsys.readouterr()
+    assert cli.main(["incidents", "--json"]) == 0
+    queue = json.loads(capsys.readouterr().out)
+    [outage] = [r for r in queue if r["family"] == "outage"]
+    cases = [c for (c,) in server.query("select case_number from participant")]
+    assert sorted(outage["participants"]) == sorted(cases) and len(outage["alerts"]) == 6
+    assert outage["title"].startswith("Outage") and outage["summary"] == "No communication: 6 devices, 6 still silent"
+    assert not [r for r in queue if "No communication" in r["summary"] and r["family"] != "outage"]
+    from workstation import config as config_mod
+    from workstation.session import WorkstationSession
+
+    with WorkstationSession.open_offline(config_mod.load_config(home=home), "pw") as session, \
+            session.store.read_session() as db:  # each participant's record still shows its own alert
+        silences = db.scalars(select(Alert).where(Alert.kind == "no_communication")).all()
+        assert sorted(a.participant_id for a in silences) == sorted(p for (p,) in server.query("select id from participant"))
+        assert {a.incident_id for a in silences} == {outage["id"]}
+    serial = server.seeded["officers"]["officer1"]["serials"][0]
+    server.ingest([GatewayFix(serial=serial, fix_time=datetime.now(UTC), lat=41.88, lon=-87.63)])  # one is back
+    assert cli.main(["sync", "--server", server.url, "--user", "officer1", "--json"]) == 0
+    capsys.readouterr()
+    assert cli.main(["incidents", "--json"]) == 0
+    [outage] = [r for r in json.loads(capsys.readouterr().out) if r["family"] == "outage"]
+    assert outage["summary"] == "No communication: 6 devices, 5 still silent" and outage["state"] == "open"

@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
             "state": "auto_resolved" if i.auto_resolved else i.state, "needs_action": i.needs_action,
             "due_at": _iso(i.due_at), "overdue": i.overdue(now), "opened_at": _iso(i.opened_at),
             "last_alert_at": _iso(i.last_at), "alerts": [a.id for a in i.alerts], "pending": i.pending,
-            "resolved_by": i.resolved_by, "resolution": i.resolution,
+            "resolved_by": i.resolved_by, "resolution": i.resolution, "family": i.family,
+            # an outage names every participant whose device fell silent
+            "participants": [cases.get(p, ("", ""))[0] for p in i.participant_ids],
         }
         for i in queue
     ]

@@ -66,7 +66,7 @@ def server_incident_fact(i: IncidentRow) -> ServerIncidentFact:
     return ServerIncidentFact(
         id=i.id, state=i.state, severity=i.severity, needs_action=i.needs_action, due_at=i.due_at,
         acknowledged_by=i.acknowledged_by, resolved_by=i.resolved_by, resolved_at=i.resolved_at,
-        resolution=i.resolution or "", pending=i.pending,
+        resolution=i.resolution or "", pending=i.pending, family=i.family,
     )
 
 
@@ -133,7 +133,8 @@ def load_caseload(
     counts: dict[str, int] = {}  # the caseload's Incidents column: what needs the officer
     for incident in incidents:
         if incident.state != "resolved" and incident.needs_action:
-            counts[incident.participant_id] = counts.get(incident.participant_id, 0) + 1
+            for participant_id in incident.waiting_participant_ids or (incident.participant_id,):
+                counts[participant_id] = counts.get(participant_id, 0) + 1
     names = {r.participant_id: f"{r.first_name} {r.last_name}" for r in rows}
     judged_at = stale_reference(now, data_as_of)
     markers = {r.device_id: device_marker(r, bool(counts.get(r.participant_id)), judged_at)

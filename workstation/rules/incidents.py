@@ -14,6 +14,7 @@ its resolution rules differ.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
@@ -68,6 +69,7 @@ FAMILY_GAP: Mapping[str, timedelta] = {
     "location": timedelta(minutes=30),
     "checkin": timedelta(hours=1),
     "sos": timedelta(minutes=30),
+    "outage": timedelta(minutes=30),
 }
 DEFAULT_GAP = timedelta(hours=1)
 
@@ -113,7 +115,7 @@ CLEARED_WHEN: Mapping[str, str] = {
 }
 
 #: How long a self-clearing alert may stay uncleared before it needs an officer: most charging
-#: lapses, indoor GPS losses and coverage gaps end within these (docs/triage.md gives the sources).
+#: lapses, indoor GPS losses and coverage gaps end within these (docs/rules.md, "A realistic day", gives the sources).
 NEEDS_ACTION_AFTER: Mapping[str, timedelta] = {
     "low_battery": timedelta(hours=2),
     "battery_critical": timedelta(minutes=30),
@@ -148,6 +150,48 @@ def parse_response_times(text: str) -> dict[str, timedelta]:
             raise ValueError(f"{part!r}: a response time is between 1 minute and 30 days")
         times[severity] = timedelta(seconds=seconds)
     return times
+
+
+#: An outage: at least OUTAGE_MIN_DEVICES devices of one vendor gateway, or of one area, going silent
+#: ("no_communication") within OUTAGE_WINDOW. Their silence is one incident naming the devices (family
+#: OUTAGE_FAMILY), not one High row per device: a vendor's or a cell network's failure is one thing for
+#: an officer to know about. A device whose silence ends a battery story keeps it there (its own
+#: incident explains it better). Why five in fifteen minutes: docs/rules.md, "Outages".
+OUTAGE_FAMILY = "outage"
+OUTAGE_KIND = "no_communication"
+OUTAGE_MIN_DEVICES = 5
+OUTAGE_WINDOW = timedelta(minutes=15)
+#: The area of a device is the cell of this many degrees of latitude and longitude holding its last
+#: position (about 2.2 km north-south and 1.7 km east-west at Chicago's latitude: an urban cell site's reach).
+OUTAGE_AREA_DEG = 0.02
+
+
+def outage_groups(gateway: str | None, lat: float | None, lon: float | None) -> tuple[str, ...]:
+    """The groups whose outage a device's silence may belong to, vendor first: "gateway:NAME" (the
+    vendor gateway that reports for it) and "area:LAT:LON" (the cell of its last known position)."""
+    groups = []
+    if gateway:
+        groups.append(f"gateway:{gateway}")
+    if lat is not None and lon is not None:
+        groups.append(f"area:{math.floor(lat / OUTAGE_AREA_DEG)}:{math.floor(lon / OUTAGE_AREA_DEG)}")
+    return tuple(groups)
+
+
+def is_outage(silent_devices: int) -> bool:
+    """Whether this many devices of one group falling silent within OUTAGE_WINDOW is an outage."""
+    return silent_devices >= OUTAGE_MIN_DEVICES
+
+
+def outage_label(group: str) -> str:
+    """"gateway:acme" -> "vendor gateway acme"; "area:2094:-4390" -> "area near 41.88, -87.80"."""
+    kind, _, rest = group.partition(":")
+    if kind == "gateway":
+        return f"vendor gateway {rest}"
+    lat_cell, _, lon_cell = rest.partition(":")
+    try:
+        return f"area near {int(lat_cell) * OUTAGE_AREA_DEG:.2f}, {int(lon_cell) * OUTAGE_AREA_DEG:.2f}"
+    except ValueError:
+        return group
 
 
 INCIDENT_STATES = ("open", "acknowledged", "resolved", "auto_resolved")
