@@ -1,20 +1,21 @@
 """Incidents, not raw alerts: the officer's work queue on the right of the main window.
 
-Rows are workstation.incidents.Incident snapshots, already ranked (open first, then severity,
-risk and recency). Selecting an incident shows its raw alerts underneath, so every alert stays
-reachable; Acknowledge and Resolve act on the whole incident and are refused (with the reason)
-where the rules say so, e.g. a tamper incident without a note.
+Rows are workstation.incidents.Incident snapshots, already ranked (workstation.incidents.rank_key).
+The bar above (ui.incident_queue_bar) switches between Needs action, Auto-resolved today and All
+alerts and filters by age, kind and risk (workstation.triage_queue's rule). Selecting an incident
+shows its raw alerts underneath, so every alert stays reachable. Several rows can be selected
+(Shift/Ctrl-click, Shift+arrows, Ctrl+Space, Ctrl+A) and acknowledged at once; Resolve acts on one
+incident and is refused (with the reason) where the rules say so, e.g. a tamper incident without a note.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from PySide6.QtCore import QEvent, QModelIndex, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelection, QItemSelectionModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -27,12 +28,14 @@ from PySide6.QtWidgets import (
 )
 
 from ui import theme
+from ui.incident_queue_bar import QueueBar
 from ui.snapshot_model import SnapshotTableModel
 from workstation.clock import utc_now
 from workstation.incidents import KIND_LABEL, Incident
 from workstation.local_time import local_text
 from workstation.route import format_age
 from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE
+from workstation.triage_queue import NO_FILTER, QueueClock, queue, view_counts
 
 IncidentRole = Qt.ItemDataRole.UserRole + 10
 COLUMNS = ("Severity", "Participant · incident")
@@ -44,6 +47,21 @@ def incident_line(incident: Incident) -> str:
     alerts were grouped (the raw alerts themselves are listed under the table)."""
     n = len(incident.alerts)
     return incident.summary + (f" · {n} alerts" if n > 1 else "")
+
+
+def cleared_words(incident: Incident) -> str:
+    """"Cleared: contact restored" (what the server recorded when the condition cleared)."""
+    reason = incident.resolution.removeprefix("cleared:").strip() or "condition cleared"
+    return f"Cleared: {reason}"
+
+
+def state_words(incident: Incident) -> str:
+    """"acknowledged, pending · " before the incident line: what the officer did to it (the row keeps
+    its place in the queue until resolved, so the mark is what says it was handled)."""
+    if incident.conflict:
+        return "conflict · "
+    words = [w for w in (STATE_MARK[incident.state], "pending" if incident.pending else "") if w]
+    return ", ".join(words) + " · " if words else ""
 
 
 def due_words(incident: Incident, now: datetime) -> str:
@@ -62,13 +80,30 @@ class IncidentTableModel(SnapshotTableModel):
     def __init__(self, parent=None, clock: Callable[[], datetime] = utc_now) -> None:
         super().__init__(parent)
         self._names: dict[str, str] = {}
+        self._cases: dict[str, str] = {}
         self._time_zones: dict[str, str] = {}
         self.clock = clock
         self._now = clock()
 
-    def set_incidents(self, incidents: Sequence[Incident], names: dict[str, str]) -> None:
-        self._names = dict(names)
+    def set_incidents(self, incidents: Sequence[Incident], names: Mapping[str, str],
+                      cases: Mapping[str, str] | None = None) -> bool:
+        """Show these rows. When the same incidents are listed in the same order (an acknowledge, a
+        reload after a live alert that changed nothing here) only the rows that differ are
+        repainted, and the selection stays; returns True when the list was replaced (a reset)."""
+        incidents = list(incidents)
+        cases = dict(cases) if cases is not None else self._cases
+        same_people = names == self._names and cases == self._cases
+        self._names, self._cases = dict(names), cases
+        if len(incidents) == len(self._items) and all(
+            a.id == b.id for a, b in zip(incidents, self._items, strict=True)
+        ):
+            old, self._items = self._items, incidents
+            for row, (before, after) in enumerate(zip(old, incidents, strict=True)):
+                if not same_people or before != after:
+                    self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+            return False
         self.set_rows(incidents)
+        return True
 
     def _rows_replaced(self) -> None:
         self._now = self.clock()  # ages are shown relative to the moment the list arrived
@@ -83,6 +118,16 @@ class IncidentTableModel(SnapshotTableModel):
         """`at` in the participant's time zone (labelled where the laptop's clock differs)."""
         return local_text(at, self._time_zones.get(participant_id, DEFAULT_AGENCY_TIME_ZONE), fmt)
 
+    def who(self, incident: Incident) -> str:
+        """"Sara Negrete · CHI-2026-0100123": the case number beside the name, since two participants
+        may share one; an incident about several participants (an outage) says how many."""
+        people = incident.participant_ids
+        if len(people) > 1:
+            return f"{incident.title} · {len(people)} participants"
+        name = self._names.get(incident.participant_id, incident.participant_id)
+        case = self._cases.get(incident.participant_id)
+        return f"{name} · {case}" if case else name
+
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
@@ -94,10 +139,13 @@ class IncidentTableModel(SnapshotTableModel):
             # two lines a row, so a narrow pane still shows what happened (one line elided it to
             # "Rebecca Nelson · Low batter…"): severity / how long ago, who / what
             if col == 0:
+                if inc.auto_resolved and inc.resolved_at is not None:  # when it cleared, in their zone
+                    return f"{inc.severity.capitalize()}\n{self.when(inc.resolved_at, inc.participant_id, '%H:%M')}"
                 return f"{inc.severity.capitalize()}\n{due_words(inc, self._now)}"
-            mark = "conflict" if inc.conflict else "pending" if inc.pending else STATE_MARK[inc.state]
-            name = self._names.get(inc.participant_id, inc.participant_id)
-            return f"{name}{' · ' + mark if mark else ''}\n{incident_line(inc)}"
+            who = self.who(inc)
+            if inc.auto_resolved:
+                return f"{who}\n{cleared_words(inc)} ({inc.summary})"
+            return f"{who}\n{state_words(inc)}{incident_line(inc)}"
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return self.data(index).replace("\n", ", ")
         if role == Qt.ItemDataRole.TextAlignmentRole:
@@ -112,35 +160,40 @@ class IncidentTableModel(SnapshotTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             conflict = f"\n{inc.conflict}" if inc.conflict else ""
             pid = inc.participant_id
+            cleared = (f"\n{cleared_words(inc)} at {self.when(inc.resolved_at, pid)}"
+                       if inc.auto_resolved and inc.resolved_at is not None else "")
             return (f"{inc.title}: {inc.summary}\nfirst {self.when(inc.opened_at, pid)}, "
-                    f"last {self.when(inc.last_at, pid)}{conflict}")
+                    f"last {self.when(inc.last_at, pid)}{cleared}{conflict}")
         return None
 
 
 class IncidentsPanel(QWidget):
-    """Keyboard: Enter opens the incident's participant, Space goes to its raw alerts, Tab leaves."""
+    """Keyboard: Enter opens the incident's participant, Space goes to its raw alerts, Shift+arrows
+    and Ctrl+Space select several, Tab leaves (to the buttons; Shift+Tab to the views and filters)."""
 
     #: the current incident's participant (selecting an incident selects its participant)
     participantSelected = Signal(str)
     participantActivated = Signal(str)
-    acknowledgeRequested = Signal(object)  # Incident
+    acknowledgeRequested = Signal(list)  # [Incident]: the selected rows
     resolveRequested = Signal(object)  # Incident
 
     def __init__(self, parent=None, clock: Callable[[], datetime] = utc_now) -> None:
         super().__init__(parent)
+        self.clock = clock
         self.model = IncidentTableModel(self, clock=clock)
         self._all: list[Incident] = []
         self._names: dict[str, str] = {}
+        self._cases: dict[str, str] = {}
         self._followed: str | None = None  # the incident whose participant was last selected
-        self.title = QLabel("<b>Incidents</b>", self)
-        self.show_resolved = QCheckBox("All alerts", self)
-        self.show_resolved.setAccessibleName("Show resolved incidents")
-        self.show_resolved.toggled.connect(self._refilter)
+        #: the agency's zone: the "today" of the views and the age filter
+        self.agency_time_zone = DEFAULT_AGENCY_TIME_ZONE
+        self.bar = QueueBar(self)
+        self.bar.changed.connect(self._refilter)
         self.table = QTableView(self)
         self.table.setAccessibleName("Incidents table")
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().hide()
         self.table.setShowGrid(False)
         self.table.setWordWrap(False)
@@ -156,6 +209,7 @@ class IncidentsPanel(QWidget):
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setTabKeyNavigation(False)  # Tab leaves the table instead of walking its cells
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        self.table.selectionModel().selectionChanged.connect(lambda *_a: self._update_buttons())
         self.table.doubleClicked.connect(self._activate)
         self.table.activated.connect(self._activate)  # Enter
         self.table.installEventFilter(self)
@@ -163,15 +217,15 @@ class IncidentsPanel(QWidget):
         self.alerts.setAccessibleName("Raw alerts of the selected incident")
         self.alerts_title = QLabel("Select an incident to see its alerts", self)
         self.ack = QPushButton("Acknowledge", self)
-        self.ack.setToolTip("Acknowledge the selected incident (Ctrl+K)")
-        self.ack.setAccessibleName("Acknowledge incident")
+        self.ack.setToolTip("Acknowledge the selected incidents, one or several (Ctrl+K)")
+        self.ack.setAccessibleName("Acknowledge selected incidents")
         self.resolve = QPushButton("Resolve…", self)
-        self.resolve.setToolTip("Resolve the selected incident (Ctrl+E); tamper incidents need a note")
+        self.resolve.setToolTip("Resolve the selected incident, one at a time (Ctrl+E); tamper incidents need a note")
         self.resolve.setAccessibleName("Resolve incident")
         self.open_participant = QPushButton("&Open participant", self)
         self.open_participant.setAccessibleName("Open participant of the incident")
-        self.ack.clicked.connect(lambda: self._emit(self.acknowledgeRequested))
-        self.resolve.clicked.connect(lambda: self._emit(self.resolveRequested))
+        self.ack.clicked.connect(self._acknowledge_selected)
+        self.resolve.clicked.connect(self._resolve_current)
         self.open_participant.clicked.connect(self._activate)
         # a conflict is said in words beside the incident, not only as a count in the status bar
         self.conflict = QLabel(self)
@@ -182,10 +236,6 @@ class IncidentsPanel(QWidget):
         self.ratio = QLabel(self)
         self.ratio.setAccessibleName("Alert to incident ratio")
         self.ratio.setWordWrap(True)
-        head = QHBoxLayout()
-        head.addWidget(self.title)
-        head.addStretch(1)
-        head.addWidget(self.show_resolved)
         buttons = QHBoxLayout()
         for b in (self.ack, self.resolve, self.open_participant):
             buttons.addWidget(b)
@@ -198,52 +248,103 @@ class IncidentsPanel(QWidget):
         raw_layout.addWidget(self.alerts_title)
         raw_layout.addWidget(self.alerts, 1)
         split.addWidget(raw)
-        split.setStretchFactor(0, 3)
+        split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(head)
+        layout.addWidget(self.bar)
         layout.addWidget(split, 1)
         layout.addWidget(self.conflict)
         layout.addLayout(buttons)
         layout.addWidget(self.ratio)
-        self._update_buttons()
+        self._refilter()
 
-    def set_incidents(self, incidents: Sequence[Incident], names: dict[str, str], raw_alerts: int) -> None:
+    def set_incidents(self, incidents: Sequence[Incident], names: dict[str, str], raw_alerts: int,
+                      cases: Mapping[str, str] | None = None) -> None:
         incidents = list(incidents)
-        if incidents != self._all or names != self._names:  # else keep the table: no reset, no repaint
-            keep = self.current_incident()
-            self._all = incidents
-            self._names = names
+        cases = dict(cases) if cases is not None else self._cases
+        if incidents != self._all or names != self._names or cases != self._cases:  # else keep the table as is
+            self._all, self._names, self._cases = incidents, names, cases
             self._refilter()
-            if keep is not None:
-                self.select_incident(keep.id)
-        needing = [i for i in incidents if i.state != "resolved" and i.needs_action]
-        acknowledged = sum(1 for i in needing if i.state == "acknowledged")
-        self.title.setText(f"<b>Needs action</b> ({len(needing):,}, {acknowledged:,} acknowledged)")
         n = len(incidents)
         self.ratio.setText(
             f"{raw_alerts:,} alerts grouped into {n:,} incidents ({raw_alerts / n:.1f} per incident)" if n else "No alerts."
         )
 
+    # ------------------------------------------------------------------ views and filters
+    def set_view(self, view: str) -> None:
+        self.bar.set_view(view)
+
+    def show_everything(self) -> None:
+        """All alerts, no filter: where any incident of the snapshot is listed."""
+        self.bar.blockSignals(True)
+        self.bar.set_view("all")
+        self.bar.blockSignals(False)
+        self.bar.clear_filters()
+
     def _refilter(self, *_args) -> None:
-        show = self.show_resolved.isChecked()
-        # the queue opens on what needs the officer; the box adds what may still clear and what closed
-        self.model.set_incidents(
-            [i for i in self._all if show or (i.state != "resolved" and i.needs_action) or i.conflict], self._names
-        )
+        view, queue_filter = self.bar.view(), self.bar.queue_filter()
+        clock = QueueClock.at(self.clock(), self.agency_time_zone)
+        listed = queue(self._all, view, queue_filter, clock)
+        keep_current = self.current_incident()
+        keep_selected = {i.id for i in self.selected_incidents()}
+        if self.model.set_incidents(listed, self._names, self._cases):
+            self._restore_selection(keep_selected, keep_current.id if keep_current is not None else None)
+        elif self.current_incident() != keep_current:  # changed in place (acknowledged): its alerts too
+            self._current_changed(self.table.currentIndex(), QModelIndex())
+        counts = view_counts(self._all, queue_filter, clock)
+        unfiltered = view_counts(self._all, NO_FILTER, clock)[view] if queue_filter.active else len(listed)
+        acknowledged = sum(1 for i in listed if i.state == "acknowledged") if view == "needs_action" else 0
+        self.bar.show_counts(counts, len(listed), unfiltered, acknowledged)
         self._update_buttons()
 
+    def _restore_selection(self, selected: set[str], current: str | None) -> None:
+        """After the list was replaced, select again the incidents still listed (the officer's choice
+        survives a reload), the current one last so the record and the raw alerts follow it."""
+        selection = QItemSelection()
+        last_column = self.model.columnCount() - 1
+        for row, incident in enumerate(self.model.incidents()):
+            if incident.id in selected:
+                selection.select(self.model.index(row, 0), self.model.index(row, last_column))
+        chooser = self.table.selectionModel()
+        if current is not None:
+            self.select_incident(current, keep_selection=True)
+        chooser.select(selection, QItemSelectionModel.SelectionFlag.Select)
+
+    # ------------------------------------------------------------------ selection
     def current_incident(self) -> Incident | None:
         ix = self.table.currentIndex()
         return self.model.data(ix, IncidentRole) if ix.isValid() else None
 
-    def select_incident(self, incident_id: str) -> bool:
+    def selected_incidents(self) -> list[Incident]:
+        """The selected rows, in queue order (the current one when nothing is selected)."""
+        rows = sorted(ix.row() for ix in self.table.selectionModel().selectedRows())
+        items = self.model.incidents()
+        chosen = [items[r] for r in rows if r < len(items)]
+        current = self.current_incident()
+        return chosen or ([current] if current is not None else [])
+
+    def select_incident(self, incident_id: str, keep_selection: bool = False) -> bool:
         for row, inc in enumerate(self.model.incidents()):
             if inc.id == incident_id:
-                self.table.setCurrentIndex(self.model.index(row, 0))
+                flags = (QItemSelectionModel.SelectionFlag.NoUpdate if keep_selection else
+                         QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+                self.table.selectionModel().setCurrentIndex(self.model.index(row, 0), flags)
                 return True
         return False
+
+    def select_incidents(self, incident_ids: Sequence[str]) -> int:
+        """Select these incidents (those listed); returns how many were."""
+        wanted = set(incident_ids)
+        self.table.clearSelection()
+        selection = QItemSelection()
+        rows = [r for r, inc in enumerate(self.model.incidents()) if inc.id in wanted]
+        for row in rows:
+            selection.select(self.model.index(row, 0), self.model.index(row, self.model.columnCount() - 1))
+        if rows:
+            self.select_incident(self.model.incidents()[rows[0]].id)
+        self.table.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.Select)
+        return len(rows)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
         if (watched is self.table and event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Space
@@ -253,10 +354,15 @@ class IncidentsPanel(QWidget):
             return True
         return super().eventFilter(watched, event)
 
-    def _emit(self, signal) -> None:
+    def _acknowledge_selected(self) -> None:
+        chosen = self.selected_incidents()
+        if chosen:
+            self.acknowledgeRequested.emit(chosen)
+
+    def _resolve_current(self) -> None:
         incident = self.current_incident()
         if incident is not None:
-            signal.emit(incident)
+            self.resolveRequested.emit(incident)
 
     def _activate(self, *_args) -> None:
         incident = self.current_incident()
@@ -277,8 +383,11 @@ class IncidentsPanel(QWidget):
             for a in incident.alerts:
                 pending = " (pending)" if a.pending else ""
                 detail = f" — {a.detail}" if a.detail else ""
+                # an incident may name several participants' devices (an outage): say whose alert it is
+                whose = "" if a.participant_id == incident.participant_id else (
+                    f"{self._names.get(a.participant_id, a.participant_id)} · ")
                 self.alerts.addItem(
-                    f"{self.model.when(a.opened_at, a.participant_id)}  {KIND_LABEL.get(a.kind, a.kind)} · "
+                    f"{self.model.when(a.opened_at, a.participant_id)}  {whose}{KIND_LABEL.get(a.kind, a.kind)} · "
                     f"{a.severity} · {a.state}{pending}{detail}"
                 )
         self._update_buttons()
@@ -288,7 +397,10 @@ class IncidentsPanel(QWidget):
         words = incident.conflict if incident is not None else ""
         self.conflict.setText(words)
         self.conflict.setVisible(bool(words))
-        actionable = incident is not None and incident.state != "resolved" and not incident.pending
-        self.ack.setEnabled(actionable and incident.state == "open")
-        self.resolve.setEnabled(actionable)
+        chosen = self.selected_incidents()
+        can_ack = [i for i in chosen if i.state == "open" and not i.pending]
+        self.ack.setEnabled(bool(can_ack))
+        self.ack.setText(f"Acknowledge {len(can_ack)}" if len(chosen) > 1 else "Acknowledge")
+        single = incident is not None and len(chosen) <= 1
+        self.resolve.setEnabled(single and incident.state != "resolved" and not incident.pending)
         self.open_participant.setEnabled(incident is not None)

@@ -113,6 +113,7 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         self.caseload = CaseloadPanel(self, clock=clock)
         self.record = ParticipantView(self, clock=clock)
         self.incidents = IncidentsPanel(self, clock=clock)
+        self.incidents.agency_time_zone = services.session.agency_time_zone
         self.route = RouteView(self)
         self.map: MapView | None = self._make_map() if with_map else None
         # centre: the map stays in sight above the record / route tabs (an officer checks "where
@@ -174,7 +175,7 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         self.caseload.participantSelected.connect(self._participant_selected)
         self.incidents.participantSelected.connect(self.show_participant)
         self.incidents.participantActivated.connect(self.open_participant)
-        self.incidents.acknowledgeRequested.connect(self.acknowledge_incident)
+        self.incidents.acknowledgeRequested.connect(self.acknowledge_incidents)
         self.incidents.resolveRequested.connect(self.resolve_incident)
         self.record.actionRequested.connect(self._record_action)
         self.route.participantActivated.connect(self.show_participant)

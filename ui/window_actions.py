@@ -18,8 +18,8 @@ from ui.action_forms import (
     TrackWindowForm,
 )
 from ui.tasks import run_task
+from workstation import actions, tracks
 from workstation import protocol as p
-from workstation import tracks
 from workstation.access_audit import audit_map_view
 from workstation.actions import Recorded
 from workstation.incidents import Incident, resolution_problem
@@ -78,16 +78,35 @@ class WindowActions:
 
     def _queue_each(self, targets: list[str], payload: p.WireModel) -> None:
         """One action per alert of an incident, in one worker task."""
+        self._queue_all([(target, payload) for target in targets])
+
+    def _queue_all(self, work: list[tuple[str, p.WireModel]], saved: str = "") -> None:
+        """Record each (target, payload) as its own outbox action, in one worker task. One that the
+        rules refuse (its incident changed meanwhile) does not stop the others; the refusals are said."""
         store = self.store
 
-        def record_all() -> Recorded | None:
-            done = [self.services.record(store, target, payload) for target in targets]
-            return Recorded(done[-1].action_id, reduce(or_, (r.changes for r in done))) if done else None
+        def record_all() -> tuple[Recorded | None, list[str]]:
+            done, refused = [], []
+            for target, payload in work:
+                try:
+                    done.append(self.services.record(store, target, payload))
+                except actions.ActionInvalid as exc:
+                    refused.append(str(exc))
+            recorded = Recorded(done[-1].action_id, reduce(or_, (r.changes for r in done))) if done else None
+            return recorded, refused
 
-        run_task(record_all, lambda recorded: recorded and self._queued(recorded), self._action_failed, owner=self)
+        def show(result: tuple[Recorded | None, list[str]]) -> None:
+            recorded, refused = result
+            if recorded is not None:
+                self._queued(recorded, saved)
+            if refused:
+                QMessageBox.warning(self, "Not every action was saved",
+                                    f"{len(refused)} not saved:\n" + "\n".join(sorted(set(refused))))
 
-    def _queued(self, recorded: Recorded) -> None:
-        self.statusBar().showMessage("Action saved — pending until the next sync.", 5000)
+        run_task(record_all, show, self._action_failed, owner=self)
+
+    def _queued(self, recorded: Recorded, saved: str = "") -> None:
+        self.statusBar().showMessage(f"{saved or 'Action saved'} — pending until the next sync.", 5000)
         self.actionQueued.emit(recorded.action_id)
         self.apply_changes(recorded.changes)
         self.services.request_push(self._pushed_from_thread)
@@ -103,13 +122,34 @@ class WindowActions:
         handler(incident)
 
     def acknowledge_incident(self, incident: Incident) -> None:
-        if incident.state != "open":
-            self.statusBar().showMessage("This incident is already acknowledged.", 4000)
+        self.acknowledge_incidents([incident])
+
+    def acknowledge_selected(self) -> None:
+        chosen = self.incidents.selected_incidents()
+        if not chosen:
+            self.statusBar().showMessage("Select an incident first (Ctrl+I).", 4000)
             return
-        if incident.on_server:  # one action on the server's incident
-            self._queue_each([incident.id], p.AcknowledgeIncidentPayload())
-        else:  # local history the server holds no incident for: one per alert
-            self._queue_each(list(incident.open_alert_ids), p.AcknowledgeAlertPayload())
+        self.acknowledge_incidents(chosen)
+
+    def acknowledge_incidents(self, incidents: list[Incident]) -> None:
+        """Queue an acknowledge of each open incident: one outbox action on each server incident, one
+        per open alert of local history the server holds no incident for. The rows stay where they
+        are, marked acknowledged (pending until the server applies it)."""
+        work: list[tuple[str, p.WireModel]] = []
+        to_ack = [i for i in incidents if i.state == "open" and not i.pending]
+        for incident in to_ack:
+            if incident.on_server:
+                work.append((incident.id, p.AcknowledgeIncidentPayload()))
+            else:
+                work += [(alert_id, p.AcknowledgeAlertPayload()) for alert_id in incident.open_alert_ids]
+        if not work:
+            self.statusBar().showMessage(
+                "Already acknowledged." if len(incidents) == 1 else "None of these needs an acknowledge.", 4000)
+            return
+        skipped = len(incidents) - len(to_ack)
+        saved = (f"{len(to_ack)} incidents acknowledged" if len(to_ack) > 1 else "Acknowledged") + (
+            f" ({skipped} already were)" if skipped else "")
+        self._queue_all(work, saved)
 
     def resolve_incident(self, incident: Incident, note: str | None = None) -> str | None:
         """Open the resolve form (or, with `note` given, resolve directly). Returns the refusal

@@ -131,7 +131,7 @@ class WindowFeed:
     def _apply_snapshot_rest(self, snap: CaseloadSnapshot, first: bool, read_for: Changes | None) -> None:
         if self._closing:
             return
-        self.incidents.set_incidents(snap.incidents, snap.names, snap.raw_alerts)
+        self.incidents.set_incidents(snap.incidents, snap.names, snap.raw_alerts, snap.case_numbers)
         self.urgent.update(snap.incidents, snap.names)
         if self.map is not None:
             if first or snap.changed_markers is None:
@@ -169,7 +169,7 @@ class WindowFeed:
     def show_incident(self, incident_id: str) -> None:
         """Select the incident (its participant follows) and go to the incidents list."""
         if not self.incidents.select_incident(incident_id):
-            self.incidents.show_resolved.setChecked(True)
+            self.incidents.show_everything()
             self.incidents.select_incident(incident_id)
         self.incidents.table.setFocus(Qt.FocusReason.OtherFocusReason)
 

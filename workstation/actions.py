@@ -76,7 +76,9 @@ def record(store: Store, target: str, payload: p.WireModel) -> Recorded:
         # (security) AU-2: the audit row commits with the action, or neither does
         audit_log.append_in(session, store, "action", f"{kind}:{target_id}", "ok", action.id)
         alerts = frozenset({target_id}) if kind in p.ALERT_ACTIONS else frozenset()
-        changes = Changes(participants=frozenset({participant_id}), alerts=alerts, outbox=frozenset({action.id}))
+        incidents = frozenset({target_id}) if kind in p.INCIDENT_ACTIONS else frozenset()
+        changes = Changes(participants=frozenset({participant_id}), alerts=alerts, outbox=frozenset({action.id}),
+                          incidents=incidents)
         return Recorded(action.id, changes)
 
     return store.write(write, durable=True)

@@ -100,6 +100,11 @@ class Incident:
     #: the server holds this incident (actions go to it as one)
     on_server: bool = False
 
+    @property
+    def needs_officer(self) -> bool:
+        """In the officer's queue: needing action and not closed (acknowledged ones stay until resolved)."""
+        return self.state != "resolved" and self.needs_action
+
     def overdue(self, now: datetime) -> bool:
         return self.state != "resolved" and self.due_at is not None and self.due_at < now
 

@@ -29,6 +29,16 @@ def offline_session(store_home, filled_store):
 
 
 @pytest.fixture
+def sessions():
+    """Sessions a test opened, closed at its end (ask for it before make_window: fixtures are torn down
+    in reverse, so the windows stop before their sessions close the stores)."""
+    opened: list[WorkstationSession] = []
+    yield opened
+    for session in opened:
+        session.close()
+
+
+@pytest.fixture
 def make_window(qtbot):
     windows: list[MainWindow] = []
 

@@ -9,7 +9,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import QThreadPool
 from sqlalchemy import select
 
@@ -28,14 +27,6 @@ _ids = itertools.count()
 def config_for(home: Path) -> Config:
     home.mkdir(parents=True, exist_ok=True)
     return Config(data_dir=home, workstation_id=f"ws-ui-{next(_ids)}")
-
-
-@pytest.fixture
-def sessions():
-    opened: list[WorkstationSession] = []
-    yield opened
-    for session in opened:
-        session.close()
 
 
 def login_through_dialog(qtbot, config, url, password, sessions):

@@ -134,7 +134,7 @@ def test_tamper_incident_cannot_be_resolved_without_note(qtbot, offline_window):
     form.note.setPlainText("Strap inspected at home visit: re-fitted, no damage.")
     with qtbot.waitSignal(w.actionQueued, timeout=10_000):
         form.accept()
-    w.incidents.show_resolved.setChecked(True)  # resolved (pending) incidents are hidden by default
+    w.incidents.set_view("all")  # resolved (pending) incidents are not in Needs action
     qtbot.waitUntil(lambda: any(i.pending and i.state == "resolved" for i in w.incidents.model.incidents()
                                 if i.id == tamper.id), timeout=10_000)
 

@@ -94,7 +94,18 @@ def test_cli_incidents_prints_the_needs_action_queue(sync_server_factory, tmp_pa
     assert tamper["case_number"] == server.seeded["officers"]["officer1"]["case_numbers"][0]
     assert tamper["due_at"] and tamper["severity"] == "critical"
     assert cli.main(["incidents", "--all", "--json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)) >= len(queue)
+    everything = json.loads(capsys.readouterr().out)
+    assert len(everything) >= len(queue)
+    # the window's filters (workstation.triage_queue), combined
+    assert cli.main(["incidents", "--kind", "tamper", "--age", "hour", "--json"]) == 0
+    tampers = json.loads(capsys.readouterr().out)
+    assert tamper in tampers and all(r["family"] == "tamper" for r in tampers)
+    assert cli.main(["incidents", "--kind", "tamper", "--risk", tamper["risk"], "--age", "older", "--json"]) == 0
+    assert tamper not in json.loads(capsys.readouterr().out)
+    assert cli.main(["incidents", "--view", "auto_resolved_today", "--json"]) == 0
+    cleared = json.loads(capsys.readouterr().out)
+    assert all(r["state"] == "auto_resolved" and r["resolution"].startswith("cleared: ") for r in cleared)
+    assert {r["id"] for r in cleared} <= {r["id"] for r in everything}
 
 
 def test_cli_participant_is_the_same_whatever_the_laptops_zone(sync_server_factory, tmp_path, monkeypatch, capsys):

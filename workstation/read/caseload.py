@@ -18,6 +18,7 @@ from local_db.store import Store
 from local_db.timeutil import utc_now
 from workstation.access_audit import search_target
 from workstation.incidents import AlertFact, Incident, ServerIncidentFact, build_incidents
+from workstation.local_time import agency_day
 from workstation.read.rules import display_name, is_stale, marker_state, stale_reference
 from workstation.read.search import search_rows
 from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, participant_time_zone
@@ -60,6 +61,8 @@ class CaseloadSnapshot:
     data_as_of: datetime | None = None
     #: participant id -> the IANA time zone their times are shown in (rules.schedule.participant_time_zone)
     time_zones: dict[str, str] = field(default_factory=dict)
+    #: participant id -> case number (two participants may share a name: the queue shows both)
+    case_numbers: dict[str, str] = field(default_factory=dict)
 
 
 def server_incident_fact(i: IncidentRow) -> ServerIncidentFact:
@@ -101,10 +104,12 @@ def load_caseload(
     changed, so applying the new snapshot costs the GUI thread only the changed cells. Without the
     live feed (`live` False) staleness is judged as of the last data from the server (rules.stale_reference)."""
     now = now or utc_now()
+    # the queue's "Auto-resolved today" needs the whole agency day, 25 hours long at a DST change
+    closed_since = min(now - RESOLVED_KEEP, agency_day(now, agency_time_zone)[0])
     with store.read_session() as session:
         rows = caseload_rows(session, now=now)
         alerts = session.scalars(
-            select(Alert).where(or_(Alert.state != "resolved", Alert.resolved_at >= now - RESOLVED_KEEP))
+            select(Alert).where(or_(Alert.state != "resolved", Alert.resolved_at >= closed_since))
         ).all()
         zone_tzs: dict[str, list[str | None]] = {}
         for participant_id, tz in session.execute(select(Zone.participant_id, Zone.time_zone)):
@@ -115,7 +120,7 @@ def load_caseload(
 
         conflicts = outbox.alert_conflicts(session, time_zone_of)
         facts = [alert_fact(a, conflicts.get(a.id, "")) for a in alerts]
-        server_incidents = load_server_incidents(session, now - RESOLVED_KEEP)
+        server_incidents = load_server_incidents(session, closed_since)
         pending = session.scalar(
             select(func.count()).select_from(OutboxAction).where(OutboxAction.state.in_(("queued", "sending")))
         )
@@ -132,7 +137,7 @@ def load_caseload(
     incidents = build_incidents(facts, risk, server_incidents, now)
     counts: dict[str, int] = {}  # the caseload's Incidents column: what needs the officer
     for incident in incidents:
-        if incident.state != "resolved" and incident.needs_action:
+        if incident.needs_officer:
             for participant_id in incident.waiting_participant_ids or (incident.participant_id,):
                 counts[participant_id] = counts.get(participant_id, 0) + 1
     names = {r.participant_id: f"{r.first_name} {r.last_name}" for r in rows}
@@ -164,6 +169,7 @@ def load_caseload(
         last_sync_at=last_pull,
         data_as_of=data_as_of,
         time_zones={r.participant_id: time_zone_of(r.participant_id) for r in rows},
+        case_numbers={r.participant_id: r.case_number for r in rows},
     )
 
 

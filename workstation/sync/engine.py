@@ -137,7 +137,8 @@ class SyncEngine:
             summary.actions_rejected = pushed.counts.rejected
             summary.actions_already_resolved = pushed.counts.already_resolved
             summary.pushed = Changes(participants=frozenset(pushed.counts.participants),
-                                     alerts=frozenset(pushed.counts.alerts))
+                                     alerts=frozenset(pushed.counts.alerts),
+                                     incidents=frozenset(pushed.counts.incidents))
             if pull:
                 pulled = pull_mod.pull(
                     self.store,

@@ -54,6 +54,8 @@ class ResultCounts:
     already_resolved: int = 0
     #: alerts whose acknowledge/resolve was answered (their rows may have changed)
     alerts: set[str] = field(default_factory=set)
+    #: server incidents whose acknowledge/resolve was answered
+    incidents: set[str] = field(default_factory=set)
     #: participants whose actions were answered (their records' pending marks changed)
     participants: set[str] = field(default_factory=set)
 
@@ -64,6 +66,7 @@ class ResultCounts:
         self.rejected += other.rejected
         self.already_resolved += other.already_resolved
         self.alerts |= other.alerts
+        self.incidents |= other.incidents
         self.participants |= other.participants
 
 
@@ -172,6 +175,8 @@ def apply_results(session: Session, results: list[p.ActionResult]) -> ResultCoun
             counts.participants.add(known.participant_id)
         if known.kind in p.ALERT_ACTIONS:
             counts.alerts.add(known.target)
+        if known.kind in p.INCIDENT_ACTIONS:
+            counts.incidents.add(known.target)
         stash = {k: v for k, v in (known.server_result or {}).items() if k.startswith("server_row")}
         if result.status in ("applied", "duplicate") and known.kind in effects.NOTE_ACTIONS:
             setattr(counts, result.status, getattr(counts, result.status) + 1)
