@@ -25,6 +25,7 @@ from sync_server.caseload import upsert_entry
 from sync_server.changes import append_changes
 from sync_server.db import Database, utcnow
 from sync_server.device_keys import bump_credentials, key_hash, new_key
+from sync_server.incidents import SYSTEM
 from sync_server.models import Alert, Appointment, Device, Incident, Note, Officer, Participant, Zone
 from workstation.rules.incidents import (
     auto_resolvable,
@@ -88,6 +89,9 @@ NOTE_TEXTS = [
 ]
 CURFEWS = [("21:00", "06:00"), ("22:00", "06:00"), ("20:00", "07:00"), ("23:00", "05:00")]
 HISTORY_ALERTS = ["low_battery", "zone_exit", "no_gps", "curfew_violation", "no_communication"]
+#: Seeded episodes younger than this are still open in OPEN_SHARE_RECENT of cases, older ones in OPEN_SHARE_OLDER.
+RECENT_EPISODE = timedelta(hours=8)
+OPEN_SHARE_RECENT, OPEN_SHARE_OLDER = 0.6, 0.03
 
 
 def _alert_episode(rng: random.Random, start: datetime) -> list[tuple[str, datetime]]:
@@ -241,19 +245,26 @@ def _participant_rows(k: int, i: int, officer_id: str, seed: int, now: datetime)
         ))
     if rng.random() < 0.3:
         opened = (now - timedelta(minutes=rng.randrange(5, 60 * 24 * 5))).replace(second=0, microsecond=0)
-        is_open = rng.random() < 0.6
+        draw = rng.random()
         episode = _alert_episode(rng, opened)
+        self_clearing = auto_resolvable([kind for kind, _ in episode])
+        # An officer who works the queue leaves most of the last hours' episodes open and a few older
+        # ones overdue; an older self-clearing one has cleared (the device reports normally now). The
+        # rest were closed by themselves or by that officer.
+        recent = now - opened <= RECENT_EPISODE
+        is_open = draw < OPEN_SHARE_RECENT if recent else (draw < OPEN_SHARE_OLDER and not self_clearing)
+        closed_by = SYSTEM if self_clearing else f"officer{k}"
         for n, (alert_kind, at) in enumerate(episode):
             aid = f"al{tag}" if n == 0 else f"al{tag}-{n}"
             out["alert"].append(dict(
                 id=aid, version=1, participant_id=pid, device_id=f"d{tag}", kind=alert_kind,
                 severity=severity_of(alert_kind), opened_at=min(at, now),
                 lat=home_lat, lon=home_lon, state="open" if is_open else "resolved", acknowledged_by=None,
-                acknowledged_at=None, resolved_by=None if is_open else "system",
+                acknowledged_at=None, resolved_by=None if is_open else closed_by,
                 resolved_at=None if is_open else episode[-1][1] + timedelta(minutes=40), incident_id=f"al{tag}",
                 detail="",
             ))
-        out["incident"].append(_episode_incident(f"al{tag}", pid, f"d{tag}", episode, is_open, now))
+        out["incident"].append(_episode_incident(f"al{tag}", pid, f"d{tag}", episode, is_open, closed_by, now))
     if rng.random() < 0.25:
         out["note"].append(dict(
             id=f"n{tag}", version=1, participant_id=pid, kind="note", outcome=None, text=rng.choice(NOTE_TEXTS),
@@ -265,7 +276,8 @@ def _participant_rows(k: int, i: int, officer_id: str, seed: int, now: datetime)
 
 
 def _episode_incident(
-    incident_id: str, pid: str, device_id: str, episode: list[tuple[str, datetime]], is_open: bool, now: datetime
+    incident_id: str, pid: str, device_id: str, episode: list[tuple[str, datetime]], is_open: bool, closed_by: str,
+    now: datetime,
 ) -> dict[str, Any]:
     """The incident record of one seeded episode, as the server would have kept it."""
     kinds = list(dict.fromkeys(kind for kind, _ in episode))
@@ -283,7 +295,7 @@ def _episode_incident(
         auto_resolvable=self_clearing, escalate_at=escalate_at, needs_action=needs_action,
         needs_action_since=escalate_at if needs_action else None,
         due_at=due_at(escalate_at, severity) if needs_action else None, acknowledged_by=None, acknowledged_at=None,
-        resolved_by=None if is_open else "system", resolved_at=None if is_open else closed_at,
+        resolved_by=None if is_open else closed_by, resolved_at=None if is_open else closed_at,
         resolution="" if is_open else ("cleared: " + clearing_reason(kinds) if self_clearing else "resolved"),
     )
 
