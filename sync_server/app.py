@@ -21,8 +21,9 @@ from urllib.parse import parse_qsl
 import zstandard
 from fastapi import Depends, FastAPI, Header, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
+from fastapi.sse import EventSourceResponse
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -454,19 +455,18 @@ def create_app(
         after: Annotated[int | None, Query(ge=0)] = None,
         last_event_id: Annotated[str | None, Header()] = None,
         credentials: BearerCredentials = None,
-    ) -> StreamingResponse:
+    ) -> EventSourceResponse:
         authorization = api_security.authorization_header(credentials)
         start = after
         if start is None and last_event_id and last_event_id.isdigit():
             start = int(last_event_id)
         if start is None:
             start = hub.last_seq
-        return StreamingResponse(
+        return EventSourceResponse(
             hub.stream(
                 who.officer_id, start, options.heartbeat_s,
                 recheck=lambda: asyncio.to_thread(auth.stream_denial, db, authorization),
             ),
-            media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
 

@@ -1,7 +1,8 @@
 """In-process fan-out of live events (fixes and alerts) to Server-Sent Events subscribers.
 
 Publishers are worker threads (ingestion runs in the threadpool or the simulator thread); subscribers
-are coroutines on the event loop. Each event gets a sequence number; the hub keeps a bounded replay
+are coroutines on the event loop. Events are framed by FastAPI's SSE support (fastapi.sse) and sent
+as its EventSourceResponse. Each event gets a sequence number; the hub keeps a bounded replay
 buffer so a client reconnecting with `?after=SEQ` (or Last-Event-ID) gets what it missed. Sequence
 numbers start at the startup time in microseconds, so they keep increasing across server restarts and a
 client's old cursor never hides new events. (A production deployment replaces this with a broker such
@@ -18,14 +19,20 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from fastapi.sse import format_sse_event  # SSE framing: FastAPI's own (its EventSourceResponse's)
+
 #: Asked before each delivery and each heartbeat: None while the subscriber may still read, else the
 #: reason the stream must end (sync_server.auth.stream_denial gives the server's answer).
 Recheck = Callable[[], Awaitable[str | None]]
 
 
-def end_event(cursor: int, reason: str) -> str:
+#: a stream's first event: how long a client waits before reconnecting (ms)
+RETRY_ADVICE = format_sse_event(retry=2000)
+
+
+def end_event(cursor: int, reason: str) -> bytes:
     """The last SSE event of a stream whose authorisation ended; carries the cursor like a heartbeat."""
-    return f"data: {json.dumps({'seq': cursor, 'type': 'end', 'reason': reason})}\n\n"
+    return format_sse_event(data_str=json.dumps({"seq": cursor, "type": "end", "reason": reason}))
 
 
 class LiveHub:
@@ -84,8 +91,8 @@ class LiveHub:
 
     async def stream(
         self, officer_id: str, after: int, heartbeat_s: float, recheck: Recheck | None = None
-    ) -> AsyncIterator[str]:
-        """SSE text for one subscriber: replay after `after`, then new events, heartbeats when idle.
+    ) -> AsyncIterator[bytes]:
+        """SSE events for one subscriber: replay after `after`, then new events, heartbeats when idle.
 
         `recheck` runs before every delivery and every heartbeat, so a stream authorised at connect
         stops within one heartbeat of a revocation, a disabled account or its token's expiry, and
@@ -98,7 +105,7 @@ class LiveHub:
             self._waiters.add(entry)
         try:
             cursor = after
-            yield "retry: 2000\n\n"
+            yield RETRY_ADVICE
             while not self._closed:
                 wake.clear()
                 items = self.since(officer_id, cursor)
@@ -128,13 +135,13 @@ def with_seq(seq: int, body: str) -> str:
     return f'{{"seq":{seq},{body[1:]}'
 
 
-def sse_event(seq: int, text: str) -> str:
+def sse_event(seq: int, text: str) -> bytes:
     """One delivered event: the SSE id is its seq (what Last-Event-ID sends back on a reconnect)."""
-    return f"id: {seq}\ndata: {text}\n\n"
+    return format_sse_event(data_str=text, id=str(seq))
 
 
-def heartbeat_event(cursor: int) -> str:
-    return f'data: {{"seq":{cursor},"type":"heartbeat"}}\n\n'
+def heartbeat_event(cursor: int) -> bytes:
+    return format_sse_event(data_str=f'{{"seq":{cursor},"type":"heartbeat"}}')
 
 
 async def denial(recheck: Recheck | None) -> str | None:

@@ -245,7 +245,7 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         self.services.on_auth_required(lambda reason: self._gui.post(lambda: self._auth_required(reason)))
         self.services.on_revoked(lambda reason: self._gui.post(lambda: self._revoked(reason)))
         self._connectivity_changed_gui()
-        self.services.start_live(self._live_bridge.changed.emit, self._live_state_from_thread)
+        self.services.start_live(lambda changes: self._live_bridge.changed.emit(changes), self._live_state_from_thread)
         self.reload()
         if self.services.online_capable:
             # the first sync runs with the progress bar once the stored caseload is on screen (so
@@ -291,7 +291,7 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         self._live_timer.start()
         self._age_timer.start()
         self._search_audit.text_changed(self.caseload.search.text())
-        self.services.start_live(self._live_bridge.changed.emit, self._live_state_from_thread)
+        self.services.start_live(lambda changes: self._live_bridge.changed.emit(changes), self._live_state_from_thread)
         self._connectivity_changed_gui()
         self.reload()
         if getattr(self, "_start_auto_after_sync", False):

@@ -5,8 +5,8 @@ GuiServices adapts a logged-in workstation.session.WorkstationSession (store, se
 sync engine, scheduler, live feed, connectivity) plus the action functions of
 workstation.actions to the calls the widgets make. Every method that touches disk or network
 blocks and is meant for a worker thread (the main window calls them through ui.tasks.run_task);
-listeners are called on the thread that produced the event and the window marshals them onto
-the GUI thread.
+listeners connect to the core's psygnal signals, are called on the thread that produced the
+event, and the window marshals them onto the GUI thread.
 
 With no server (offline login) sync answers with a readable reason and the live feed stays off;
 reading and queueing actions work as always.
@@ -44,7 +44,7 @@ class GuiServices:
         self._stopped = False
         self._stopper: threading.Thread | None = None
         self._push_listener: Callable[[SyncSummary], None] | None = None
-        session.on_pushed(self._pushed)
+        session.pushed.connect(self._pushed)
 
     @property
     def store(self) -> Store:
@@ -62,7 +62,7 @@ class GuiServices:
         return _state_and_detail(self.session.connectivity_status())
 
     def add_connectivity_listener(self, listener: Callable[..., None]) -> None:
-        self.session.connectivity.add_listener(listener)
+        self.session.connectivity.changed.connect(listener)
 
     # ------------------------------------------------------------------ sync
     def sync(self, progress: Callable[[str, int, int], None] | None, cancel: threading.Event) -> SyncSummary:
@@ -84,7 +84,7 @@ class GuiServices:
             scheduler = (self.session.start_auto_sync() if interval_s is None
                          else self.session.start_auto_sync(interval_s))
             if on_result is not None:
-                scheduler.add_listener(on_result)
+                scheduler.synced.connect(on_result)
 
     def request_push(self, on_done: Callable[[SyncSummary], None] | None = None) -> None:
         """Send queued actions soon without blocking (after each action the officer takes): the
@@ -105,11 +105,11 @@ class GuiServices:
 
     def on_auth_required(self, listener: Callable[[str], None]) -> None:
         """listener(reason) on a worker thread when the server wants the password again."""
-        self.session.on_auth_required(listener)
+        self.session.auth_required.connect(listener)
 
     def on_revoked(self, listener: Callable[[str], None]) -> None:
         """listener(reason) after the agency revoked this workstation and its data was wiped."""
-        self.session.on_revoked(listener)
+        self.session.revoked.connect(listener)
 
     def relogin(self, password: str) -> None:
         """Blocking: log in to the server again after AuthRequired (the store stays open)."""

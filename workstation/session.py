@@ -3,8 +3,9 @@
 It owns the open store, the server client (with the in-memory tokens), the sync engine, the
 scheduler (automatic sync), the live feed and the connectivity tracker, and closes them in the
 right order. Every method that touches disk or network blocks: the GUI calls them from worker
-threads and gets results through the listener callbacks (a Qt adapter can turn those into
-signals). No Qt here.
+threads and gets results through its psygnal signals (revoked, auth_required, pushed; the live
+feed's `changed`, the scheduler's `synced`, connectivity's `changed`), which the GUI adapter
+turns into queued Qt calls. No Qt here.
 
 Lock (SC-10, AC-11): `lock()` stops the live feed and automatic sync, audits `lock`, forgets the
 server tokens and closes the store (releasing the data key); `unlock(password)` re-opens the store
@@ -26,6 +27,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from psygnal import Signal
 
 from local_db import audit as audit_log
 from local_db import keys
@@ -53,6 +56,13 @@ class SessionClosed(RuntimeError):
 
 
 class WorkstationSession:
+    #: (reason) after the agency revoked this workstation and its data was crypto-wiped
+    revoked = Signal(str)
+    #: (reason) on a worker thread when the server wants the password again
+    auth_required = Signal(str)
+    #: (summary) on the scheduler's thread after each push asked for by request_push
+    pushed = Signal(SyncSummary)
+
     def __init__(
         self,
         home: Path,
@@ -80,9 +90,6 @@ class WorkstationSession:
         self.engine = SyncEngine(store, client) if client is not None else None
         self.scheduler: SyncScheduler | None = None
         self.live: LiveFeed | None = None
-        self._revoked_listeners: list[Callable[[str], None]] = []
-        self._auth_listeners: list[Callable[[str], None]] = []
-        self._push_listeners: list[Callable[[SyncSummary], None]] = []
         self._closed = False
         self._lock = threading.Lock()
         self.wiped_reason: str | None = None
@@ -225,7 +232,7 @@ class WorkstationSession:
     def stop_auto_sync(self) -> None:
         """Stop the scheduler's thread: automatic sync and pushes (request_push starts it again)."""
         if self.scheduler is not None:
-            self.connectivity.remove_listener(self.scheduler.on_connectivity)
+            self.connectivity.changed.disconnect(self.scheduler.on_connectivity)
             self.scheduler.stop()
             self.scheduler = None
 
@@ -241,16 +248,12 @@ class WorkstationSession:
             return
         self._scheduler().request_push()
 
-    def on_pushed(self, listener: Callable[[SyncSummary], None]) -> None:
-        """listener(summary) on the scheduler's thread after each push asked for by request_push."""
-        self._push_listeners.append(listener)
-
     def _scheduler(self, interval_s: float = DEFAULT_INTERVAL_S) -> SyncScheduler:
         engine = self._require_engine()
         if self.scheduler is None:
             self.scheduler = SyncScheduler(lambda: self._scheduled(engine), push=lambda: self._pushed(engine),
                                            interval_s=interval_s)
-            self.connectivity.add_listener(self.scheduler.on_connectivity)
+            self.connectivity.changed.connect(self.scheduler.on_connectivity)
         return self.scheduler
 
     # ------------------------------------------------------------------ live feed
@@ -263,7 +266,7 @@ class WorkstationSession:
                 self.store, self.client, retention_days=self.retention_days, on_fatal=self._on_fatal
             )
         if listener is not None:
-            self.live.add_listener(listener)
+            self.live.changed.connect(listener)
         self.live.start()
         return self.live
 
@@ -295,12 +298,6 @@ class WorkstationSession:
         if self.client is None:
             raise SessionClosed("no server configured")
         self.auth.login(self.client, password, one_time_code)
-
-    def on_revoked(self, listener: Callable[[str], None]) -> None:
-        self._revoked_listeners.append(listener)
-
-    def on_auth_required(self, listener: Callable[[str], None]) -> None:
-        self._auth_listeners.append(listener)
 
     # ------------------------------------------------------------------ closing
 
@@ -344,16 +341,14 @@ class WorkstationSession:
     def _pushed(self, engine: SyncEngine) -> SyncSummary:
         summary = engine.push_only()
         self._after_sync(summary)
-        for listener in list(self._push_listeners):
-            listener(summary)
+        self.pushed.emit(summary)
         return summary
 
     def _after_sync(self, summary: SyncSummary) -> None:
         if summary.revoked:
             self._wipe(summary.error or "revoked by the agency")
         elif summary.error_kind == AuthRequired.__name__:
-            for listener in list(self._auth_listeners):
-                listener(summary.error or "")
+            self.auth_required.emit(summary.error or "")
         elif summary.ok and self.client is not None:
             # a signing key made while offline (first packet in the field) reaches the server here
             from workstation.reports.signing_key import register_if_needed
@@ -364,8 +359,7 @@ class WorkstationSession:
         if isinstance(error, WorkstationRevoked):
             threading.Thread(target=self._wipe, args=(str(error),), name="crypto-wipe", daemon=True).start()
         elif isinstance(error, AuthRequired):
-            for listener in list(self._auth_listeners):
-                listener(str(error))
+            self.auth_required.emit(str(error))
 
     def _wipe(self, reason: str) -> None:
         from workstation.security.wipe import crypto_wipe
@@ -386,5 +380,4 @@ class WorkstationSession:
         if not self.locked:
             self.store.close()
         crypto_wipe(self.home, reason)
-        for listener in list(self._revoked_listeners):
-            listener(reason)
+        self.revoked.emit(reason)

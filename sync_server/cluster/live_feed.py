@@ -19,7 +19,7 @@ import nats.errors
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from sync_server.cluster import broker
-from sync_server.live import Recheck, denial, end_event, heartbeat_event, sse_event, with_seq
+from sync_server.live import RETRY_ADVICE, Recheck, denial, end_event, heartbeat_event, sse_event, with_seq
 
 
 class BrokerLive:
@@ -61,12 +61,12 @@ class BrokerLive:
 
     async def stream(
         self, officer_id: str, after: int | None, heartbeat_s: float, recheck: Recheck | None = None
-    ) -> AsyncIterator[str]:
+    ) -> AsyncIterator[bytes]:
         # subscribed before the first line, so everything published after a client saw it reaches it
         subscription, cursor = await self._subscribe(officer_id, after)
         skip_through = cursor
         try:
-            yield "retry: 2000\n\n"
+            yield RETRY_ADVICE
             while not self._closed:
                 try:
                     message = await subscription.next_msg(timeout=heartbeat_s)

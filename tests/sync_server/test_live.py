@@ -13,17 +13,20 @@ from workstation.protocol import GatewayFix, LiveEvent
 
 
 def _events(lines: Iterator[str], count: int) -> list[tuple[str | None, LiveEvent]]:
-    """Read `count` SSE events (id line, parsed data) from a streaming response's line iterator."""
+    """Read `count` SSE events (the event's id field or None, its parsed data) from a streaming
+    response's line iterator; an event is a block of fields ended by a blank line, in any order."""
     out: list[tuple[str | None, LiveEvent]] = []
-    event_id = None
+    fields: dict[str, str] = {}
     for line in lines:
-        if line.startswith("id: "):
-            event_id = line[4:]
-        elif line.startswith("data: "):
-            out.append((event_id, LiveEvent.model_validate(json.loads(line[6:]))))
-            event_id = None
+        if line:
+            name, _, value = line.partition(": ")
+            fields[name] = value
+            continue
+        if "data" in fields:
+            out.append((fields.get("id"), LiveEvent.model_validate(json.loads(fields["data"]))))
             if len(out) == count:
                 return out
+        fields = {}
     raise AssertionError("stream ended early")
 
 

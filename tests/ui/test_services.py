@@ -36,7 +36,7 @@ def test_sync_progress_connectivity_live_and_offline(tmp_path, sync_server_facto
     session = open_session(tmp_path, server)
     services = GuiServices(session, auto_sync=False)
     progress, states = [], []
-    session.connectivity.add_listener(lambda _old, new: states.append(new.state))
+    session.connectivity.changed.connect(lambda _old, new: states.append(new.state))
     try:
         summary = services.sync(lambda phase, done, total: progress.append((phase, done, total)), threading.Event())
         assert summary.ok and summary.participants == 4

@@ -65,7 +65,7 @@ def test_an_ended_session_asks_for_the_password_and_relogin_resumes(sync_server_
     server = sync_server_factory(caseload=3)
     session = open_session(server)
     asked = []
-    session.on_auth_required(asked.append)
+    session.auth_required.connect(asked.append)
     assert session.sync_now().ok
     case = server.seeded["officers"]["officer1"]["case_numbers"][0]
     action_id = actions.add_note(session.store, case, "kept while logged out")

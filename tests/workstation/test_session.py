@@ -121,7 +121,7 @@ def test_automatic_sync_runs_on_start_and_on_request(sync_server_factory, open_s
         done.set()
 
     scheduler = session.start_auto_sync(interval_s=3600)
-    scheduler.add_listener(record)
+    scheduler.synced.connect(record)
     wait_for(lambda: scheduler.runs >= 1)
     assert scheduler.last_summary.ok and scheduler.last_summary.participants == 3
     session.request_sync()
@@ -133,7 +133,7 @@ def test_automatic_sync_runs_on_start_and_on_request(sync_server_factory, open_s
 def test_connectivity_states():
     changes = []
     conn = Connectivity()
-    conn.add_listener(lambda old, new: changes.append((old.state, new.state)))
+    conn.changed.connect(lambda old, new: changes.append((old.state, new.state)))
     assert conn.status().state == "offline" and conn.status().last_contact_at is None
     conn.contact_succeeded(0.1)
     assert conn.status().state == "online" and conn.status().last_contact_at is not None
@@ -169,7 +169,7 @@ def test_revoked_workstation_is_crypto_wiped(sync_server_factory, open_session, 
     session = open_session(server, home=home)
     assert session.sync_now().ok
     reasons = []
-    session.on_revoked(reasons.append)
+    session.revoked.connect(reasons.append)
     server.admin_revoke(session.auth.workstation_id)
     summary = session.sync_now()
     assert summary.revoked

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from psygnal import Signal
+
 from local_db.timeutil import utc_now
 from workstation.sync.errors import ServerFailed, ServerUnreachable
 
@@ -32,10 +34,10 @@ class ConnectivityStatus:
     last_error: str | None
 
 
-Listener = Callable[[ConnectivityStatus, ConnectivityStatus], None]  # (old, new)
-
-
 class Connectivity:
+    #: (old, new) when the state moves, on the thread whose request moved it
+    changed = Signal(ConnectivityStatus, ConnectivityStatus)
+
     def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
         self._clock = clock
         self._lock = threading.Lock()
@@ -43,20 +45,10 @@ class Connectivity:
         self._last_contact: datetime | None = None
         self._last_error: str | None = None
         self._failures = 0
-        self._listeners: list[Listener] = []
 
     def status(self) -> ConnectivityStatus:
         with self._lock:
             return ConnectivityStatus(self._state, self._last_contact, self._last_error)
-
-    def add_listener(self, listener: Listener) -> None:
-        with self._lock:
-            self._listeners.append(listener)
-
-    def remove_listener(self, listener: Listener) -> None:
-        with self._lock:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
 
     def contact_succeeded(self, latency_s: float) -> None:
         self._move(lambda: ("degraded" if latency_s > SLOW_S else "online", True, None))
@@ -82,6 +74,5 @@ class Connectivity:
                     self._failures = 0
             self._state, self._last_error = state, error
             new = ConnectivityStatus(self._state, self._last_contact, self._last_error)
-            listeners = list(self._listeners) if new.state != old.state else []
-        for listener in listeners:
-            listener(old, new)
+        if new.state != old.state:
+            self.changed.emit(old, new)

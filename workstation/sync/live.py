@@ -25,6 +25,7 @@ from typing import Any, cast
 
 import httpx
 from httpx_sse import EventSource, SSEError
+from psygnal import EmitLoopError, Signal
 from pydantic import ValidationError
 from sqlalchemy import CursorResult, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -178,6 +179,9 @@ def purge_positions(session: Session, retention_days: int) -> int:
 
 
 class LiveFeed:
+    #: (changes) on the feed's thread after each batch was written, with the values it wrote
+    changed = Signal(Changes)
+
     def __init__(
         self,
         store: Store,
@@ -196,16 +200,12 @@ class LiveFeed:
         self.read_timeout_s = read_timeout_s
         self.backoff = backoff or Backoff(base_s=1.0, cap_s=60.0)
         self.on_fatal = on_fatal
-        self._listeners: list[Callable[[Changes], None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._response: Any = None
         self._last_purge = 0.0
         self.connected = threading.Event()
         self.events_received = 0
-
-    def add_listener(self, listener: Callable[[Changes], None]) -> None:
-        self._listeners.append(listener)
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -307,11 +307,10 @@ class LiveFeed:
 
     def _flush(self, pending: LiveBatch) -> LiveBatch:
         changes = self.store.write(lambda s: apply_live_batch(s, pending))
-        for listener in list(self._listeners):
-            try:
-                listener(changes)
-            except Exception:  # noqa: BLE001 - a broken listener must not stop the feed
-                log.exception("live listener failed")
+        try:
+            self.changed.emit(changes)
+        except EmitLoopError:  # a broken listener must not stop the feed
+            log.exception("live listener failed")
         return LiveBatch()
 
     def _maybe_purge(self) -> None:

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
+from psygnal import EmitLoopError, Signal
+
 from workstation.sync.backoff import Backoff
 from workstation.sync.connectivity import ConnectivityStatus
 from workstation.sync.engine import SyncSummary
@@ -31,6 +33,9 @@ RunKind = Literal["sync", "push"]
 
 
 class SyncScheduler:
+    #: (summary) on the scheduler's thread after each sync (not after pushes)
+    synced = Signal(SyncSummary)
+
     def __init__(
         self,
         sync: Callable[[], SyncSummary],
@@ -50,14 +55,9 @@ class SyncScheduler:
         self._wanted: set[RunKind] = set()
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._listeners: list[Callable[[SyncSummary], None]] = []
         self.last_summary: SyncSummary | None = None
         self.runs = 0
         self.pushes = 0
-
-    def add_listener(self, listener: Callable[[SyncSummary], None]) -> None:
-        """listener(summary) on the scheduler's thread after each sync (not after pushes)."""
-        self._listeners.append(listener)
 
     def start(self) -> None:
         """Automatic sync from now on; the first sync runs at once (sync on start)."""
@@ -143,9 +143,8 @@ class SyncScheduler:
             return summary
         self.runs += 1
         self.last_summary = summary
-        for listener in list(self._listeners):
-            try:
-                listener(summary)
-            except Exception:  # noqa: BLE001 - a broken listener must not stop syncing
-                log.exception("sync listener failed")
+        try:
+            self.synced.emit(summary)
+        except EmitLoopError:  # a broken listener must not stop syncing
+            log.exception("sync listener failed")
         return summary
