@@ -2,7 +2,8 @@
 
 Setup: a fresh PostgreSQL database (BENCH_POSTGRES_URL or TEST_POSTGRES_URL names the server; default
 the local one) seeded with 4 officers x 1,250 participants (one device each), and a LocalCluster:
-nats-server with JetStream, 2 receivers, N rules workers, 2 API workers, every role its own process.
+nats-server with JetStream, 2 receivers, N rules workers and one standby, 2 API workers, every role its
+own process.
 Each officer holds a /v1/live stream (on API worker 0 or 1). The device simulator's fixes (one per
 device per simulated minute) go as gateway batches of 500 to the receivers (4 concurrent senders,
 alternating receivers), 20 rounds: 100,000 fixes.
@@ -11,8 +12,9 @@ alternating receivers), 20 rounds: 100,000 fixes.
    sent / seconds until every one is stored (PostgreSQL) - receivers, broker and rules workers together.
 2. Failures and latency (12 rounds, 60,000 fixes): sent at half that rate; at 30 % of these rounds
    rules worker 0 is SIGKILLed, at 60 % API worker 0; each is restarted 1 s later (a supervisor's
-   job), and the officers whose stream broke reconnect to the other API worker with Last-Event-ID,
-   as the workstation does. Latency is from handing a fix's batch to a receiver to the officer's live
+   job). The standby rules worker takes over the killed one's slot (its partitions) as soon as the
+   killed one's PostgreSQL session ends; the restarted one becomes the standby. The officers whose
+   stream broke reconnect to the other API worker with Last-Event-ID, as the workstation does. Latency is from handing a fix's batch to a receiver to the officer's live
    client parsing the fix; "steady" leaves out fixes sent within 10 s after a kill.
 
 Oracle (both phases): every fix answered 200 is stored once (positions by device and fix time),
@@ -20,11 +22,14 @@ alerts do not repeat (device, kind, time), and each officer's live events equal 
 stream for that officer, read again from the start at the end (no gap, no repeat).
 
 Metrics (2 rules workers; the same run with 1 rules worker adds `cluster_1w_*`): cluster_broker,
-cluster_db, cluster_receivers, cluster_rules_workers, cluster_api_workers, cluster_worker_kills,
+cluster_db, cluster_receivers, cluster_rules_workers, cluster_rules_standbys, cluster_api_workers,
+cluster_worker_kills, cluster_rules_takeover_ms (SIGKILL to another worker, or the restarted one, holding
+its slot),
 cluster_fixes_sent, cluster_fixes_stored, cluster_lost, cluster_duplicated, cluster_alerts_duplicated,
 cluster_live_gaps (events of the broker's stream an officer never got), cluster_live_repeats,
 cluster_fixes_per_s (phase 1) and the CPU each kind of process spent per fix in it
-(cluster_{receivers,rules_workers,api_workers,broker,postgres}_cpu_us_per_fix, postgres: its server
+(cluster_{receivers,rules_workers,api_workers,broker,postgres}_cpu_us_per_fix, the standby with the
+rules workers; postgres: its server
 processes of the bench database; contention-independent where the rates are not), cluster_paced_fixes_per_s (phase 2), cluster_fix_to_live_p50_ms /
 _p99_ms / _max_ms (phase 2, kills included) and cluster_fix_to_live_steady_p50_ms / _p99_ms.
 """
@@ -59,6 +64,9 @@ BATCH = 500
 SENDERS = 4
 PACE = 0.5  # the failure phase sends at this share of the throughput phase's rate
 RESTART_DELAY_S = 1.0  # a supervisor restarting a killed process
+#: rules workers standing by to take over a killed one's slot (BENCH_CLUSTER_STANDBYS=0: the killed
+#: worker's partitions wait for its restart, for comparison)
+RULES_STANDBYS = int(os.environ.get("BENCH_CLUSTER_STANDBYS", "1"))
 KILL_WINDOW_S = 10.0  # fixes sent this long after a kill are left out of the steady latency
 
 
@@ -176,8 +184,8 @@ def run_cluster(rules_workers: int, per_officer: int, flood_rounds: int, paced_r
         officer_of = {device_id: officer for _, device_id, officer in devices}
         db_version = _query(url, "select version()")[0][0].split(" on ")[0]
         started_at = datetime.now(UTC).replace(tzinfo=None)
-        cluster = LocalCluster(url, Path(tmp), receivers=2, rules_workers=rules_workers, api_workers=2,
-                               heartbeat_s=1.0)
+        cluster = LocalCluster(url, Path(tmp), receivers=2, rules_workers=rules_workers,
+                               rules_standbys=RULES_STANDBYS, api_workers=2, heartbeat_s=1.0)
         with cluster:
             tokens = {f"off{k}": _login(cluster.apis[0].url, k) for k in range(1, OFFICERS + 1)}
             listeners = {officer: LiveListener(cluster, i % 2, token) for i, (officer, token) in
@@ -208,6 +216,7 @@ def run_cluster(rules_workers: int, per_officer: int, flood_rounds: int, paced_r
                         sent_at.setdefault((device_of[fix.serial], fix.fix_time.replace(tzinfo=None)), began)
 
             kills, restarts, kill_times = 0, [], []
+            rules_killed_at = time.time()
             sim_start = datetime.now(UTC)
             stored = lambda: _query(url, "select count(*) from position")[0][0]  # noqa: E731
 
@@ -241,6 +250,7 @@ def run_cluster(rules_workers: int, per_officer: int, flood_rounds: int, paced_r
                 for r in range(flood_rounds, flood_rounds + paced_rounds):
                     k = r - flood_rounds
                     if k == int(paced_rounds * 0.3):
+                        rules_killed_at = time.time()
                         cluster.rules[0].kill()
                         kills += 1
                         kill_times.append(time.monotonic())
@@ -270,6 +280,7 @@ def run_cluster(rules_workers: int, per_officer: int, flood_rounds: int, paced_r
             _wait(lambda: all(full[o].fixes() >= expected[o] for o in listeners), 120)
             for listener in full.values():
                 listener.close()
+            takeover_ms = _takeover_ms(cluster, rules_killed_at)
 
         stored, distinct = _query(url, "select count(*), count(distinct (device_id, fix_time)) from position")[0]
         stored_keys = set(_query(url, "select device_id, fix_time from position"))
@@ -295,12 +306,26 @@ def run_cluster(rules_workers: int, per_officer: int, flood_rounds: int, paced_r
             "live_gaps": gaps, "live_repeats": repeats, "live_fixes_timed": len(latencies),
             "live_reconnects": sum(listener.reconnects for listener in listeners.values()),
             **{f"{role}_cpu_us_per_fix": us for role, us in cpu_us_per_fix.items()},
-            "worker_kills": kills, "fixes_per_s": round(rate), "paced_fixes_per_s": round(rate * PACE),
+            "worker_kills": kills, "rules_takeover_ms": takeover_ms, "fixes_per_s": round(rate), "paced_fixes_per_s": round(rate * PACE),
             "fix_to_live_p50_ms": _percentile(latencies, 0.5), "fix_to_live_p99_ms": _percentile(latencies, 0.99),
             "fix_to_live_max_ms": _percentile(latencies, 1.0),
             "fix_to_live_steady_p50_ms": _percentile(steady, 0.5),
             "fix_to_live_steady_p99_ms": _percentile(steady, 0.99),
         }
+
+
+def _takeover_ms(cluster: LocalCluster, killed_at: float) -> int | None:
+    """From the SIGKILL of rules worker 0 to a worker holding its slot again: the standby, or without
+    one the restarted worker (the slot in their ready or `rules_slot` lines)."""
+    taken = []
+    for process in cluster.rules:
+        for line in process.log_path.read_text(errors="replace").splitlines():
+            if line.startswith('{"rules_slot"') or line.startswith('{"role": "rules"'):
+                value = json.loads(line)
+                state = value.get("rules_slot", value)
+                if state.get("slot") == 0 and state.get("at", 0) >= killed_at:
+                    taken.append(state["at"])
+    return round((min(taken) - killed_at) * 1000) if taken else None
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -332,7 +357,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     per_officer, flood_rounds, paced_rounds = (250, 2, 4) if quick else (1250, 8, 12)
     out: dict[str, Any] = {
         "cluster_broker": nats_server_version().replace("nats-server: ", "nats-server ") + " (JetStream)",
-        "cluster_receivers": 2, "cluster_api_workers": 2,
+        "cluster_receivers": 2, "cluster_api_workers": 2, "cluster_rules_standbys": RULES_STANDBYS,
     }
     two = run_cluster(2, per_officer, flood_rounds, paced_rounds)
     one = run_cluster(1, per_officer, flood_rounds, paced_rounds)

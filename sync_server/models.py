@@ -399,3 +399,14 @@ class ClusterOutbox(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     #: zstd-compressed JSON: [[officer_id, [event text, ...]], ...]
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ClusterSlot(Base):
+    """A rules-worker slot (a set of FIXES partitions, sync_server.cluster.slots): the epoch goes up each
+    time a worker takes the slot, and a round commits only under the epoch its worker took."""
+
+    __tablename__ = "cluster_slot"
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    holder: Mapped[str] = mapped_column(String(200))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime)

@@ -35,6 +35,7 @@ FIX_RETENTION_S = 24 * 3600  # covers a rules worker down for a day
 LIVE_RETENTION_S = 3600  # resume buffer of the live streams; older gaps are filled by the change feed
 DUPLICATE_WINDOW_S = 600
 LIVE_SLOTS = 1 << 16  # events per LIVE message at most; SSE id = stream seq * LIVE_SLOTS + index
+LIVE_MESSAGE_BYTES = 512 * 1024  # per LIVE message: under nats-server's default max_payload (1 MiB)
 MSG_ID = "Nats-Msg-Id"
 _SUBJECT_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
@@ -82,6 +83,23 @@ def encode_fixes(fixes: list[GatewayFix], received_at: datetime, via: str = "") 
 
 def decode_fixes(data: bytes) -> FixBatch:
     return FixBatch.model_validate_json(data)
+
+
+def live_messages(bodies: list[str]) -> list[tuple[int, bytes]]:
+    """One officer's live events as LIVE message bodies (newline-separated), each of at most LIVE_SLOTS
+    events and LIVE_MESSAGE_BYTES (an event larger than that alone), with the index of its first event.
+    The same events always split the same way, so a re-publish from the outbox repeats the message ids."""
+    encoded = [body.encode() for body in bodies]
+    messages: list[tuple[int, bytes]] = []
+    start, size = 0, 0
+    for index, body in enumerate(encoded):
+        if index > start and (size + len(body) + 1 > LIVE_MESSAGE_BYTES or index - start == LIVE_SLOTS):
+            messages.append((start, b"\n".join(encoded[start:index])))
+            start, size = index, 0
+        size += len(body) + 1
+    if start < len(encoded):
+        messages.append((start, b"\n".join(encoded[start:])))
+    return messages
 
 
 def live_seq(stream_seq: int, index: int) -> int:

@@ -2,7 +2,7 @@
 processes on loopback ports, for a developer (`make cluster`), the cluster tests and `bench cluster`.
 
     python -m sync_server.cluster.launcher --db URL [--create-db] [--seed --officers N --caseload M
-        --password P] [--receivers 2] [--rules-workers 2] [--api-workers 2] [--partitions 16]
+        --password P] [--receivers 2] [--rules-workers 2] [--rules-standbys 1] [--api-workers 2] [--partitions 16]
 
 Clients use the printed ports directly (no proxy): trackers and gateways any receiver, workstations any
 API worker; each worker is stateless, so a client may switch to another one at any time.
@@ -111,12 +111,14 @@ class RoleProcess:
 
 class LocalCluster:
     def __init__(
-        self, db_url: str, workdir: Path, *, receivers: int = 2, rules_workers: int = 2, api_workers: int = 2,
-        partitions: int = broker.DEFAULT_PARTITIONS, heartbeat_s: float = 10.0, watchdog_s: float | None = None,
+        self, db_url: str, workdir: Path, *, receivers: int = 2, rules_workers: int = 2, rules_standbys: int = 0,
+        api_workers: int = 2, partitions: int = broker.DEFAULT_PARTITIONS, heartbeat_s: float = 10.0,
+        watchdog_s: float | None = None,
     ) -> None:
         self.db_url, self.workdir = db_url, Path(workdir)
         self.partitions, self.heartbeat_s, self.watchdog_s = partitions, heartbeat_s, watchdog_s
         self.counts = {"receive": receivers, "rules": rules_workers, "api": api_workers}
+        self.rules_standbys = rules_standbys
         self.nats = NatsServer(self.workdir / "nats")
         self.receivers: list[RoleProcess] = []
         self.rules: list[RoleProcess] = []
@@ -132,9 +134,12 @@ class LocalCluster:
         self.nats.start()
         try:
             prepare_database(self.db_url).dispose()
+            # rules-0 .. rules-(N-1) take slots 0 .. N-1 (started in turn, each ready once it holds
+            # its slot); the standbys after them find every slot held and wait for one to free up
+            count = self.counts["rules"]
             self.rules = [
-                self._role("rules", i, ["--index", str(i), "--count", str(self.counts["rules"])])
-                for i in range(self.counts["rules"])
+                self._role("rules", i, ["--index", str(i % count), "--count", str(count)])
+                for i in range(count + self.rules_standbys)
             ]
             self.receivers = [self._role("receive", i, []) for i in range(self.counts["receive"])]
             self.apis = [
@@ -170,7 +175,8 @@ class LocalCluster:
         return {
             "nats": self.nats.url, "db": make_url(self.db_url).render_as_string(hide_password=True),
             "receivers": [p.url for p in self.receivers], "api_workers": [p.url for p in self.apis],
-            "rules_workers": [p.name for p in self.rules], "logs": str(self.workdir),
+            "rules_workers": [p.name for p in self.rules[:self.counts["rules"]]],
+            "rules_standbys": [p.name for p in self.rules[self.counts["rules"]:]], "logs": str(self.workdir),
         }
 
 
@@ -217,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --seed: write serial,key of every seeded device (CSV)")
     p.add_argument("--receivers", type=int, default=2)
     p.add_argument("--rules-workers", type=int, default=2)
+    p.add_argument("--rules-standbys", type=int, default=1,
+                   help="rules workers that take over a dead worker's partitions at once")
     p.add_argument("--api-workers", type=int, default=2)
     p.add_argument("--partitions", type=int, default=broker.DEFAULT_PARTITIONS)
     p.add_argument("--workdir", default=None, help="logs and the broker's store (default: a temporary directory)")
@@ -250,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sync-cluster-") as tmp:
         cluster = LocalCluster(
             args.db, Path(args.workdir or tmp), receivers=args.receivers, rules_workers=args.rules_workers,
-            api_workers=args.api_workers, partitions=args.partitions, watchdog_s=30.0,
+            rules_standbys=args.rules_standbys, api_workers=args.api_workers, partitions=args.partitions, watchdog_s=30.0,
         )
         with cluster:
             print(json.dumps({"cluster": cluster.describe()}), flush=True)

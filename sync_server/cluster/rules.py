@@ -1,11 +1,15 @@
 """Cluster rules workers: apply FIXES messages to PostgreSQL with the all-in-one server's rules and
 storage code (sync_server.ingest.apply_fixes), exactly once, in per-device order.
 
-Worker `index` of `count` owns the partitions p with p % count == index and reads them through one
-durable JetStream consumer filtered on those subjects. Each round takes what is waiting (up to
-`max_messages`) and applies it in one transaction: positions (COPY), device state, change-feed rows
-and alerts, plus a `cluster_applied` row per message id and the round's live events in
-`cluster_outbox`. Only after the commit does it publish the live events and acknowledge the messages.
+A cluster runs `count` workers' worth of slots (sync_server.cluster.slots): slot s owns the partitions
+p with p % count == s, and a worker holds at most one slot, taking `index` first if it is free, else any
+free one; with every slot held it stands by, and takes over the slot of a worker that dies within
+slots.POLL_S of its PostgreSQL session ending (a killed process's session ends with it). The holder reads
+its partitions through one durable JetStream consumer filtered on them. Each round takes what is waiting
+(up to `max_messages`) and applies it in one transaction: positions (COPY), device state, change-feed
+rows and alerts, plus a `cluster_applied` row per message id and the round's live events in
+`cluster_outbox`, after checking that the slot is still this worker's (fencing). Only after the commit
+does it publish the live events and acknowledge the messages.
 
 Exactly once through a crash (SIGKILL at any point): what committed is recorded with its message ids,
 so a redelivered message is skipped; the database, not the consumer, is the position of record: at
@@ -13,20 +17,23 @@ start the worker re-creates its consumer at the sequence after the highest one i
 so messages are never applied out of order, and it first publishes any outbox left by a crash between
 commit and publish (the broker drops the copies it already stored: live messages have fixed ids).
 
-Device state (last fix, rule memory, officer) is held in memory for the devices of owned partitions,
-loaded from the database on a device's first fix; nothing else writes those columns but this worker.
+Device state (last fix, rule memory, officer) is held in memory for the devices of the held slot,
+loaded from the database on a device's first fix; nothing else writes those columns but the slot's
+holder (a new holder starts with none).
 Zones come from the shared ZoneCache (one counter read per round; zone edits invalidate it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -39,6 +46,7 @@ from pydantic import ValidationError
 from sqlalchemy import delete, func, select
 
 from sync_server.cluster import broker
+from sync_server.cluster.slots import POLL_S, Fenced, SlotLease, owned_partitions
 from sync_server.db import Database, utcnow
 from sync_server.ingest import IngestError, apply_fixes, load_devices, order_fixes
 from sync_server.models import ClusterApplied, ClusterOutbox
@@ -76,7 +84,8 @@ class RulesWorker:
             raise ValueError("need 0 <= index < count <= partitions")
         self.db, self.nats_url, self.max_messages = db, nats_url, max_messages
         self.index, self.count, self.partitions = index, count, partitions
-        self.owned = [p for p in range(partitions) if p % count == index]
+        self.lease = SlotLease(db, count)
+        self.owned = owned_partitions(index, count, partitions)  # of the slot held (taken first: index)
         self.devices: dict[str, Any] = {}
         self.offsets: dict[int, int] = {}
         self.commits = 0
@@ -85,33 +94,69 @@ class RulesWorker:
         self._crash_after = int(crash) if crash else None
         self._zstd = zstandard.ZstdCompressor(level=1)
 
+    def _slot_prefix(self, slot: int | None) -> str:
+        return f"rules-{slot}-of-{self.count}"
+
     @property
     def consumer_name(self) -> str:
-        return f"rules-{self.index}-of-{self.count}"
+        """Per holding (slot and epoch): a worker that lost its slot acknowledges into a consumer that
+        is gone, never into its successor's."""
+        return f"{self._slot_prefix(self.lease.slot)}-e{self.lease.epoch}"
 
-    async def run(self, stop: asyncio.Event) -> None:
-        nc = await broker.connect(self.nats_url, self.consumer_name)
+    def state(self) -> dict[str, Any]:
+        held = self.lease.slot is not None
+        return {"slot": self.lease.slot, "epoch": self.lease.epoch if held else None,
+                "partitions": self.owned if held else [], "at": round(time.time(), 3)}
+
+    async def run(self, stop: asyncio.Event, report: Callable[[dict[str, Any]], None] = lambda _: None) -> None:
+        """Hold a slot and apply its partitions, or stand by until one is free; `report` gets this
+        worker's state after the first attempt and at every change of slot."""
+        nc = await broker.connect(self.nats_url, f"rules-{self.index}-of-{self.count}")
         try:
             js = nc.jetstream()
-            pruned = time.monotonic()
+            standing_by = False
             while not stop.is_set():
+                slot = await asyncio.to_thread(self.lease.claim, self.index)
+                if slot is None:
+                    if not standing_by:
+                        report(self.state())
+                        standing_by = True
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), POLL_S)
+                    continue
+                standing_by = False
+                self.owned = owned_partitions(slot, self.count, self.partitions)
+                self.devices.clear()
+                report(self.state())
                 try:
-                    await self._consume(js, stop)
-                except (nats.errors.Error, TimeoutError) as exc:
-                    # The broker went away mid-round (what committed is in the database, its live
-                    # events in the outbox): start over from the database's position once it is back.
-                    log.warning("broker error (%s); resuming from the applied positions", type(exc).__name__)
-                    await asyncio.sleep(1.0)
-                if time.monotonic() - pruned > PRUNE_EVERY_S:
-                    await asyncio.to_thread(self._prune)
-                    pruned = time.monotonic()
+                    await self._hold(js, stop)
+                except Fenced as exc:  # another worker holds the slot now: stand by
+                    log.warning("lost the slot: %s", exc)
+                finally:
+                    self.devices.clear()
+                    self.lease.release()
         finally:
+            self.lease.release()
             await nc.close()
+
+    async def _hold(self, js: Any, stop: asyncio.Event) -> None:
+        pruned = time.monotonic()
+        while not stop.is_set():
+            try:
+                await self._consume(js, stop)
+            except (nats.errors.Error, TimeoutError) as exc:
+                # The broker went away mid-round (what committed is in the database, its live
+                # events in the outbox): start over from the database's position once it is back.
+                log.warning("broker error (%s); resuming from the applied positions", type(exc).__name__)
+                await asyncio.sleep(1.0)
+            if time.monotonic() - pruned > PRUNE_EVERY_S:
+                await asyncio.to_thread(self._prune)
+                pruned = time.monotonic()
 
     async def _consume(self, js: Any, stop: asyncio.Event) -> None:
         """Consume from the applied positions until `stop`, or for PRUNE_EVERY_S (pruning is due)."""
         await broker.ensure_streams(js)
-        self.offsets = await asyncio.to_thread(self._load_offsets)
+        self.offsets = await asyncio.to_thread(self._load_offsets)  # also: is the slot still ours?
         await self._flush_outbox(js)
         subscription = await self._bind(js)
         until = time.monotonic() + PRUNE_EVERY_S
@@ -124,12 +169,14 @@ class RulesWorker:
                 await self._round(js, messages)
 
     async def _bind(self, js: Any) -> Any:
-        """(Re)create the durable consumer at the database's position: after a crash the broker's own
-        position may be ahead of what committed, or behind it."""
-        try:
-            await js.delete_consumer(broker.FIX_STREAM, self.consumer_name)
-        except NotFoundError:
-            pass
+        """(Re)create the slot's durable consumer at the database's position: after a crash the broker's
+        own position may be ahead of what committed, or behind it. Consumers of earlier holdings of the
+        slot go."""
+        prefix = self._slot_prefix(self.lease.slot)
+        for info in await js.consumers_info(broker.FIX_STREAM):
+            if info.name == prefix or info.name.startswith(prefix + "-"):
+                with contextlib.suppress(NotFoundError):
+                    await js.delete_consumer(broker.FIX_STREAM, info.name)
         start = min(self.offsets.get(p, 0) for p in self.owned) + 1
         await js.add_consumer(broker.FIX_STREAM, ConsumerConfig(
             durable_name=self.consumer_name,
@@ -165,6 +212,8 @@ class RulesWorker:
 
     def _load_offsets(self) -> dict[int, int]:
         with self.db.read() as session:
+            if self.lease.slot is not None:
+                self.lease.check(session)
             rows = session.execute(
                 select(ClusterApplied.partition, func.max(ClusterApplied.stream_seq))
                 .where(ClusterApplied.partition.in_(self.owned))
@@ -183,6 +232,7 @@ class RulesWorker:
     def _apply_once(self, messages: list[_Message]) -> tuple[str, list[tuple[str, list[str]]]] | None:
         now = utcnow()
         with self.db.write() as session:
+            self.lease.check(session)
             ids = list({m.msg_id for m in messages})
             done = set(session.scalars(select(ClusterApplied.msg_id).where(ClusterApplied.msg_id.in_(ids))))
             fresh: list[_Message] = []
@@ -251,10 +301,10 @@ class RulesWorker:
     async def _publish(self, js: Any, outbox_id: str, events: list[tuple[str, list[str]]]) -> None:
         publishes = []
         for officer_id, bodies in events:
-            for chunk in range(0, len(bodies), broker.LIVE_SLOTS):
+            for first, data in broker.live_messages(bodies):
                 publishes.append(js.publish(
-                    broker.live_subject(officer_id), "\n".join(bodies[chunk:chunk + broker.LIVE_SLOTS]).encode(),
-                    headers={broker.MSG_ID: f"{outbox_id}:{officer_id}:{chunk}"}, timeout=30,
+                    broker.live_subject(officer_id), data,
+                    headers={broker.MSG_ID: f"{outbox_id}:{officer_id}:{first}"}, timeout=30,
                 ))
         await asyncio.gather(*publishes)
 
@@ -289,10 +339,15 @@ def run_worker(worker: RulesWorker, stop_signal: asyncio.Event | None = None) ->
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         started = time.monotonic()
-        print(json.dumps({"role": "rules", "consumer": worker.consumer_name, "partitions": worker.owned}),
-              flush=True)
-        await worker.run(stop)
-        print(json.dumps({"stopped": worker.consumer_name, "fixes_applied": worker.fixes_applied,
+        reported = [0]
+
+        def report(state: dict[str, Any]) -> None:
+            # the first line is the ready line (the slot taken, or standing by); then each change
+            print(json.dumps({"role": "rules", **state} if not reported[0] else {"rules_slot": state}), flush=True)
+            reported[0] += 1
+
+        await worker.run(stop, report)
+        print(json.dumps({"stopped": f"rules-{worker.index}-of-{worker.count}", "fixes_applied": worker.fixes_applied,
                           "seconds": round(time.monotonic() - started, 1)}), flush=True)
 
     asyncio.run(main())

@@ -56,3 +56,25 @@ def test_a_stored_fix_batch_survives_a_broker_restart_and_a_retry_is_stored_once
         stored = broker.decode_fixes(asyncio.run(read_back(server.url)))
     assert [f.serial for f in stored.fixes] == ["SN1"]
     assert stored.received_at == datetime(2026, 3, 2, 12, 0, 1)
+
+
+def test_a_rounds_live_events_beyond_a_broker_message_go_in_several_that_it_accepts(nats_server):
+    bodies = [f'{{"type":"fix","n":{i},"pad":"{"x" * 400}"}}' for i in range(3000)]  # ~1.2 MB for one officer
+    messages = broker.live_messages(bodies)
+    assert len(messages) == 3 and messages == broker.live_messages(bodies)  # the same ids on a re-publish
+    assert all(len(data) <= broker.LIVE_MESSAGE_BYTES for _, data in messages)
+    assert [body for _, data in messages for body in data.decode().split("\n")] == bodies
+    assert [first for first, _ in messages] == [0, *(first + len(data.split(b"\n")) for first, data in messages[:-1])]
+
+    async def scenario() -> None:
+        nc = await broker.connect(nats_server.url, "test")
+        try:
+            js = nc.jetstream()
+            await broker.ensure_streams(js)
+            for first, data in messages:
+                await js.publish(broker.live_subject("off1"), data, headers={broker.MSG_ID: f"round:off1:{first}"})
+            assert (await js.stream_info(broker.LIVE_STREAM)).state.messages == len(messages)
+        finally:
+            await nc.close()
+
+    asyncio.run(scenario())

@@ -27,8 +27,10 @@ def _positions(db_url: str) -> int:
     return query(db_url, "select count(*) from position")[0][0]
 
 
-def test_fixes_are_applied_exactly_once_through_a_rules_worker_kill(cluster_factory, seeded_postgres):
-    cluster = cluster_factory(receivers=1, rules_workers=1, api_workers=1)
+@pytest.mark.parametrize("recovery", ["restart", "standby"])
+def test_fixes_are_applied_exactly_once_through_a_rules_worker_kill(cluster_factory, seeded_postgres, recovery):
+    # restart: the killed worker's supervisor starts it again; standby: another worker takes its slot over
+    cluster = cluster_factory(receivers=1, rules_workers=1, rules_standbys=int(recovery == "standby"), api_workers=1)
     db = seeded_postgres
     serials = [s for s, _ in devices(db)]
     key = gateway_key(db)
@@ -37,9 +39,12 @@ def test_fixes_are_applied_exactly_once_through_a_rules_worker_kill(cluster_fact
     live = LiveReader(cluster.apis[0].url, login(cluster.apis[0].url), after=0)
     # The worker kills itself (SIGKILL) right after its second commit: positions, alerts and feed rows
     # are in PostgreSQL, but it published no live event and acknowledged nothing.
-    worker = cluster.rules[0]
-    worker.stop()
+    worker, standbys = cluster.rules[0], cluster.rules[1:]
+    for process in [*standbys, worker]:
+        process.stop()
     worker.start(env={CRASH_AFTER_COMMIT_ENV: "2"})
+    for process in standbys:
+        process.start()
     batches = rounds(serials, 6, low_battery_round=2)
     for i, batch in enumerate(batches[:3]):
         assert post_batch(cluster.receivers[0].url, key, batch).status_code == 200
@@ -48,10 +53,11 @@ def test_fixes_are_applied_exactly_once_through_a_rules_worker_kill(cluster_fact
     assert worker.process.returncode == -9
     committed = _positions(db)
     assert committed > 0
-    # fixes keep arriving while no rules worker runs: the broker holds them
+    # fixes keep arriving while no rules worker holds the slot: the broker holds them
     for batch in batches[3:]:
         assert post_batch(cluster.receivers[0].url, key, batch).status_code == 200
-    worker.start()
+    if recovery == "restart":
+        worker.start()
     sent = sum(map(len, batches))
     wait_for(lambda: _positions(db) >= sent, what="every fix stored")
     officer1 = {s for s, officer in devices(db) if officer == "off1"}
@@ -73,6 +79,10 @@ def test_fixes_are_applied_exactly_once_through_a_rules_worker_kill(cluster_fact
     seqs = [e["seq"] for e in live.events]
     assert seqs == sorted(set(seqs))
     assert query(db, "select count(*) from cluster_outbox")[0][0] == 0
+    # taken at the cluster's start, by the worker started to crash, then by the restarted worker or the standby
+    assert query(db, "select slot, epoch from cluster_slot") == [(0, 3)]
+    if recovery == "standby":
+        assert not worker.alive and '"rules_slot": {"slot": 0' in standbys[0].log_path.read_text()
 
 
 def test_a_live_stream_resumes_on_another_api_worker_after_a_kill(cluster_factory, seeded_postgres):
