@@ -39,6 +39,8 @@ from workstation.triage_queue import NO_FILTER, QueueClock, queue, view_counts
 
 IncidentRole = Qt.ItemDataRole.UserRole + 10
 COLUMNS = ("Severity", "Participant · incident")
+#: rows inserted or removed one by one at most; more (a filter chosen, a first sync) is one reset
+MAX_ROW_CHANGES = 50
 STATE_MARK = {"open": "", "acknowledged": "acknowledged", "resolved": "resolved"}
 
 
@@ -87,23 +89,36 @@ class IncidentTableModel(SnapshotTableModel):
 
     def set_incidents(self, incidents: Sequence[Incident], names: Mapping[str, str],
                       cases: Mapping[str, str] | None = None) -> bool:
-        """Show these rows. When the same incidents are listed in the same order (an acknowledge, a
-        reload after a live alert that changed nothing here) only the rows that differ are
-        repainted, and the selection stays; returns True when the list was replaced (a reset)."""
+        """Show these rows, changing only what differs: a few incidents that came or went (a live
+        alert, a resolve) are inserted or removed where they rank, the others that changed
+        (acknowledged, a new alert in them) are repainted in place, and the view keeps its
+        selection and scroll position. Many changes, or incidents that moved, replace the list (one
+        reset); returns True then."""
         incidents = list(incidents)
         cases = dict(cases) if cases is not None else self._cases
         same_people = names == self._names and cases == self._cases
         self._names, self._cases = dict(names), cases
-        if len(incidents) == len(self._items) and all(
-            a.id == b.id for a, b in zip(incidents, self._items, strict=True)
-        ):
-            old, self._items = self._items, incidents
-            for row, (before, after) in enumerate(zip(old, incidents, strict=True)):
-                if not same_people or before != after:
-                    self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
-            return False
-        self.set_rows(incidents)
-        return True
+        new_ids = [i.id for i in incidents]
+        kept = set(new_ids) & {i.id for i in self._items}
+        if (len(set(new_ids)) != len(new_ids)
+                or len(self._items) + len(incidents) - 2 * len(kept) > MAX_ROW_CHANGES
+                or [i.id for i in self._items if i.id in kept] != [i for i in new_ids if i in kept]):
+            self.set_rows(incidents)
+            return True
+        for row in range(len(self._items) - 1, -1, -1):  # bottom up: the rows above keep their numbers
+            if self._items[row].id not in kept:
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self._items[row]
+                self.endRemoveRows()
+        for row, incident in enumerate(incidents):  # top down: what is above is already the new list
+            if incident.id not in kept:
+                self.beginInsertRows(QModelIndex(), row, row)
+                self._items.insert(row, incident)
+                self.endInsertRows()
+            elif not same_people or self._items[row] != incident:
+                self._items[row] = incident
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+        return False
 
     def _rows_replaced(self) -> None:
         self._now = self.clock()  # ages are shown relative to the moment the list arrived
@@ -202,7 +217,7 @@ class IncidentsPanel(QWidget):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(24)
-        header.resizeSection(0, 68)
+        header.resizeSection(0, 78)  # "due 40 min", "05:30 CST"
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().lineSpacing() * 2 + 10)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)

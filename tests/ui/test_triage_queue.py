@@ -88,6 +88,29 @@ def test_rows_show_the_case_number_and_keyboard_selects_several(qtbot, offline_w
     qtbot.waitUntil(lambda: all(i.state == "acknowledged" for i in panel.model.incidents()), timeout=10_000)
 
 
+def test_a_new_incident_is_inserted_where_it_ranks_without_rebuilding_the_list(qtbot, offline_window):
+    """A live alert that makes a new incident adds one row: no model reset, the officer's selection
+    and current row stay (screens refresh what changed)."""
+    from local_db.models import Alert
+    from workstation.changes import Changes
+
+    w = offline_window
+    panel = w.incidents
+    tamper = next(i for i in panel.model.incidents() if i.family == "tamper")
+    assert panel.select_incident(tamper.id)
+    resets, inserted = [], []
+    panel.model.modelReset.connect(lambda: resets.append(1))
+    panel.model.rowsInserted.connect(lambda _parent, first, last: inserted.append((first, last)))
+    now = datetime.now(UTC).replace(tzinfo=None)
+    w.store.write(lambda s: s.add(Alert(id="al-new", version=1, participant_id="p005", device_id="d005",
+                                        kind="zone_entry", severity="high", opened_at=now - timedelta(minutes=1))))
+    w.apply_changes(Changes(alerts=frozenset({"al-new"}), participants=frozenset({"p005"})))
+    qtbot.waitUntil(lambda: any(i.participant_id == "p005" for i in panel.model.incidents()), timeout=10_000)
+    assert resets == [] and len(inserted) == 1 and panel.model.rowCount() == 3
+    assert panel.current_incident().id == tamper.id and [i.id for i in panel.selected_incidents()] == [tamper.id]
+    assert panel.bar.views.tabText(0) == "Needs action\n3"
+
+
 def _midday_zone(now: datetime) -> str:
     """A fixed-offset zone where it is around noon now, so "today" holds what happened minutes ago
     whatever the hour the test runs at."""
