@@ -272,7 +272,7 @@ class WindowFeed:
 
     def _tick_ages(self) -> None:
         self.caseload.model.refresh_ages()
-        self.incidents.model.layoutChanged.emit()
+        self.incidents.tick()
         # the live feed came or went: say so, and judge staleness again (now, or as of the last data)
         live = self.services.live_state()
         if live != getattr(self, "_live_seen", live):

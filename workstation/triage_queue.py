@@ -73,15 +73,22 @@ class QueueClock:
         return cls(now, agency_day(now, agency_time_zone)[0])
 
 
+def _views_of(incident: Incident, clock: QueueClock) -> tuple[bool, bool]:
+    """(in Needs action, in Auto-resolved today); every incident is in All alerts."""
+    # a conflict waits for the officer's decision even on a closed incident
+    needs = incident.needs_officer or bool(incident.conflict)
+    cleared_today = (incident.auto_resolved and incident.resolved_at is not None
+                     and incident.resolved_at >= clock.day_start)
+    return needs, cleared_today
+
+
 def in_view(incident: Incident, view: str, clock: QueueClock) -> bool:
-    if view == "needs_action":
-        # a conflict waits for the officer's decision even on a closed incident
-        return incident.needs_officer or bool(incident.conflict)
-    if view == "auto_resolved_today":
-        return incident.auto_resolved and incident.resolved_at is not None and incident.resolved_at >= clock.day_start
     if view == "all":
         return True
-    raise ValueError(f"unknown view {view!r} (one of {', '.join(VIEWS)})")
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r} (one of {', '.join(VIEWS)})")
+    needs, cleared_today = _views_of(incident, clock)
+    return needs if view == "needs_action" else cleared_today
 
 
 def passes(incident: Incident, queue_filter: QueueFilter, clock: QueueClock) -> bool:
@@ -104,7 +111,11 @@ def queue(
 ) -> list[Incident]:
     """The incidents a view lists under the filters, in queue order (the incoming order, already
     ranked by workstation.incidents.rank_key; the auto-resolved view: most recently cleared first)."""
-    listed = [i for i in incidents if in_view(i, view, clock) and passes(i, queue_filter, clock)]
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r} (one of {', '.join(VIEWS)})")
+    filtering = queue_filter.active
+    listed = [i for i in incidents
+              if (view == "all" or in_view(i, view, clock)) and (not filtering or passes(i, queue_filter, clock))]
     if view == "auto_resolved_today":
         listed.sort(key=lambda i: (i.resolved_at or i.last_at, i.id), reverse=True)
     return listed
@@ -112,11 +123,13 @@ def queue(
 
 def view_counts(incidents: Sequence[Incident], queue_filter: QueueFilter, clock: QueueClock) -> dict[str, int]:
     """How many incidents each view lists under the filters (the counts on the view tabs)."""
-    counts = dict.fromkeys(VIEWS, 0)
+    needing = cleared = listed = 0
+    filtering = queue_filter.active
     for incident in incidents:
-        if not passes(incident, queue_filter, clock):
+        if filtering and not passes(incident, queue_filter, clock):
             continue
-        for view in VIEWS:
-            if in_view(incident, view, clock):
-                counts[view] += 1
-    return counts
+        needs, cleared_today = _views_of(incident, clock)
+        listed += 1
+        needing += needs
+        cleared += cleared_today
+    return {"needs_action": needing, "auto_resolved_today": cleared, "all": listed}

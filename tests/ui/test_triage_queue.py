@@ -230,3 +230,22 @@ def test_an_incident_about_several_participants_says_how_many_and_whose_alert_is
     assert panel.select_incident("out-1")
     lines = [panel.alerts.item(r).text() for r in range(panel.alerts.count())]
     assert "Sara Negrete 0" not in lines[0] and "Sara Negrete 1 · No communication" in lines[1]
+
+
+def test_the_age_tick_moves_due_times_and_the_last_hour(qtbot):
+    from ui.incidents_view import IncidentsPanel
+    from workstation.incidents import AlertFact, build_incidents
+
+    now = [datetime(2026, 11, 24, 18, 0)]
+    alerts = [AlertFact("a", "p1", "d1", "strap_tamper", "critical", now[0] - timedelta(minutes=50))]
+    panel = IncidentsPanel(clock=lambda: now[0])
+    qtbot.addWidget(panel)
+    panel.set_incidents(build_incidents(alerts, {}, None, now[0]), {"p1": "Ana Smith"}, 1)
+    panel.bar.set_filter(age="hour")
+    assert panel.model.rowCount() == 1 and panel.model.data(panel.model.index(0, 0)) == "Critical\nlate 35 min"
+    now[0] += timedelta(minutes=5)
+    panel.tick()
+    assert panel.model.data(panel.model.index(0, 0)) == "Critical\nlate 40 min"
+    now[0] += timedelta(minutes=10)  # opened an hour and 5 minutes ago: out of "last hour"
+    panel.tick()
+    assert panel.model.rowCount() == 0 and panel.bar.filtered.text() == "Filtered: 0 of 1 shown"
