@@ -95,18 +95,23 @@ class CaseloadTableModel(QAbstractTableModel):
         self._bold.setBold(True)
 
     # -- feeding ----------------------------------------------------------------------------
-    def set_rows(self, rows: Sequence[CaseloadRow]) -> None:
-        """Replace everything with a new snapshot (one reset; used after a sync, not for live data)."""
+    def set_rows(self, rows: Sequence[CaseloadRow], search_texts: Sequence[str] | None = None) -> None:
+        """Replace everything with a new snapshot (one reset; used after a sync, not for live data).
+        `search_texts`: each row's search_text, worked out on the worker that read the rows (for
+        7,000 rows that is ~15 ms the GUI thread does not spend)."""
         self.beginResetModel()
         self._rows = list(rows)
-        self._reindex()
+        self._reindex(search_texts)
         self._now = self.clock()
         self.endResetModel()
 
-    def _reindex(self) -> None:
+    def _reindex(self, search_texts: Sequence[str] | None = None) -> None:
         self._row_of_participant = {r.participant_id: i for i, r in enumerate(self._rows)}
         self._row_of_device = {r.device_id: i for i, r in enumerate(self._rows) if r.device_id}
-        self._haystack = [search_text(r) for r in self._rows]
+        if search_texts is not None and len(search_texts) == len(self._rows):
+            self._haystack = list(search_texts)
+        else:
+            self._haystack = [search_text(r) for r in self._rows]
 
     def replace_changed(self, rows: Sequence[CaseloadRow], changed: Sequence[int]) -> None:
         """Take a snapshot with the same participants in the same order, where only the rows at

@@ -94,6 +94,8 @@ class MainWindow(WindowFeed, WindowActions, WindowSync, WindowMenus, QMainWindow
         self._selected: str | None = None
         #: the live feed's applied device values not yet shown (applied on the next live tick)
         self._pending_fixes: list[LiveFix] = []
+        #: queued fixes are being shown, a chunk per event-loop turn
+        self._showing_fixes = False
         #: participants of live alerts not yet in a snapshot
         self._alert_participants: set[str] = set()
         self._alerts_dirty = False

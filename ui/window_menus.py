@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
-from ui import map_actions, report_dialog
+from ui import map_actions
 from ui.field_views import JournalDialog
 from ui.keyboard import SHORTCUTS, KeyboardDialog
 from ui.outbox_view import OutboxDialog
@@ -41,8 +41,8 @@ class WindowMenus:
             "schedule": lambda: self._record_action("schedule", self._selected),
             "track": lambda: self._record_action("track", self._selected),
             "track_window": lambda: self._record_action("track_window", self._selected),
-            "evidence_packet": lambda: report_dialog.open_evidence_packet(self),
-            "day_report": lambda: report_dialog.open_day_report(self),
+            "evidence_packet": lambda: _reports().open_evidence_packet(self),
+            "day_report": lambda: _reports().open_day_report(self),
             "sync": self.sync_now,
             "outbox": self.open_outbox,
             "journal": self.open_journal,
@@ -159,3 +159,11 @@ class WindowMenus:
         QMessageBox.about(self, "About Field Workstation",
                           f"<b>Field Workstation</b> {app_version()}<br>Offline-first workstation for "
                           "electronic-monitoring field officers.")
+
+
+def _reports() -> Any:
+    """ui.report_dialog, imported when a report is first asked for: it brings reportlab and Qt's
+    print support, which the window's start does not need (cold start, `python -m bench ui`)."""
+    from ui import report_dialog
+
+    return report_dialog

@@ -91,3 +91,17 @@ def test_database_from_a_newer_version_is_refused_untouched(v1_home: Path) -> No
     with pytest.raises(StoreTooNew, match="newer version"):
         open_store(v1_home, V1_PASSWORD)
     assert {p.name: p.read_bytes() for p in v1_home.iterdir()} == before
+
+
+def test_the_revisions_are_one_numbered_chain_so_the_newest_file_is_the_head() -> None:
+    """Opening a store at the head skips alembic (local_db.migrate.newest_revision_file): that is
+    only right while the ids are NNNN_<slug>, each revising the one numbered before it."""
+    from alembic.script import ScriptDirectory
+
+    from local_db.migrate import alembic_config, newest_revision_file
+
+    script = ScriptDirectory.from_config(alembic_config())
+    revisions = sorted(script.walk_revisions(), key=lambda r: r.revision)
+    assert [r.revision[:4] for r in revisions] == [f"{n:04d}" for n in range(1, len(revisions) + 1)]
+    assert [r.down_revision for r in revisions] == [None] + [r.revision for r in revisions[:-1]]
+    assert newest_revision_file() == head_revision() == revisions[-1].revision

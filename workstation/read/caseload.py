@@ -20,7 +20,7 @@ from workstation.access_audit import search_target
 from workstation.incidents import AlertFact, Incident, ServerIncidentFact, build_incidents
 from workstation.local_time import agency_day
 from workstation.read.rules import display_name, is_stale, marker_state, stale_reference
-from workstation.read.search import search_rows
+from workstation.read.search import search_rows, search_text
 from workstation.rules.schedule import DEFAULT_AGENCY_TIME_ZONE, participant_time_zone
 from workstation.sync import outbox
 
@@ -63,6 +63,9 @@ class CaseloadSnapshot:
     time_zones: dict[str, str] = field(default_factory=dict)
     #: participant id -> case number (two participants may share a name: the queue shows both)
     case_numbers: dict[str, str] = field(default_factory=dict)
+    #: each row's search text (read.search.search_text), when the rows replace the shown ones whole
+    #: (changed_rows None); empty otherwise
+    search_texts: list[str] = field(default_factory=list)
 
 
 def server_incident_fact(i: IncidentRow) -> ServerIncidentFact:
@@ -170,6 +173,7 @@ def load_caseload(
         data_as_of=data_as_of,
         time_zones={r.participant_id: time_zone_of(r.participant_id) for r in rows},
         case_numbers={r.participant_id: r.case_number for r in rows},
+        search_texts=[search_text(r) for r in rows] if changed_rows is None else [],
     )
 
 
