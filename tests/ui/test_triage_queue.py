@@ -79,6 +79,15 @@ def test_rows_show_the_case_number_and_keyboard_selects_several(qtbot, offline_w
     assert [i.id for i in panel.selected_incidents()] == [i.id for i in panel.model.incidents()]
     assert panel.ack.isEnabled() and panel.ack.text() == "Acknowledge 2"
     assert not panel.resolve.isEnabled()  # resolve is one at a time (a tamper needs its own note)
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    qtbot.keyClick(panel.table, Qt.Key.Key_Space, ctrl)  # Ctrl+Space takes the current row out
+    assert len(panel.selected_incidents()) == 1 and panel.ack.text() == "Acknowledge"
+    qtbot.keyClick(panel.table, Qt.Key.Key_Space, ctrl)  # and back in
+    assert len(panel.selected_incidents()) == 2
+    qtbot.keyClick(panel.table, Qt.Key.Key_Up)  # a plain move selects one again; Ctrl+A all
+    assert len(panel.selected_incidents()) == 1
+    qtbot.keyClick(panel.table, Qt.Key.Key_A, ctrl)
+    assert len(panel.selected_incidents()) == 2
     with qtbot.waitSignal(w.actionQueued, timeout=10_000):
         qtbot.keyClick(panel.table, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
     # no server record here (local history): one acknowledge per open alert, 3 battery alerts + 1 tamper
