@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -83,10 +83,16 @@ def test_cli_incidents_prints_the_needs_action_queue(sync_server_factory, tmp_pa
     home.mkdir()
     monkeypatch.setenv("WORKSTATION_HOME", str(home))
     monkeypatch.setenv("WORKSTATION_PASSWORD", "pw")
-    serial = server.seeded["officers"]["officer1"]["serials"][0]
+    serial, charged = server.seeded["officers"]["officer1"]["serials"][:2]
     server.ingest([GatewayFix(serial=serial, fix_time=datetime.now(UTC), lat=41.88, lon=-87.63, event="strap_tamper")])
+    for minutes, battery in ((3, 30), (2, 15), (1, 25)):  # a low battery that clears by itself
+        server.ingest([GatewayFix(serial=charged, fix_time=datetime.now(UTC) - timedelta(minutes=minutes), lat=41.88,
+                                  lon=-87.63, battery_pct=battery)])
     assert cli.main(["sync", "--server", server.url, "--user", "officer1", "--json"]) == 0
     capsys.readouterr()
+    assert cli.main(["incidents", "--all"]) == 0  # as text: an auto-resolved line says when and why
+    assert any("auto_resolved" in line and "(cleared: battery back above the threshold or charging)" in line
+               for line in capsys.readouterr().out.splitlines())
     assert cli.main(["incidents", "--json"]) == 0
     queue = json.loads(capsys.readouterr().out)
     assert queue and all(r["needs_action"] and r["state"] in ("open", "acknowledged") for r in queue)

@@ -75,7 +75,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for r in out:
         due = ("OVERDUE " if r["overdue"] else "due ") + str(r["due_at"] or "-")
+        if r["state"] == "auto_resolved":  # when and why it cleared, not a deadline
+            due = f"at {r['resolved_at']}"
         name = str(r["name"])[:28]
-        print(f"{r['case_number']:<18} {name:<28} {r['severity']:<8} {r['state']:<13} {due:<30} {r['summary']}")
+        why = f" ({r['resolution']})" if r["state"] == "auto_resolved" else ""
+        print(f"{r['case_number']:<18} {name:<28} {r['severity']:<8} {r['state']:<13} {due:<30} {r['summary']}{why}")
     print(f"{len(out)} incident(s)")
     return 0
