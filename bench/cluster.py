@@ -2,20 +2,20 @@
 
 Setup: a fresh PostgreSQL database (BENCH_POSTGRES_URL or TEST_POSTGRES_URL names the server; default
 the local one) seeded with 4 officers x 1,250 participants (one device each), and a LocalCluster:
-nats-server with JetStream, 2 receivers, N rules workers and one standby, 2 API workers, every role its
-own process.
-Each officer holds a /v1/live stream (on API worker 0 or 1). The device simulator's fixes (one per
-device per simulated minute) go as gateway batches of 500 to the receivers (4 concurrent senders,
-alternating receivers), 20 rounds: 100,000 fixes.
+nats-server with JetStream, 2 receivers, N rules workers and one standby (BENCH_CLUSTER_STANDBYS), 2 API
+workers, every role its own process. Each officer holds a /v1/live stream (on API worker 0 or 1). The
+device simulator's fixes (one per device per simulated minute) go as gateway batches of 500 to the
+receivers (4 concurrent senders, alternating receivers), 20 rounds: 100,000 fixes.
 
 1. Throughput (8 rounds, 40,000 fixes): sent as fast as the receivers take them; the rate is fixes
    sent / seconds until every one is stored (PostgreSQL) - receivers, broker and rules workers together.
 2. Failures and latency (12 rounds, 60,000 fixes): sent at half that rate; at 30 % of these rounds
    rules worker 0 is SIGKILLed, at 60 % API worker 0; each is restarted 1 s later (a supervisor's
-   job). The standby rules worker takes over the killed one's slot (its partitions) as soon as the
-   killed one's PostgreSQL session ends; the restarted one becomes the standby. The officers whose
-   stream broke reconnect to the other API worker with Last-Event-ID, as the workstation does. Latency is from handing a fix's batch to a receiver to the officer's live
-   client parsing the fix; "steady" leaves out fixes sent within 10 s after a kill.
+   job). The standby takes the killed rules worker's slot (its partitions) over as soon as that
+   worker's PostgreSQL session ends; the restarted one becomes the standby. The officers whose stream
+   broke reconnect to the other API worker with Last-Event-ID, as the workstation does. Latency is from
+   handing a fix's batch to a receiver to the officer's live client parsing the fix; "steady" leaves
+   out fixes sent within 10 s after a kill.
 
 Oracle (both phases): every fix answered 200 is stored once (positions by device and fix time),
 alerts do not repeat (device, kind, time), and each officer's live events equal the broker's whole
@@ -23,15 +23,15 @@ stream for that officer, read again from the start at the end (no gap, no repeat
 
 Metrics (2 rules workers; the same run with 1 rules worker adds `cluster_1w_*`): cluster_broker,
 cluster_db, cluster_receivers, cluster_rules_workers, cluster_rules_standbys, cluster_api_workers,
-cluster_worker_kills, cluster_rules_takeover_ms (SIGKILL to another worker, or the restarted one, holding
-its slot),
-cluster_fixes_sent, cluster_fixes_stored, cluster_lost, cluster_duplicated, cluster_alerts_duplicated,
-cluster_live_gaps (events of the broker's stream an officer never got), cluster_live_repeats,
-cluster_fixes_per_s (phase 1) and the CPU each kind of process spent per fix in it
-(cluster_{receivers,rules_workers,api_workers,broker,postgres}_cpu_us_per_fix, the standby with the
-rules workers; postgres: its server
-processes of the bench database; contention-independent where the rates are not), cluster_paced_fixes_per_s (phase 2), cluster_fix_to_live_p50_ms /
-_p99_ms / _max_ms (phase 2, kills included) and cluster_fix_to_live_steady_p50_ms / _p99_ms.
+cluster_worker_kills, cluster_rules_takeover_ms (from the SIGKILL to a worker holding the slot again:
+the standby, or without one the restarted worker), cluster_fixes_sent, cluster_fixes_stored,
+cluster_lost, cluster_duplicated, cluster_alerts_duplicated, cluster_live_gaps (events of the broker's
+stream an officer never got), cluster_live_repeats, cluster_fixes_per_s (phase 1) and the CPU each kind
+of process spent per fix in it (cluster_{receivers,rules_workers,api_workers,broker,postgres}_cpu_us_per_fix,
+postgres: its server processes of the bench database; contention-independent where the rates are not),
+the standby's CPU in phase 1 (cluster_rules_standbys_cpu_ms_per_s: it does no per-fix work),
+cluster_paced_fixes_per_s (phase 2), cluster_fix_to_live_p50_ms / _p99_ms / _max_ms (phase 2, kills
+included) and cluster_fix_to_live_steady_p50_ms / _p99_ms.
 """
 
 from __future__ import annotations
@@ -237,11 +237,10 @@ def run_cluster(rules_workers: int, per_officer: int, flood_rounds: int, paced_r
                 flood_s = time.monotonic() - first_send
                 rate = flood_sent / flood_s
                 cpu_after = _cpu_by_role(cluster)
-                cpu_us_per_fix = {
-                    role: round(sum(cpu - cpu_before[role].get(pid, 0.0) for pid, cpu in pids.items())
-                                / flood_sent * 1e6, 1)
-                    for role, pids in cpu_after.items()
-                }
+                cpu_s = {role: sum(cpu - cpu_before[role].get(pid, 0.0) for pid, cpu in pids.items())
+                         for role, pids in cpu_after.items()}
+                standby_ms_per_s = round(cpu_s.pop("rules_standbys") / flood_s * 1000, 1)  # no per-fix work
+                cpu_us_per_fix = {role: round(cpu / flood_sent * 1e6, 1) for role, cpu in cpu_s.items()}
                 # 2. failures and latency: paced at a share of that rate, SIGKILLs mid-stream
                 paced_from = time.monotonic()
                 interval = BATCH / (rate * PACE)
@@ -306,6 +305,7 @@ def run_cluster(rules_workers: int, per_officer: int, flood_rounds: int, paced_r
             "live_gaps": gaps, "live_repeats": repeats, "live_fixes_timed": len(latencies),
             "live_reconnects": sum(listener.reconnects for listener in listeners.values()),
             **{f"{role}_cpu_us_per_fix": us for role, us in cpu_us_per_fix.items()},
+            "rules_standbys_cpu_ms_per_s": standby_ms_per_s,
             "worker_kills": kills, "rules_takeover_ms": takeover_ms, "fixes_per_s": round(rate), "paced_fixes_per_s": round(rate * PACE),
             "fix_to_live_p50_ms": _percentile(latencies, 0.5), "fix_to_live_p99_ms": _percentile(latencies, 0.99),
             "fix_to_live_max_ms": _percentile(latencies, 1.0),
@@ -337,10 +337,11 @@ def _cpu_seconds(pid: int) -> float:
 def _cpu_by_role(cluster: LocalCluster) -> dict[str, dict[int, float]]:
     """CPU seconds used so far by each process of the cluster, by kind; for PostgreSQL, by the server
     processes serving its database (the workers' pooled connections)."""
+    workers = cluster.counts["rules"]
     out = {
         name: {p.process.pid: _cpu_seconds(p.process.pid) for p in processes}
-        for name, processes in (("receivers", cluster.receivers), ("rules_workers", cluster.rules),
-                                ("api_workers", cluster.apis))
+        for name, processes in (("receivers", cluster.receivers), ("rules_workers", cluster.rules[:workers]),
+                                ("rules_standbys", cluster.rules[workers:]), ("api_workers", cluster.apis))
     }
     out["broker"] = {cluster.nats.process.pid: _cpu_seconds(cluster.nats.process.pid)}
     backends = _query(cluster.db_url, "select pid from pg_stat_activity where datname = current_database() "

@@ -4,7 +4,9 @@
     sync-server rules   --db URL --nats URL --index I --count N [--partitions P]
     sync-server api     --db URL --nats URL [--host H] [--port N] [--heartbeat S] [--watchdog S]
 
-Every process of one cluster must be given the same --partitions. Each prints one JSON line when it is
+Every process of one cluster must be given the same --partitions (rules workers also the same --count:
+a rules worker takes slot --index if it is free, else any free one, else stands by to take over the
+slot of a worker that dies; sync_server.cluster.slots). Each prints one JSON line when it is
 ready ({"listening": URL, "role": ...} or the rules worker's {"role": "rules", ...}) and stops
 cleanly on SIGTERM. The database schema is created (or completed) by whichever process comes first.
 """
@@ -31,8 +33,9 @@ def _parser(role: str) -> argparse.ArgumentParser:
     p.add_argument("--partitions", type=int, default=broker.DEFAULT_PARTITIONS,
                    help="device partitions of the FIXES stream (the same for every process of a cluster)")
     if role == "rules":
-        p.add_argument("--index", type=int, default=0, help="this worker's number, 0 .. count-1")
-        p.add_argument("--count", type=int, default=1, help="rules workers in the cluster")
+        p.add_argument("--index", type=int, default=0,
+                       help="the slot (0 .. count-1) to take if free; else any free one, else stand by")
+        p.add_argument("--count", type=int, default=1, help="slots: rules workers holding partitions at once")
         p.add_argument("--max-messages", type=int, default=256, help="FIXES messages per transaction at most")
     else:
         p.add_argument("--host", default="127.0.0.1")

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import signal
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -46,7 +47,7 @@ from pydantic import ValidationError
 from sqlalchemy import delete, func, select
 
 from sync_server.cluster import broker
-from sync_server.cluster.slots import POLL_S, Fenced, SlotLease, owned_partitions
+from sync_server.cluster.slots import Fenced, SlotLease, owned_partitions
 from sync_server.db import Database, utcnow
 from sync_server.ingest import IngestError, apply_fixes, load_devices, order_fixes
 from sync_server.models import ClusterApplied, ClusterOutbox
@@ -112,19 +113,16 @@ class RulesWorker:
         """Hold a slot and apply its partitions, or stand by until one is free; `report` gets this
         worker's state after the first attempt and at every change of slot."""
         nc = await broker.connect(self.nats_url, f"rules-{self.index}-of-{self.count}")
+        halt = threading.Event()  # `stop`, for the thread waiting for a slot
+        halting = asyncio.create_task(stop.wait())
+        halting.add_done_callback(lambda _: halt.set())
         try:
             js = nc.jetstream()
-            standing_by = False
             while not stop.is_set():
-                slot = await asyncio.to_thread(self.lease.claim, self.index)
+                slot = await asyncio.to_thread(self.lease.wait_for_slot, self.index, halt,
+                                               lambda: report(self.state()))
                 if slot is None:
-                    if not standing_by:
-                        report(self.state())
-                        standing_by = True
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), POLL_S)
                     continue
-                standing_by = False
                 self.owned = owned_partitions(slot, self.count, self.partitions)
                 self.devices.clear()
                 report(self.state())
@@ -136,6 +134,7 @@ class RulesWorker:
                     self.devices.clear()
                     self.lease.release()
         finally:
+            halting.cancel()
             self.lease.release()
             await nc.close()
 
