@@ -114,12 +114,16 @@ class WindowActions:
     def _action_failed(self, exc: BaseException) -> None:
         QMessageBox.warning(self, "Action not saved", f"The action was not saved:\n{exc}")
 
-    def _incident_action(self, handler) -> None:
+    def resolve_selected(self) -> None:
+        """Ctrl+E: resolve the one selected incident (each needs its own finding, a tamper its note)."""
         incident = self.incidents.current_incident()
         if incident is None:
             self.statusBar().showMessage("Select an incident first (Ctrl+I).", 4000)
             return
-        handler(incident)
+        if len(self.incidents.selected_incidents()) > 1:
+            self.statusBar().showMessage("Resolve one incident at a time: select just the one to resolve.", 6000)
+            return
+        self.resolve_incident(incident)
 
     def acknowledge_incident(self, incident: Incident) -> None:
         self.acknowledge_incidents([incident])

@@ -34,7 +34,7 @@ class WindowMenus:
             "acknowledge": self.acknowledge_selected,
             "next_incident_view": self.incidents.bar.next_view,
             "incident_filters": lambda: self.incidents.bar.age.setFocus(Qt.FocusReason.ShortcutFocusReason),
-            "resolve": lambda: self._incident_action(self.resolve_incident),
+            "resolve": self.resolve_selected,
             "note": lambda: self._record_action("note", self._selected),
             "contact": lambda: self._record_action("contact", self._selected),
             "checkin": lambda: self._record_action("checkin", self._selected),

@@ -79,6 +79,8 @@ def test_rows_show_the_case_number_and_keyboard_selects_several(qtbot, offline_w
     assert [i.id for i in panel.selected_incidents()] == [i.id for i in panel.model.incidents()]
     assert panel.ack.isEnabled() and panel.ack.text() == "Acknowledge 2"
     assert not panel.resolve.isEnabled()  # resolve is one at a time (a tamper needs its own note)
+    qtbot.keyClick(panel.table, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert getattr(w, "_open_form", None) is None and "one incident at a time" in w.statusBar().currentMessage()
     ctrl = Qt.KeyboardModifier.ControlModifier
     qtbot.keyClick(panel.table, Qt.Key.Key_Space, ctrl)  # Ctrl+Space takes the current row out
     assert len(panel.selected_incidents()) == 1 and panel.ack.text() == "Acknowledge"
