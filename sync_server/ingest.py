@@ -499,16 +499,25 @@ def record_contact(
         dev = load_devices(raw, [serial]).get(serial)
         if dev is None:
             raise IngestError(422, "unknown_device", f"unknown device serial {serial[:64]}")
-        alerts: list[NewAlert] = []
-        recovered = _power_recovers(dev, battery_pct, charging)
-        if battery_pct is not None:
-            _battery_rules(dev, battery_pct, now, dev.last_lat, dev.last_lon, alerts)
-        dev.charging = charging
-        recovered = bool(dev.rule_state.pop("no_comm", None)) or recovered
-        dev.last_contact_at = max(now, dev.last_contact_at or now)
-        _write_devices(session, raw, [dev])
-        raise_alerts(session, alerts, now=now)
-        _auto_resolve(session, [dev] if recovered else [], now)
+        apply_contact(session, raw, dev, battery_pct, charging, now)
+
+
+def apply_contact(
+    session: Session, raw: Raw, dev: _Device, battery_pct: int | None, charging: bool, now: datetime
+) -> None:
+    """Record one position-less ping of `dev` (updated in place) in the session's transaction: contact
+    and power, the battery rules, and the incidents that contact or power clears. The all-in-one server
+    and the cluster's rules workers both call this."""
+    alerts: list[NewAlert] = []
+    recovered = _power_recovers(dev, battery_pct, charging)
+    if battery_pct is not None:
+        _battery_rules(dev, battery_pct, now, dev.last_lat, dev.last_lon, alerts)
+    dev.charging = charging
+    recovered = bool(dev.rule_state.pop("no_comm", None)) or recovered
+    dev.last_contact_at = max(now, dev.last_contact_at or now)
+    _write_devices(session, raw, [dev])
+    raise_alerts(session, alerts, now=now)
+    _auto_resolve(session, [dev] if recovered else [], now)
 
 
 def _iso(value: datetime | None) -> str | None:

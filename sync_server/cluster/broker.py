@@ -40,6 +40,14 @@ MSG_ID = "Nats-Msg-Id"
 _SUBJECT_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
 
+class ContactPing(BaseModel):
+    """A ping with no position (cell or wifi only): the device is alive, with its power state."""
+
+    serial: str
+    battery_pct: int | None = None
+    charging: bool = False
+
+
 class FixBatch(BaseModel):
     """One FIXES message: fixes of one partition from one request, with the receiver's receipt time."""
 
@@ -47,6 +55,8 @@ class FixBatch(BaseModel):
     fixes: list[GatewayFix]
     #: provenance of the fixes: how they reached the receiver ("osmand", "gateway:NAME")
     via: str = ""
+    #: position-less pings (they count as contact; no position is stored)
+    contacts: list[ContactPing] = []
 
 
 def partition_of(serial: str, partitions: int) -> int:
@@ -79,6 +89,12 @@ def encode_fixes(fixes: list[GatewayFix], received_at: datetime, via: str = "") 
     """A FIXES message body and its id (from the fixes alone: a retried request gets the same id)."""
     body = FixBatch(received_at=received_at, fixes=fixes, via=via).model_dump_json(exclude_defaults=True).encode()
     return body, content_id(*(fix.model_dump_json().encode() for fix in fixes))
+
+
+def encode_contact(contact: ContactPing, received_at: datetime) -> tuple[bytes, str]:
+    """A FIXES message of one position-less ping and its id (a retry within the same second is one)."""
+    body = FixBatch(received_at=received_at, fixes=[], contacts=[contact]).model_dump_json(exclude_defaults=True)
+    return body.encode(), content_id(contact.model_dump_json().encode(), received_at.strftime("%Y%m%dT%H%M%S").encode())
 
 
 def decode_fixes(data: bytes) -> FixBatch:

@@ -110,30 +110,38 @@ class BrokerIngest:
         return IngestResult(accepted=len(items) - rejected, alerts_raised=0, rejected=rejected, results=outcomes)
 
     async def contact(self, contact: Contact) -> None:
-        # FIXES messages carry positions only; a receiver does not write the database itself
-        raise ServerError(
-            422, "contact_without_position", "this server stores pings with a position only (lat and lon)"
-        )
+        """A position-less ping, published like fixes (the rules worker records the contact)."""
+        if contact.serial not in self.serials:
+            raise ServerError(422, "unknown_device", f"unknown device serial {contact.serial[:64]}")
+        ping = broker.ContactPing(serial=contact.serial, battery_pct=contact.battery_pct, charging=contact.charging)
+        body, msg_id = broker.encode_contact(ping, utcnow())
+        await self._publish_all([(broker.partition_of(contact.serial, self.partitions), body, msg_id)], "ping")
 
     async def unavailable(self) -> str | None:
         return None if self._nc is not None and self._nc.is_connected else "broker_unavailable"
 
     async def publish(self, fixes: list[GatewayFix], received_at: datetime, via: str) -> None:
-        js = self._js
-        if js is None:
-            raise ServerError(503, "broker_unavailable", "the broker is not reachable; retry later")
         groups: dict[int, list[GatewayFix]] = defaultdict(list)
         for fix in fixes:
             groups[broker.partition_of(fix.serial, self.partitions)].append(fix)
-        publishes = []
+        messages = []
         for partition, group in groups.items():
             body, msg_id = broker.encode_fixes(group, received_at, via)
-            publishes.append(js.publish(
-                broker.fix_subject(partition), body, timeout=self.publish_timeout_s, headers={broker.MSG_ID: msg_id},
-            ))
+            messages.append((partition, body, msg_id))
+        await self._publish_all(messages, "fixes")
+
+    async def _publish_all(self, messages: list[tuple[int, bytes, str]], what: str) -> None:
+        """Publish (partition, body, message id) messages; returns once JetStream stored every one."""
+        js = self._js
+        if js is None:
+            raise ServerError(503, "broker_unavailable", "the broker is not reachable; retry later")
+        publishes = [
+            js.publish(broker.fix_subject(partition), body, timeout=self.publish_timeout_s, headers={broker.MSG_ID: msg_id})
+            for partition, body, msg_id in messages
+        ]
         try:
             await asyncio.gather(*publishes)
         except (nats.errors.Error, TimeoutError) as exc:
             raise ServerError(
-                503, "broker_unavailable", f"the broker did not store the fixes ({type(exc).__name__}); retry"
+                503, "broker_unavailable", f"the broker did not store the {what} ({type(exc).__name__}); retry"
             ) from None

@@ -45,11 +45,12 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from sync_server.cluster import broker
 from sync_server.cluster.slots import Fenced, SlotLease, owned_partitions
 from sync_server.db import Database, utcnow
-from sync_server.ingest import IngestError, apply_fixes, load_devices, order_fixes
+from sync_server.ingest import IngestError, apply_contact, apply_fixes, load_devices, order_fixes
 from sync_server.models import ClusterApplied, ClusterOutbox
 from sync_server.rawsql import Raw
 
@@ -261,6 +262,7 @@ class RulesWorker:
                 applied = apply_fixes(session, raw, devices, self.db.zone_cache, kept, live=True)
                 for officer_id, body in applied.live:
                     live[officer_id].append(body if isinstance(body, str) else body())
+            self._apply_contacts(session, raw, fresh)
             session.add_all(
                 ClusterApplied(msg_id=m.msg_id, partition=m.partition, stream_seq=m.stream_seq, applied_at=now)
                 for m in fresh
@@ -275,6 +277,19 @@ class RulesWorker:
             self.offsets[m.partition] = max(self.offsets.get(m.partition, 0), m.stream_seq)
         self.fixes_applied += len(kept)
         return outbox_id, events
+
+    def _apply_contacts(self, session: Session, raw: Raw, messages: list[_Message]) -> None:
+        """Position-less pings of the round, after its fixes: contact, power and what they clear."""
+        contacts = [(m.batch.received_at, c) for m in messages for c in m.batch.contacts]
+        if not contacts:
+            return
+        self._load_missing(raw, {c.serial for _, c in contacts})
+        for received_at, contact in contacts:
+            dev = self.devices.get(contact.serial)
+            if dev is None:
+                log.error("contact of unknown device %s dropped", contact.serial[:64])
+                continue
+            apply_contact(session, raw, dev, contact.battery_pct, contact.charging, received_at)
 
     def _load_missing(self, raw: Raw, serials: set[str]) -> None:
         missing = [s for s in serials if s not in self.devices]

@@ -159,3 +159,15 @@ def test_a_receiver_refuses_fixes_while_the_broker_is_down(cluster_factory, seed
     wait_for(lambda: _positions(db) >= everything, what="the retried fixes stored")
     assert _positions(db) == everything
     assert query(db, "select count(*) from (select distinct device_id, fix_time from position) t")[0][0] == everything
+
+    # a cell-only ping (no position) counts as contact, as on the all-in-one server: through the broker
+    # and a rules worker, it moves the device's last contact and power, and stores no position
+    quiet = serials[1]
+    before = query(db, "select last_contact_at from device where serial = :s", s=quiet)[0][0]
+    contact = httpx.get(f"{receiver}/osmand", params={"id": quiet, "cell": "310,410,1234,5678", "batt": "64",
+                                                       "key": device_key(db, quiet)}, timeout=30)
+    assert contact.status_code == 200, contact.text
+    wait_for(lambda: query(db, "select last_contact_at from device where serial = :s", s=quiet)[0][0] != before,
+             what="the contact recorded")
+    assert query(db, "select battery_pct, charging from device where serial = :s", s=quiet) == [(64, False)]
+    assert _positions(db) == everything
