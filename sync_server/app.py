@@ -489,7 +489,7 @@ def create_app(
             device_throttle.failed(address)
             raise ServerError(401, *DEVICE_REFUSAL)
         try:
-            fix = parse_osmand({**fields, "id": serial}, utcnow())
+            fix = parse_osmand({**fields, "id": serial}, db.now())
         except (ValueError, ValidationError) as exc:
             raise ServerError(400, "invalid_osmand", _describe_exc(exc)) from None
         try:

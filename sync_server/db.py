@@ -11,7 +11,7 @@ import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,6 +54,9 @@ def default_db_url() -> str:
 class Database:
     def __init__(self, url: str, agency_time_zone: str | None = None) -> None:
         self.url = url
+        #: "now" of the device rules (fix receipt, silence, escalation, auto-resolution): the wall clock,
+        #: or a simulated one (sync_server.simulated_day plays a day at high speed through the real server)
+        self.clock: Callable[[], datetime] = utcnow
         #: zones and schedules without their own time zone are read in this one (configuration:
         #: --agency-time-zone or SYNC_SERVER_AGENCY_TIME_ZONE); an unknown name stops the server
         self.agency_time_zone = agency_time_zone or os.environ.get(AGENCY_TIME_ZONE_ENV) or DEFAULT_AGENCY_TIME_ZONE
@@ -72,6 +75,10 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.RLock() if self.is_sqlite else None
         self.zone_cache = ZoneCache(self.agency_time_zone)
+
+    def now(self) -> datetime:
+        """The device rules' current time, naive UTC (see `clock`)."""
+        return self.clock()
 
     def create_schema(self) -> None:
         Base.metadata.create_all(self.engine)

@@ -25,12 +25,12 @@ from workstation.rules.incidents import (
     OUTAGE_FAMILY,
     OUTAGE_KIND,
     OUTAGE_WINDOW,
+    assign_outages,
     auto_resolvable,
     chains_into,
     clearing_reason,
     due_at,
     family_of,
-    is_outage,
     max_severity,
     needs_action_from,
     outage_groups,
@@ -126,18 +126,17 @@ def fold_outages(session: Session, now: datetime,
                Incident.state == "open")
         .order_by(Alert.opened_at, Alert.id)
     ).all()
-    silent: dict[str, int] = {}  # group -> devices gone silent in the window, whoever's caseload
+    in_outages: dict[str, int] = {}  # group -> its silences of the window already in an outage
     lone = []
     for alert, inc, gateway, lat, lon, officer_id in recent:
         if inc.family == OUTAGE_FAMILY:
-            silent[inc.outage_group or ""] = silent.get(inc.outage_group or "", 0) + 1
+            in_outages[inc.outage_group or ""] = in_outages.get(inc.outage_group or "", 0) + 1
         elif list(inc.kinds or ()) == [OUTAGE_KIND] and inc.alert_count == 1 and inc.acknowledged_at is None:
-            groups = outage_groups(gateway, lat, lon)
-            for group in groups:
-                silent[group] = silent.get(group, 0) + 1
-            lone.append((alert, inc, groups, officer_id))
+            lone.append((alert, inc, outage_groups(gateway, lat, lon), officer_id))
     if not lone:
         return []
+    # whoever's caseload the devices are in: an outage is counted across the agency
+    chosen = assign_outages({alert.id: groups for alert, _, groups, _ in lone}, in_outages)
     outages: dict[tuple[str, str], Incident] = {}
     for inc, officer_id in session.execute(
         select(Incident, Participant.officer_id).join(Participant, Participant.id == Incident.participant_id)
@@ -147,9 +146,9 @@ def fold_outages(session: Session, now: datetime,
     entries: list[ChangeEntry] = []
     touched: dict[str, tuple[Incident, str]] = {}
     for alert, inc, groups, officer_id in lone:
-        group = next((g for g in groups if is_outage(silent.get(g, 0)) or (
-            (officer_id, g) in outages and chains_into(OUTAGE_FAMILY, outages[(officer_id, g)].last_alert_at,
-                                                       alert.opened_at))), None)
+        group = chosen.get(alert.id) or next((
+            g for g in groups if (officer_id, g) in outages
+            and chains_into(OUTAGE_FAMILY, outages[(officer_id, g)].last_alert_at, alert.opened_at)), None)
         if group is None:
             continue
         outage = outages.get((officer_id, group))

@@ -160,7 +160,7 @@ def ingest_fixes(
     Each fix is judged on its own: a fix of an unknown device or outside `bounds` is refused without
     touching its neighbours. `via` is the provenance stored with each position ("osmand",
     "gateway:NAME", "simulator")."""
-    now = now or utcnow()
+    now = now or db.now()
     outcomes: list[FixOutcome] = [ACCEPTED] * len(fixes)
     candidates: list[tuple[int, GatewayFix]] = []
     for i, item in enumerate(fixes):
@@ -493,7 +493,7 @@ def record_contact(
 ) -> None:
     """A ping without a position (cell or wifi only): the device is alive (contact, battery), nothing
     more; no position is stored and no location rule runs."""
-    now = now or utcnow()
+    now = now or db.now()
     with db.write() as session:
         raw = Raw(session)
         dev = load_devices(raw, [serial]).get(serial)
@@ -580,7 +580,7 @@ def raise_alerts(
 
 def check_silence(db: Database, hub: LiveHub | None = None, now: datetime | None = None) -> int:
     """Raise no_communication / no_gps for silent devices and missed_checkin for lapsed check-ins."""
-    now = now or utcnow()
+    now = now or db.now()
     live: list[tuple[str, str]] = []
     with db.write() as session:
         alerts: list[NewAlert] = []
@@ -601,7 +601,9 @@ def check_silence(db: Database, hub: LiveHub | None = None, now: datetime | None
                 r.last_contact_at is not None
                 and now - r.last_contact_at <= allowed
                 and r.last_gps_at is not None
-                and now - r.last_gps_at > allowed
+                # GPS missing while the device kept talking: a device that just fell silent has its last
+                # GPS fix a transmission interval before its last contact, and that is not a GPS loss
+                and r.last_contact_at - r.last_gps_at > allowed
                 and not state.get("no_gps")
             ):
                 kind, state["no_gps"] = "no_gps", True

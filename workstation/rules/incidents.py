@@ -15,7 +15,7 @@ its resolution rules differ.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 LOW_BATTERY_PCT, CRITICAL_BATTERY_PCT = 20, 5
@@ -180,6 +180,33 @@ def outage_groups(gateway: str | None, lat: float | None, lon: float | None) -> 
 def is_outage(silent_devices: int) -> bool:
     """Whether this many devices of one group falling silent within OUTAGE_WINDOW is an outage."""
     return silent_devices >= OUTAGE_MIN_DEVICES
+
+
+def assign_outages(
+    silent: Mapping[str, Sequence[str]], in_outages: Mapping[str, int] | None = None
+) -> dict[str, str]:
+    """Which outage each newly silent device is part of: `silent` maps a device to its groups
+    (outage_groups), `in_outages` counts the silences of the window already in an outage, per group.
+    The group explaining the most silences goes first and takes all of them (a cell site down silences
+    every vendor's devices around it; a vendor's gateway down silences its devices everywhere), then
+    the next, while one still reaches the threshold. A device not returned is in no outage."""
+    counted = dict(in_outages or {})
+    left = {device: list(groups) for device, groups in silent.items()}
+    chosen: dict[str, str] = {}
+    while left:
+        counts = dict(counted)
+        for groups in left.values():
+            for group in groups:
+                counts[group] = counts.get(group, 0) + 1
+        candidates = {g for groups in left.values() for g in groups if is_outage(counts[g])}
+        if not candidates:
+            break
+        best = max(sorted(candidates), key=lambda g: counts[g])
+        for device in [d for d, groups in left.items() if best in groups]:
+            chosen[device] = best
+            del left[device]
+        counted[best] = counts[best]
+    return chosen
 
 
 def outage_label(group: str) -> str:
