@@ -111,7 +111,7 @@ def render_record(rec: ParticipantRecord, now: datetime) -> str:
             f"Last fix {fix} · last contact {_e(contact)}</div>"
         )
 
-    out.append(_provenance_html(rec.provenance, s))
+    out.append(_provenance_html(rec.provenance, rec.time_zone, s))
 
     out.append("<h3>Zones and schedule</h3>")
     if not rec.zones:
@@ -262,14 +262,15 @@ def via_words(via: str) -> str:
     return via or "not recorded"
 
 
-def _provenance_html(prov, s) -> str:  # noqa: ANN001 - TrackProvenance, the palette
+def _provenance_html(prov, tz: str, s) -> str:  # noqa: ANN001 - TrackProvenance, the palette
     """Where the window's positions came from, and which are not to be trusted."""
     if not prov.positions:
         return ""
     sources = ", ".join(f"{via_words(v)} ({n})" for v, n in prov.via)
     parts = [f"Positions held for the track: {prov.positions:,}, via {_e(sources)}"]
     if prov.last_received_at is not None:
-        parts.append(f"last received {prov.last_received_at:%Y-%m-%d %H:%M:%S} UTC via {_e(via_words(prov.last_via))}")
+        received = local_text(prov.last_received_at, tz, "%d %b %Y %H:%M:%S")
+        parts.append(f"last received {received} via {_e(via_words(prov.last_via))}")
     flagged = "; ".join(f"{n} {FLAG_WORDS.get(f, f)}" for f, n in prov.flagged)
     line = " · ".join(parts)
     if flagged:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import update
 
-from local_db.models import Appointment, Zone
+from local_db.models import Appointment, Position, Zone
 from tests.ui.populate import fill_store
 from ui.action_forms import ContactForm
 from ui.caseload_model import Col, RowRole
@@ -23,6 +23,8 @@ from workstation.sync.connectivity import Connectivity
 NOW = datetime(2026, 3, 2, 18, 0)
 #: 02:30 UTC on 3 March = 20:30 on 2 March in Chicago: today there, tomorrow by the UTC calendar
 EVENING_VISIT = datetime(2026, 3, 3, 2, 30)
+#: when the track's newest position was received (the record's track window follows the real clock)
+RECEIVED = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(minutes=5)
 
 
 def test_local_text_labels_only_where_the_laptop_differs():
@@ -43,6 +45,9 @@ def chicago_window(qtbot, store, store_home, make_window):
     def write(s):
         s.execute(update(Zone).values(time_zone="America/Chicago"))
         s.execute(update(Appointment).where(Appointment.participant_id == "p010").values(starts_at=EVENING_VISIT))
+        # the record's track window ends at the real clock: a position received just now
+        s.add(Position(device_id="d010", participant_id="p010", fix_time=RECEIVED - timedelta(minutes=1),
+                       received_at=RECEIVED, lat=41.88, lon=-87.63, via="osmand"))
 
     store.write(write)
     session = WorkstationSession(store_home, store, None, Auth("officer1", "ws-test"), Connectivity(),
@@ -72,6 +77,10 @@ def test_caseload_record_and_forms_show_the_participants_time(qtbot, chicago_win
     qtbot.waitUntil(lambda: w.record.record is not None and w.record.record.id == "p010", timeout=5_000)
     assert w.record.record.time_zone == "America/Chicago"
     assert f"{local_text(EVENING_VISIT, 'America/Chicago', '%a %d %b %H:%M')} · Home visit" in w.record.browser.toPlainText()
+    # the positions' provenance too: "last received 02 Dec 2026 07:31:05 CST", never a UTC clock
+    received = local_text(RECEIVED, "America/Chicago", "%d %b %Y %H:%M:%S")
+    assert received.startswith(f"{RECEIVED.replace(tzinfo=UTC).astimezone(ZoneInfo('America/Chicago')):%d %b %Y %H:%M:%S}")
+    assert f"last received {received} via" in w.record.browser.toPlainText()
 
     form = ContactForm("X", now=NOW.replace(tzinfo=UTC), time_zone="America/Chicago")
     qtbot.addWidget(form)
