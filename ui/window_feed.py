@@ -92,7 +92,10 @@ class WindowFeed:
         chunk, self._map_queue = self._map_queue[:MAP_CHUNK], self._map_queue[MAP_CHUNK:]
         if chunk and self.map is not None and not self._closing:
             self.map.update_devices(chunk)
-            self.map.flush()
+            if len(chunk) == MAP_CHUNK:
+                self.map.flush()
+            # a smaller batch (a live tick's fixes, 40 per turn) waits for the map's coalescing
+            # timer: one page update per tick instead of one per chunk, each a frame to composite
         if not self._map_queue:
             self._map_feeder.stop()
 
