@@ -16,7 +16,7 @@ raw alert, `triage_raw_alerts`)
 - triage_participants, triage_simulated_hours, triage_fixes (points sent)
 - triage_raw_alerts: alerts raised during the day; triage_alerts_<kind>: per kind
 - triage_incidents: incident records (triage_outage_incidents of them outages, naming
-  triage_outage_devices devices)
+  triage_outage_devices devices; triage_outages_of_an_area / _of_a_gateway: which group)
 - triage_needs_action: incidents that needed an officer at some point (needs_action set)
 - triage_auto_resolved: incidents closed by their condition clearing
 - triage_needs_action_per_raw_alert = needs_action / raw alerts (goal: at most 0.2)
@@ -116,6 +116,8 @@ def _play(server: Any, rates: DayRates | None, seed: int) -> dict[str, Any]:
     needing = {family: n for family, n in server.query(
         "select family, count(*) from incident where needs_action group by family")}
     critical = server.query("select count(*) from alert where severity = 'critical'")[0][0]
+    outage_kinds = Counter((g or "").partition(":")[0] for (g,) in server.query(
+        "select outage_group from incident where family = 'outage'"))
     outage_devices = server.query(
         "select count(*) from alert a join incident i on i.id = a.incident_id where i.family = 'outage'")[0][0]
     metrics: dict[str, Any] = {
@@ -127,6 +129,8 @@ def _play(server: Any, rates: DayRates | None, seed: int) -> dict[str, Any]:
         "triage_incidents": int(incidents or 0),
         "triage_outage_incidents": int(outages or 0),
         "triage_outage_devices": int(outage_devices),
+        "triage_outages_of_an_area": outage_kinds.get("area", 0),
+        "triage_outages_of_a_gateway": outage_kinds.get("gateway", 0),
         "triage_needs_action": int(needs_action or 0),
         "triage_auto_resolved": int(auto_resolved or 0),
         "triage_needs_action_per_raw_alert": round((needs_action or 0) / raw, 3) if raw else 0.0,
