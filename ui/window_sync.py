@@ -23,12 +23,15 @@ class WindowSync:
 
     def _show_sync_changes(self, summary: SyncSummary) -> None:
         """Refresh what the sync changed (itemised by the push and the pull), not everything.
-        Without the live feed every sync moves the time staleness is judged at: a snapshot anyway."""
+        Without the live feed every sync moves the time staleness is judged at: a snapshot anyway.
+        A sync that stopped half-way may have applied pages it could not itemise: a whole snapshot."""
+        if not summary.ok:
+            self.reload()
+            return
         if summary.changed or self.services.live_state() != "on":
             self.reload(summary.changed)
             return
-        if summary.ok:
-            self.status.set_last_sync(self.clock())  # the pull ran and had nothing new
+        self.status.set_last_sync(self.clock())  # the pull ran and had nothing new
         self._refresh_outbox()
 
 
