@@ -116,7 +116,7 @@ class WindowFeed:
         self.incidents.model.set_time_zones(snap.time_zones)
         self.urgent.set_data_as_of(snap.data_as_of)
         if snap.changed_rows is not None:
-            self.caseload.model.replace_changed(snap.rows, snap.changed_rows)
+            self.caseload.model.replace_changed(snap.rows, snap.changed_rows, snap.search_texts)
         else:
             selected = self.caseload.selected_participant()
             self.caseload.model.set_rows(snap.rows, snap.search_texts)

@@ -216,6 +216,11 @@ def test_a_snapshot_with_a_few_changed_rows_reindexes_just_those(qtbot):
     assert model.row_for_device(before[9].device_id) == 9
     fix = LiveFix("d-new", model.now(), 41.9, -87.6, 5.0, 44, False, "ok")
     assert model.apply_live([fix]) == 1 and model.rows()[7].battery_pct == 44
+    # the snapshot's worker may hand over the changed rows' search texts (in the order of `changed`)
+    later = list(model.rows())
+    later[3], later[8] = replace(later[3], last_name="Okonkwo"), replace(later[8], last_name="Vasquez")
+    model.replace_changed(later, [8, 3], [search_text(later[8]), search_text(later[3])])
+    assert model.haystack() == [search_text(r) for r in later]
 
 
 def test_keyboard_dialog_lists_every_shortcut_and_menus_use_them(qtbot, offline_window):

@@ -63,8 +63,8 @@ class CaseloadSnapshot:
     time_zones: dict[str, str] = field(default_factory=dict)
     #: participant id -> case number (two participants may share a name: the queue shows both)
     case_numbers: dict[str, str] = field(default_factory=dict)
-    #: each row's search text (read.search.search_text), when the rows replace the shown ones whole
-    #: (changed_rows None); empty otherwise
+    #: search texts (read.search.search_text) of every row when the rows replace the shown ones whole
+    #: (changed_rows None), else of the changed rows, in the order of changed_rows
     search_texts: list[str] = field(default_factory=list)
 
 
@@ -173,7 +173,8 @@ def load_caseload(
         data_as_of=data_as_of,
         time_zones={r.participant_id: time_zone_of(r.participant_id) for r in rows},
         case_numbers={r.participant_id: r.case_number for r in rows},
-        search_texts=[search_text(r) for r in rows] if changed_rows is None else [],
+        search_texts=[search_text(r) for r in rows] if changed_rows is None else
+                     [search_text(rows[i]) for i in changed_rows],
     )
 
 
