@@ -149,7 +149,7 @@ def run(quick: bool = False) -> dict[str, float | int]:
 
 # --------------------------------------------------------------------------- floor
 
-COLUMN_ORDER = ("participant", "device", "zone", "appointment", "alert", "note")
+COLUMN_ORDER = ("participant", "device", "zone", "appointment", "alert", "incident", "note")
 
 
 def floor_sync(home: Path, url: str) -> dict[str, float]:
@@ -205,6 +205,7 @@ def _defaults(model: Any) -> dict[str, Any]:
 DEFAULTS = {
     "participant": _defaults(p.ParticipantData), "device": _defaults(p.DeviceData), "zone": _defaults(p.ZoneData),
     "appointment": _defaults(p.AppointmentData), "alert": _defaults(p.AlertData), "note": _defaults(p.NoteData),
+    "incident": _defaults(p.IncidentData),
 }  # fmt: skip
 
 
@@ -221,7 +222,7 @@ def _flat(change: dict[str, Any]) -> dict[str, Any]:
             row[key] = json.dumps(value)
         elif isinstance(value, str) and len(value) > 19 and value[10] == "T" and value.endswith("Z"):
             row[key] = value.replace("T", " ").rstrip("Z")
-    if change["entity"] in ("alert", "note"):
+    if change["entity"] in ("alert", "incident", "note"):
         row["pending"] = 0
     return row
 
