@@ -25,7 +25,9 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 OUT_FILE = BENCH_DIR / "out" / "results.json"
-NOT_BENCHMARKS = {"__main__", "common"}
+#: modules of bench/ that are not benchmarks: helpers, and vector_renderers (a one-off comparison of the
+#: map renderers we chose between, run as `python -m bench.vector_renderers`; no run() to call)
+NOT_BENCHMARKS = {"__main__", "common", "vector_renderers"}
 #: a benchmark that runs longer than this is stopped and reported as an error
 TIMEOUT_S = 1800
 
