@@ -11,9 +11,10 @@ import httpx
 
 from sync_server.caseload import record
 from sync_server.db import utcnow
-from sync_server.models import Alert
+from sync_server.models import Alert, Incident
 from tests.sync_server.conftest import action, now_iso, pull_all
 from workstation.protocol import ActionBatchResult
+from workstation.rules.incidents import family_of
 
 
 def _send(client, *actions: dict) -> list[dict]:
@@ -244,3 +245,46 @@ def test_officer_supplied_times_are_bounded_and_no_date_gives_a_5xx(sync_server_
         refused = httpx.post(f"{server.url}/v1/ingest/fixes", json={"fixes": [fix]},
                              headers={"X-Gateway-Key": server.gateway_key})
         assert refused.status_code == 422 and "range of UTC dates" in refused.json()["detail"]
+
+
+def _incident(server, participant_id: str, kind: str) -> str:
+    """An open incident of one alert of `kind`, written as the server's rules would (row + feed entry)."""
+    alert_id = _alert(server, participant_id, kind)
+    incident_id = f"inc-test-{kind}"
+    now = utcnow()
+    with server.db.write() as session:
+        row = Incident(id=incident_id, version=1, participant_id=participant_id, device_id=None,
+                       family=family_of(kind), kinds=[kind], severity="critical", state="open", opened_at=now,
+                       updated_at=now, last_alert_at=now, alert_count=1, needs_action=True, needs_action_since=now)
+        session.add(row)
+        session.get(Alert, alert_id).incident_id = incident_id
+        record(session, "incident", row)
+    return incident_id
+
+
+def test_incident_actions_are_refused_one_by_one_and_their_neighbours_apply(sync_server_factory, client_for, db_url):
+    """Who may act on an incident: only the officer whose caseload holds it. A bad one (unknown, another
+    officer's, a tamper resolved without a note, a resolution out of range) is a per-action rejection
+    with its reason; it changes nothing and the actions beside it apply."""
+    server = sync_server_factory(officers=2, caseload=2, db_url=db_url)
+    mine, theirs = (server.query(f"select id from participant where officer_id = '{o}' order by id limit 1")[0][0]
+                    for o in ("off1", "off2"))
+    tamper = _incident(server, mine, "strap_tamper")
+    others = _incident(server, theirs, "curfew_violation")
+    client = client_for(server)
+    results = _send(
+        client,
+        action("acknowledge_incident", "inc-no-such", {}),
+        action("acknowledge_incident", others, {"note": "not mine"}),
+        action("resolve_incident", tamper, {"note": "  "}),
+        action("resolve_incident", tamper, {"note": "x", "resolution": "r" * 10_000}),
+        action("add_note", mine, {"text": "the neighbour"}),
+        action("acknowledge_incident", tamper, {"note": "Calling the participant."}),
+    )
+    statuses = [r["status"] for r in results]
+    assert statuses == ["rejected"] * 4 + ["applied", "applied"], results
+    assert all(r["reason"] for r in results[:4]), results
+    assert "unknown incident" in results[0]["reason"] and "unknown incident" in results[1]["reason"]
+    assert server.query("select state, acknowledged_by from incident where id = :i", i=others) == [("open", None)]
+    assert server.query("select state, acknowledged_by from incident where id = :i", i=tamper) == [
+        ("acknowledged", "officer1")]
