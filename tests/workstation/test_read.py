@@ -89,6 +89,6 @@ def test_gui_snapshot_and_cli_listing_apply_the_same_rules(sync_server_factory, 
 
 def test_strap_states_read_as_an_officer_says_them_and_one_rule_flags_them() -> None:
     assert [rules.strap_label(s) for s in ("ok", "tampered", "removed", "not_applicable", None)] == [
-        "ok", "tampered", "removed", "no strap (phone app)", "unknown"]
+        "ok", "tampered", "removed", "none (phone app)", "unknown"]
     assert [rules.strap_is_problem(s) for s in ("ok", "not_applicable", None, "tampered", "removed")] == [
         False, False, False, True, True]

@@ -45,9 +45,9 @@ def strap_is_problem(strap: str | None) -> bool:
 
 
 def strap_label(strap: str | None) -> str:
-    """The strap state as an officer reads it ("no strap (phone app)", not "not_applicable")."""
+    """The strap state as an officer reads it after "strap" ("none (phone app)", not "not_applicable")."""
     if strap == "not_applicable":
-        return "no strap (phone app)"
+        return "none (phone app)"
     return "unknown" if strap is None else strap.replace("_", " ")
 
 
