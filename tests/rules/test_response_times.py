@@ -20,3 +20,10 @@ def test_bad_response_times_are_refused(bad, capsys):
         parse_response_times(bad)
     assert main(["--response-times", bad, "--db", "sqlite://"]) == 2
     assert "--response-times" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["Chicago", "CST", "America/Nowhere", ""])
+def test_a_bad_agency_time_zone_is_refused_at_start_in_one_line(bad, capsys):
+    assert main(["--agency-time-zone", bad, "--db", "sqlite://"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--agency-time-zone" in err and "IANA" in err
