@@ -30,6 +30,7 @@ from workstation.rules.incidents import (
     chains_into,
     clearing_reason,
     due_at,
+    escalation_time,
     family_of,
     max_severity,
     needs_action_from,
@@ -197,6 +198,7 @@ def auto_resolve(
     """
     entries: list[ChangeEntry] = []
     closed: dict[str, str] = {}
+    still_open: dict[str, tuple[Incident, frozenset[str]]] = {}
     ids = list(active_by_device)
     for start in range(0, len(ids), CHUNK):
         query = select(Incident).where(
@@ -206,6 +208,8 @@ def auto_resolve(
         for inc in session.scalars(query):
             active, officer_id = active_by_device[inc.device_id]
             if active.intersection(inc.kinds or ()):
+                if not inc.needs_action:
+                    still_open[inc.id] = (inc, active)
                 continue
             inc.state, inc.resolved_by, inc.resolved_at = "auto_resolved", SYSTEM, now
             inc.resolution = ("cleared: " + clearing_reason(inc.kinds or ()))[:200]
@@ -213,7 +217,25 @@ def auto_resolve(
             entries.append(upsert_entry("incident", inc, officer_id))
             closed[inc.id] = officer_id
     entries += [upsert_entry("alert", a, closed[a.incident_id]) for a in _close_alerts(session, closed, SYSTEM, now, "cleared")]
+    _reschedule_escalation(session, still_open)
     return entries + _members_back(session, active_by_device, now)
+
+
+def _reschedule_escalation(session: Session, incidents: Mapping[str, tuple[Incident, frozenset[str]]]) -> None:
+    """Part of an incident cleared but the rest goes on: only what goes on may still make it need an
+    officer (workstation.rules.incidents.escalation_time). `escalate_at` is the server's own schedule,
+    not synced, so nothing goes into the feed."""
+    alerts: dict[str, list[tuple[str, datetime]]] = {}
+    ids = list(incidents)
+    for start in range(0, len(ids), CHUNK):
+        for incident_id, kind, opened_at in session.execute(
+            select(Alert.incident_id, Alert.kind, Alert.opened_at).where(Alert.incident_id.in_(ids[start:start + CHUNK]))
+        ):
+            alerts.setdefault(incident_id, []).append((kind, opened_at))
+    for incident_id, (inc, active) in incidents.items():
+        escalate_at = escalation_time(alerts.get(incident_id, ()), active)
+        if escalate_at is not None:
+            inc.escalate_at = escalate_at
 
 
 def _members_back(

@@ -43,13 +43,13 @@ _M_PER_DEG_LAT = 111_195.0
 class DayRates:
     """Chances per device per day (a count for the cell outage). Sources: docs/rules.md."""
 
-    charging_lapse: float = 0.04  # CDCR 2009-10: 193,697 low-battery alerts, ~6,500 parolees, 2 years
+    charging_lapse: float = 0.018  # CDCR 2011-12: 86,451 low-battery alerts, ~6,500 parolees, 2 years
     gps_loss: float = 0.3  # assumption: indoor episodes of 50 min or more are rarer than losses
     coverage_gap: float = 0.021  # CDCR 2011-12: 99,192 message gaps
     pacing: float = 0.01  # assumption: part of CDCR's inclusion-zone alerts (0.086 a day)
     curfew_late: float = 0.03  # assumption: the rest of those inclusion-zone alerts
     exclusion_visit: float = 0.012  # CDCR 2011-12: 56,533 exclusion-zone alerts (for those with a zone)
-    tamper: float = 0.019  # CDCR 2011-12: 92,174 strap-tamper alerts (strapped devices only)
+    tamper: float = 0.019  # strap-tamper ALERTS (not episodes): CDCR 2011-12 counted 92,174 (strapped devices only)
     abscond: float = 0.0005  # assumption: no daily figure is published
     cell_outages: int = 1  # one cell site down for 60-120 minutes (a scenario, not a rate)
 
@@ -188,10 +188,10 @@ class SimulatedDay:
             if inside is not None:
                 begin = morning + timedelta(hours=rng.uniform(3, 9))
                 plan.visit = (begin, begin + timedelta(minutes=rng.uniform(10, 30)), inside)
-        if kind != "phone_app" and rng.random() < rates.tamper:
+        if kind != "phone_app" and rng.random() < rates.tamper / (1 + STRAP_FLAP_SHARE):  # an episode, 1.4 alerts
             slot = rng.randrange(self.slots - 4)
             plan.events.update({slot: "strap_tamper", slot + 2: "strap_restored"})
-            if rng.random() < 0.4:  # a loose strap flaps
+            if rng.random() < STRAP_FLAP_SHARE:  # a loose strap flaps
                 plan.events.update({slot + 2: "strap_tamper", slot + 3: "strap_restored"})
         if kind != "phone_app" and rng.random() < rates.abscond:
             plan.gone_slot = rng.randrange(self.slots)
@@ -270,6 +270,8 @@ class SimulatedDay:
         return int(min(100.0, at_plug + CHARGE_PCT_PER_H * charged_h)), charged_h < 3
 
 
+#: a loose strap flaps (tampered, restored, tampered again) in this share of strap-tamper episodes (assumption)
+STRAP_FLAP_SHARE = 0.4
 #: an ankle tracker's battery lasts about 33 hours (assumption); a charger gives 25 % an hour
 DRAIN_PCT_PER_H = 3.0
 CHARGE_PCT_PER_H = 25.0

@@ -143,6 +143,31 @@ def test_uncleared_incident_escalates_and_the_feed_carries_incidents(server, cli
     assert len(alerts) == 3
 
 
+def test_a_cleared_condition_no_longer_makes_its_incident_need_an_officer(server):
+    """A battery charged within minutes, then a GPS loss in the same power/signal incident: the incident
+    needs an officer when the GPS loss has lasted its limit, not at the battery's deadline."""
+    device_id, serial, pid = _device(server)
+    _clean(server, pid)
+    t = utcnow() - timedelta(minutes=15)
+    server.ingest([_fix(serial, t, battery_pct=30), _fix(serial, t + timedelta(minutes=1), battery_pct=15)])
+    server.ingest([_fix(serial, t + timedelta(minutes=m), battery_pct=15, source="wifi") for m in range(2, 13)])
+    gps_lost_at = t + timedelta(minutes=13)
+    check_silence(server.db, now=gps_lost_at)  # still talking, no GPS fix for 12 minutes
+    [(incident_id, kinds, state, needs_action, *_)] = _incidents(server, device_id)
+    assert (kinds, state, needs_action) == (["low_battery", "no_gps"], "open", False)
+    server.ingest([_fix(serial, t + timedelta(minutes=14), battery_pct=16, charging=True, source="wifi")])
+    assert _incidents(server, device_id)[0][2] == "open"  # the GPS loss goes on
+    battery_deadline = t + timedelta(minutes=1) + NEEDS_ACTION_AFTER["low_battery"]
+    gps_deadline = gps_lost_at + NEEDS_ACTION_AFTER["no_gps"]
+    check_silence(server.db, now=battery_deadline + timedelta(minutes=5))
+    [(needs_action,)] = server.query("select needs_action from incident where id = :i", i=incident_id)
+    assert not needs_action
+    check_silence(server.db, now=gps_deadline + timedelta(minutes=1))
+    [(needs_action, since)] = server.query(
+        "select needs_action, needs_action_since from incident where id = :i", i=incident_id)
+    assert bool(needs_action) and _naive(since) == gps_deadline
+
+
 def test_families_never_mix_and_a_closed_incident_takes_no_new_alert(server):
     device_id, serial, pid = _device(server)
     _clean(server, pid)

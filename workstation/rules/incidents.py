@@ -15,7 +15,7 @@ its resolution rules differ.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 LOW_BATTERY_PCT, CRITICAL_BATTERY_PCT = 20, 5
@@ -260,6 +260,26 @@ def needs_action_from(kind: str, opened_at: datetime) -> datetime:
     if kind in NEVER_AUTO_RESOLVED or kind not in NEEDS_ACTION_AFTER:
         return opened_at
     return opened_at + NEEDS_ACTION_AFTER[kind]
+
+
+def escalation_time(alerts: Iterable[tuple[str, datetime]], active: Collection[str]) -> datetime | None:
+    """When an open incident with these alerts ((kind, opened_at) pairs) needs an officer, now that its
+    device's conditions are `active` (active_conditions): a kind that never clears by itself counts from its
+    first alert; a self-clearing kind counts only while its condition lasts, from its latest alert (alerts
+    are raised when a condition starts, so that is when the current episode began). A battery charged
+    within the hour does not make a later GPS loss in the same incident need an officer at the battery's
+    deadline. None when nothing left in the incident can."""
+    first: dict[str, datetime] = {}
+    latest: dict[str, datetime] = {}
+    for kind, opened_at in alerts:
+        first[kind] = min(first.get(kind, opened_at), opened_at)
+        latest[kind] = max(latest.get(kind, opened_at), opened_at)
+    times = [
+        needs_action_from(kind, first[kind] if kind in NEVER_AUTO_RESOLVED or kind not in CLEARED_WHEN else latest[kind])
+        for kind in first
+        if kind in NEVER_AUTO_RESOLVED or kind not in CLEARED_WHEN or kind in active
+    ]
+    return min(times, default=None)
 
 
 def due_at(
