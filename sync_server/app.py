@@ -273,7 +273,7 @@ class LocalIngest:
         return await asyncio.to_thread(ingest_fixes, self.db, items, self.hub, None, via, self.bounds)
 
     async def contact(self, contact: Contact) -> None:
-        await asyncio.to_thread(record_contact, self.db, contact.serial, contact.battery_pct, contact.charging)
+        await asyncio.to_thread(record_contact, self.db, contact.serial, contact.battery_pct, contact.charging, self.hub)
 
     async def unavailable(self) -> str | None:
         return await asyncio.to_thread(_database_problem, self.db)

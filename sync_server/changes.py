@@ -39,12 +39,23 @@ UPSERT_CHANGE = (
 )
 
 
+#: session.info key: the incident rows this transaction changed, for the live feed after the commit
+_LIVE_INCIDENTS = "live_incidents"
+
+
 def append_changes(session: Session, entries: Iterable[ChangeEntry]) -> None:
     """Append entries under new sequence numbers; an entry replaces the row's older one in that
-    officer's feed (it moves to the new seq). Entries later in the list win."""
+    officer's feed (it moves to the new seq). Entries later in the list win.
+
+    Incident upserts are also remembered for `live_incident_events`: an incident escalated, cleared or
+    folded into an outage reaches the officer's window at once, not with the next pull."""
     entries = list(entries)
     if not entries:
         return
+    live = session.info.setdefault(_LIVE_INCIDENTS, {})
+    for e in entries:
+        if e.entity == "incident" and e.op == "upsert" and e.data is not None:
+            live[(e.officer_id, e.row_id)] = (e.version, e.data)
     raw = Raw(session)
     first = allocate(raw, "change", len(entries))
     raw.executemany(
@@ -93,3 +104,11 @@ def read_page(session: Session, officer_id: str, cursor: int, limit: int) -> byt
 
 def latest_seq(session: Session) -> int:
     return session.scalar(select(func.max(ChangeLog.seq))) or 0
+
+
+def live_incident_events(session: Session) -> list[tuple[str, str]]:
+    """The live events (officer id, event JSON without its seq) of the incident rows this transaction
+    changed so far, each at its latest version; taken once (the caller publishes them after the commit)."""
+    live: dict[tuple[str, str], tuple[int, str]] = session.info.pop(_LIVE_INCIDENTS, None) or {}
+    return [(officer_id, f'{{"type":"incident","version":{version},"incident":{data}}}')
+            for (officer_id, _), (version, data) in live.items()]

@@ -31,7 +31,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from sync_server.caseload import officer_of, upsert_entry
-from sync_server.changes import ChangeEntry, append_changes
+from sync_server.changes import ChangeEntry, append_changes, live_incident_events
 from sync_server.db import Database, to_naive_utc, utcnow
 from sync_server.incidents import IncidentGrouper, RaisedAlert, auto_resolve, escalate, fold_outages
 from sync_server.live import LiveHub
@@ -295,6 +295,8 @@ def apply_fixes(
     now = max((item[2] for item in timed), default=None) or utcnow()
     raised = raise_alerts(session, alerts, events if live else None, now=now)
     _auto_resolve(session, [dev for dev in devices.values() if dev.id in cleared], now)
+    if live:
+        events += live_incident_events(session)
     return AppliedFixes(events, raised, duplicates)
 
 
@@ -500,6 +502,9 @@ def record_contact(
         if dev is None:
             raise IngestError(422, "unknown_device", f"unknown device serial {serial[:64]}")
         apply_contact(session, raw, dev, battery_pct, charging, now)
+        live = live_incident_events(session)  # what the contact cleared
+    if hub is not None:
+        hub.publish(list(live))
 
 
 def apply_contact(
@@ -641,6 +646,7 @@ def check_silence(db: Database, hub: LiveHub | None = None, now: datetime | None
             live += [(e.officer_id, f'{{"type":"alert","version":{e.version},"alert":{e.data}}}')
                      for e in folded if e.entity == "alert"]
         append_changes(session, escalate(session, now, db.response_times))
+        live += live_incident_events(session)
     if hub is not None:
         hub.publish(live)
     return raised

@@ -244,6 +244,9 @@ class WindowFeed:
         if changes.alerts:
             self._alerts_dirty = True
             self._alert_participants.update(a.participant_id for a in changes.alert_values)
+        if changes.incidents:  # escalated, cleared or folded on the server: the queue follows
+            self._alerts_dirty = True
+            self._alert_participants.update(changes.participants)
 
     def _apply_live(self) -> None:
         if self._suspended:

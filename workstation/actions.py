@@ -35,7 +35,7 @@ from local_db.models import Alert, Incident, Participant
 from local_db.store import Store
 from workstation import protocol as p
 from workstation.changes import Changes
-from workstation.rules.incidents import note_problem
+from workstation.rules.incidents import CLOSED_STATES, note_problem
 from workstation.sync import effects, outbox
 from workstation.sync.rows import utcnow
 
@@ -182,6 +182,10 @@ def _resolve_target(session: Session, kind: str, target: str, payload: p.WireMod
         problem = note_problem(incident.kinds or (), payload.note) if isinstance(payload, p.ResolveIncidentPayload) else None
         if problem:
             raise ActionInvalid(problem)
+        if kind == "resolve_incident" and incident.state in CLOSED_STATES:
+            raise ActionInvalid("this incident is already resolved")
+        if kind == "acknowledge_incident" and incident.state != "open":
+            raise ActionInvalid(f"this incident is already {incident.state.replace('_', '-')}")
         # no base version: an incident's version moves with every new alert, and a closed one is
         # answered "already resolved" by the server, never a conflict
         return incident.id, incident.participant_id, None

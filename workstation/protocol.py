@@ -565,12 +565,15 @@ class LiveEvent(WireModel):
     #: "end": the server closes the stream after this event, because the caller's authorisation no
     #: longer holds (`reason` is the error code a request would get: token_expired, account_disabled,
     #: workstation_revoked, invalid_token); reconnecting tells the client what to do next
-    type: Literal["fix", "alert", "heartbeat", "end"]
+    type: Literal["fix", "alert", "incident", "heartbeat", "end"]
     fix: PositionData | None = None
     device: DeviceStatus | None = None
     alert: AlertData | None = None
-    #: the server's version of the row this event carries (an alert), so an action the officer takes
-    #: on it carries a real base version; None from older servers
+    #: an incident record the server changed (raised, escalated to needs-action, cleared, folded into
+    #: an outage), so the queue shows what needs an officer without waiting for the next pull
+    incident: IncidentData | None = None
+    #: the server's version of the row this event carries (an alert or an incident), so an action the
+    #: officer takes on it carries a real base version; None from older servers
     version: Counter | None = None
     reason: ShortText | None = None
 

@@ -47,6 +47,7 @@ from pydantic import ValidationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from sync_server.changes import live_incident_events
 from sync_server.cluster import broker
 from sync_server.cluster.slots import Fenced, SlotLease, owned_partitions
 from sync_server.db import Database, utcnow
@@ -263,6 +264,8 @@ class RulesWorker:
                 for officer_id, body in applied.live:
                     live[officer_id].append(body if isinstance(body, str) else body())
             self._apply_contacts(session, raw, fresh)
+            for officer_id, body in live_incident_events(session):  # what the contacts cleared
+                live[officer_id].append(body)
             session.add_all(
                 ClusterApplied(msg_id=m.msg_id, partition=m.partition, stream_seq=m.stream_seq, applied_at=now)
                 for m in fresh

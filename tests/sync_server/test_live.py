@@ -102,3 +102,35 @@ def test_an_open_stream_ends_with_the_reason_when_its_authorisation_ends(sync_se
         assert _events(lines, 1)[0][1].type == "heartbeat"
         assert cli(["disable", "officer1", "--db", server.db_url]) == 0
         assert _end_of(lines).reason == "account_disabled"
+
+
+def test_incident_records_go_live_when_raised_escalated_and_cleared(sync_server_factory, client_for):
+    from datetime import timedelta
+
+    from sync_server.db import utcnow
+    from sync_server.ingest import check_silence
+
+    server = sync_server_factory(officers=1, caseload=1, heartbeat_s=0.3)
+    serial = server.seeded["officers"]["officer1"]["serials"][0]
+
+    def next_incident(lines: Iterator[str]) -> LiveEvent:
+        while True:
+            (_, event), = _events(lines, 1)
+            if event.type == "incident":
+                return event
+
+    with client_for(server).stream("GET", "/v1/live", timeout=httpx.Timeout(10.0)) as response:
+        lines = response.iter_lines()
+        server.ingest([_fix(serial, 41.88, battery=3)])
+        raised = next_incident(lines)
+        assert raised.incident.kinds[-1] == "battery_critical" and raised.incident.state == "open"
+        assert not raised.incident.needs_action and raised.version >= 1
+        check_silence(server.db, server.hub, now=utcnow() + timedelta(minutes=45))  # the watchdog
+        escalated = next_incident(lines)
+        while escalated.incident.id != raised.incident.id or not escalated.incident.needs_action:
+            escalated = next_incident(lines)
+        assert escalated.version > raised.version and escalated.incident.due_at is not None
+        server.ingest([_fix(serial, 41.88, battery=60)])  # contact and power back
+        cleared = next_incident(lines)
+    assert (cleared.incident.id, cleared.incident.state) == (raised.incident.id, "auto_resolved")
+    assert cleared.incident.resolved_by == "system" and cleared.version > escalated.version

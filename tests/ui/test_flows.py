@@ -337,3 +337,42 @@ def test_a_live_fix_updates_its_row_and_marker_without_reading_the_store(qtbot, 
     qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=10_000)
     # no snapshot, no record re-read, no query at all: the values came with the change
     assert snapshots == [] and reads == []
+
+
+def test_a_live_incident_escalation_moves_it_into_needs_action(qtbot, make_window, offline_session, monkeypatch):
+    """The server escalates an incident (its record arrives on the live feed, no pull): the queue,
+    open on "Needs action", lists it at the next reload; before, it was only under "All alerts"."""
+    from datetime import timedelta
+
+    import ui.window_feed
+    from workstation import protocol as p
+    from workstation.sync.live import LiveBatch, apply_live_batch
+
+    monkeypatch.setattr(ui.window_feed, "RELOAD_MIN_S", 0.0)
+    w = make_window(offline_session)
+    w.show()
+    with qtbot.waitSignal(w.snapshotApplied, timeout=15_000):
+        w.start()
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=10_000)
+    opened = datetime.now(UTC) - timedelta(hours=3)
+    alert = p.AlertData(id="a-live-gps", participant_id="p004", device_id="d004", kind="no_gps", severity="medium",
+                        opened_at=opened, incident_id="in-live-gps")
+
+    def record(version: int, needs_action: bool) -> p.IncidentData:
+        since = opened + timedelta(hours=2) if needs_action else None
+        return p.IncidentData(id="in-live-gps", participant_id="p004", device_id="d004", family="device_health",
+                              kinds=["no_gps"], severity="medium", opened_at=opened, updated_at=opened,
+                              last_alert_at=opened, needs_action=needs_action, needs_action_since=since,
+                              due_at=since + timedelta(hours=4) if since else None)
+
+    def deliver(batch: LiveBatch) -> None:
+        changes = w.store.write(lambda s: apply_live_batch(s, batch))  # what the feed's thread does
+        with qtbot.waitSignal(w.snapshotApplied, timeout=15_000):
+            w._live_bridge.changed.emit(changes)
+        qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=10_000)
+
+    deliver(LiveBatch(alerts={alert.id: alert}, alert_versions={alert.id: 1},
+                      incidents={"in-live-gps": (record(1, False), 1)}, seq=1))
+    assert w.incidents.bar.view() == "needs_action" and not w.incidents.select_incident("in-live-gps")
+    deliver(LiveBatch(incidents={"in-live-gps": (record(2, True), 2)}, seq=2))  # the server's watchdog
+    assert w.incidents.select_incident("in-live-gps")

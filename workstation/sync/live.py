@@ -31,7 +31,7 @@ from sqlalchemy import CursorResult, and_, bindparam, delete, or_, select, updat
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from local_db.models import Alert, Device, Participant, Position, SyncState
+from local_db.models import Alert, Device, Incident, Participant, Position, SyncState
 from local_db.store import Store
 from workstation import protocol as p
 from workstation.changes import Changes, LiveFix
@@ -40,7 +40,7 @@ from workstation.sync.apply import SYNC_STATE_ID, sync_state
 from workstation.sync.backoff import Backoff
 from workstation.sync.errors import AuthRequired, SyncError, WorkstationRevoked
 from workstation.sync.http import ServerClient
-from workstation.sync.rows import alert_row, last_fix_columns, naive_utc, position_row, utcnow
+from workstation.sync.rows import alert_row, incident_row, last_fix_columns, naive_utc, position_row, utcnow
 from workstation.sync.upsert import upsert_statement
 
 log = logging.getLogger(__name__)
@@ -57,11 +57,12 @@ class LiveBatch:
     statuses: dict[str, p.DeviceStatus] = field(default_factory=dict)
     alerts: dict[str, p.AlertData] = field(default_factory=dict)
     alert_versions: dict[str, int] = field(default_factory=dict)  # from servers that send it
+    incidents: dict[str, tuple[p.IncidentData, int]] = field(default_factory=dict)  # latest version each
     seq: int = 0
     since: float = 0.0
 
     def empty(self) -> bool:
-        return not (self.fixes or self.statuses or self.alerts)
+        return not (self.fixes or self.statuses or self.alerts or self.incidents)
 
 
 def parse_event(data: str) -> p.LiveEvent | None:
@@ -82,7 +83,8 @@ def apply_live_batch(session: Session, pending: LiveBatch, store_seq: bool = Tru
         if device_ids else {}
     )  # fmt: skip
     known_devices = set(owner_of)
-    participant_ids = {a.participant_id for a in pending.alerts.values()}
+    participant_ids = {a.participant_id for a in pending.alerts.values()} | {
+        i.participant_id for i, _ in pending.incidents.values()}
     known_participants = (
         set(session.scalars(select(Participant.id).where(Participant.id.in_(list(participant_ids)))))
         if participant_ids else set()
@@ -138,17 +140,24 @@ def apply_live_batch(session: Session, pending: LiveBatch, store_seq: bool = Tru
         for row in unversioned:
             row.pop("version")
         session.execute(upsert_statement(Alert.__table__, unversioned[0].keys()), unversioned)
+    incidents = [incident_row(i, version) for i, version in pending.incidents.values()
+                 if i.participant_id in known_participants]
+    if incidents:
+        # like a pulled row: never over a later version, never over the officer's own action not yet sent
+        session.execute(upsert_statement(Incident.__table__, incidents[0].keys(), forward_only=True), incidents)
     if store_seq and pending.seq:
         state = sync_state(session)
         state.live_seq = max(state.live_seq or 0, pending.seq)
         state.last_contact_at = utcnow()
     changed_devices = {f.device_id for f in fixes} | {s.device_id for s in statuses}
-    owners = frozenset(owner_of[d] for d in changed_devices) | frozenset(a.participant_id for a in alerts)
+    owners = (frozenset(owner_of[d] for d in changed_devices) | frozenset(a.participant_id for a in alerts)
+              | frozenset(row["participant_id"] for row in incidents))
     return Changes(
         participants=owners,
         caseload_rows=owners,
         devices=frozenset(changed_devices),
         alerts=frozenset(a.id for a in alerts),
+        incidents=frozenset(row["id"] for row in incidents),
         fixes=tuple(_applied_fix(d, pending.fixes.get(d), pending.statuses.get(d)) for d in sorted(changed_devices)),
         alert_values=tuple(_alert_value(a) for a in alerts),
     )
@@ -298,6 +307,10 @@ class LiveFeed:
                 pending.fixes[event.fix.device_id] = event.fix
         if event.device is not None:
             pending.statuses[event.device.device_id] = event.device
+        if event.incident is not None and event.version is not None:
+            held = pending.incidents.get(event.incident.id)
+            if held is None or held[1] <= event.version:
+                pending.incidents[event.incident.id] = (event.incident, event.version)
         if event.alert is not None:
             pending.alerts[event.alert.id] = event.alert
             if event.version is not None:
