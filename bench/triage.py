@@ -20,6 +20,8 @@ raw alert, `triage_raw_alerts`)
 - triage_needs_action: incidents that needed an officer at some point (needs_action set)
 - triage_auto_resolved: incidents closed by their condition clearing
 - triage_needs_action_per_raw_alert = needs_action / raw alerts (goal: at most 0.2)
+- triage_needs_action_never_auto, triage_never_auto_per_raw_alert: of those, the incidents holding a kind
+  that never clears by itself (tamper, curfew, exclusion zone, ...): the floor under the goal
 - triage_critical_alerts; triage_critical_hidden: critical alerts that, after some interval, were not in an
   open needs-action incident (no officer acts during the day, so that is the whole day); goal 0
 - triage_unreachable_alerts: alerts in no incident, after some interval; goal 0
@@ -40,6 +42,7 @@ import httpx
 from sync_server.embedded import start_server
 from sync_server.ingest import check_silence
 from sync_server.simulated_day import HOURS, DayRates, SimulatedDay, next_local_midnight, prepare
+from workstation.rules.incidents import auto_resolvable
 
 BATCH = 5000
 GATEWAYS = {"BI-LOC8-": "BI", "SL-WR-": "SL", "APP-": "APP"}
@@ -115,6 +118,10 @@ def _play(server: Any, rates: DayRates | None, seed: int) -> dict[str, Any]:
         "sum(case when family = 'outage' then 1 else 0 end) from incident")
     needing = {family: n for family, n in server.query(
         "select family, count(*) from incident where needs_action group by family")}
+    # the floor the goal sits on: incidents holding a kind that never clears by itself need an officer
+    # whatever the rules' delays are (NEVER_AUTO_RESOLVED)
+    never_auto = sum(1 for (kinds,) in server.query("select kinds from incident where needs_action")
+                     if not auto_resolvable(json.loads(kinds) if isinstance(kinds, str) else kinds or ()))
     critical = server.query("select count(*) from alert where severity = 'critical'")[0][0]
     outage_kinds = Counter((g or "").partition(":")[0] for (g,) in server.query(
         "select outage_group from incident where family = 'outage'"))
@@ -134,6 +141,8 @@ def _play(server: Any, rates: DayRates | None, seed: int) -> dict[str, Any]:
         "triage_needs_action": int(needs_action or 0),
         "triage_auto_resolved": int(auto_resolved or 0),
         "triage_needs_action_per_raw_alert": round((needs_action or 0) / raw, 3) if raw else 0.0,
+        "triage_needs_action_never_auto": never_auto,
+        "triage_never_auto_per_raw_alert": round(never_auto / raw, 3) if raw else 0.0,
         "triage_goal_met": bool(raw) and (needs_action or 0) <= GOAL_NEEDS_ACTION_PER_RAW * raw
         and not hidden and not unreachable,
         "triage_critical_alerts": int(critical),

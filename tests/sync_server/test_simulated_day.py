@@ -20,3 +20,5 @@ def test_a_day_hides_no_critical_alert_and_leaves_no_alert_unreachable():
     # the day's own episodes happened and the rules met them: noise cleared by itself, the outage grouped
     assert metrics["triage_auto_resolved"] > 0 and metrics["triage_outage_incidents"] >= 1
     assert metrics["triage_needs_action"] < metrics["triage_raw_alerts"]
+    # the tampers of the day are among the needs-action items no delay of the rules could remove
+    assert 0 < metrics["triage_needs_action_never_auto"] <= metrics["triage_needs_action"]
