@@ -171,3 +171,29 @@ def test_a_receiver_refuses_fixes_while_the_broker_is_down(cluster_factory, seed
              what="the contact recorded")
     assert query(db, "select battery_pct, charging from device where serial = :s", s=quiet) == [(64, False)]
     assert _positions(db) == everything
+
+
+def test_incident_records_reach_the_live_stream_through_the_cluster(cluster_factory, seeded_postgres):
+    """An incident raised by a rules worker, and cleared by a position-less ping it applies, goes out on
+    the officer's live stream through the broker and an API worker, as on the all-in-one server."""
+    cluster = cluster_factory(receivers=1, rules_workers=1, api_workers=1)
+    db = seeded_postgres
+    serial = [s for s, officer in devices(db) if officer == "off1"][0]
+    reader = LiveReader(cluster.apis[0].url, login(cluster.apis[0].url))
+    wait_for(lambda: reader.connected, what="the stream to open")
+
+    def battery_incidents() -> list[dict]:
+        return [e for e in reader.events if e["type"] == "incident" and "low_battery" in e["incident"]["kinds"]]
+
+    for batch in rounds([serial], 2, low_battery_round=1):  # 80 %, then 15 %
+        assert post_batch(cluster.receivers[0].url, gateway_key(db), batch).status_code == 200
+    wait_for(lambda: battery_incidents(), what="the low-battery incident on the stream")
+    raised = battery_incidents()[0]
+    assert raised["incident"].get("state", "open") == "open" and raised["version"] >= 1
+    charged = httpx.get(f"{cluster.receivers[0].url}/osmand", params={
+        "id": serial, "cell": "310,410,1234,5678", "batt": "64", "key": device_key(db, serial)}, timeout=30)
+    assert charged.status_code == 200, charged.text
+    wait_for(lambda: battery_incidents()[-1]["incident"].get("state") == "auto_resolved", what="the incident cleared")
+    cleared = battery_incidents()[-1]
+    assert cleared["incident"]["id"] == raised["incident"]["id"] and cleared["version"] > raised["version"]
+    reader.close()
