@@ -54,8 +54,12 @@ def append_changes(session: Session, entries: Iterable[ChangeEntry]) -> None:
         return
     live = session.info.setdefault(_LIVE_INCIDENTS, {})
     for e in entries:
-        if e.entity == "incident" and e.op == "upsert" and e.data is not None:
+        if e.entity != "incident":
+            continue
+        if e.op == "upsert" and e.data is not None:
             live[(e.officer_id, e.row_id)] = (e.version, e.data)
+        else:  # folded into an outage in the same transaction: nothing to announce
+            live.pop((e.officer_id, e.row_id), None)
     raw = Raw(session)
     first = allocate(raw, "change", len(entries))
     raw.executemany(

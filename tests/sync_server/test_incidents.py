@@ -219,7 +219,8 @@ def test_a_vendor_outage_is_one_incident_that_clears_device_by_device(fleet, cli
     server.add_gateway("acme", [serial for _, serial, _ in acme])  # the other two stay on "embedded"
     t = utcnow() - timedelta(minutes=20)
     _report(server, devices, t)
-    check_silence(server.db, now=t + timedelta(minutes=30))  # all eight silent for 30 minutes
+    before = server.hub.last_seq
+    check_silence(server.db, server.hub, now=t + timedelta(minutes=30))  # all eight silent for 30 minutes
     silences = _silences(server)
     assert [(d, f) for d, _, f, _ in silences] == [(d, "outage") for d, _, _ in acme] + [
         (d, "device_health") for d, _, _ in devices[6:]]  # two of "embedded": below the threshold, on their own
@@ -227,6 +228,11 @@ def test_a_vendor_outage_is_one_incident_that_clears_device_by_device(fleet, cli
         "select id, alert_count, outage_group, device_id from incident where family = 'outage'")
     assert (count, group, device_id) == (6, "gateway:acme", None)
     assert server.query("select count(*) from incident where id like 'in-%'")[0][0] == 3  # outage + two lone
+    # the live stream announces those three, not the six lone silences folded into the outage meanwhile
+    [(officer_id,)] = server.query("select distinct officer_id from participant")
+    announced = {json.loads(body)["incident"]["id"] for _, body in server.hub.since(officer_id, before)
+                 if json.loads(body)["type"] == "incident"}
+    assert announced == {r[0] for r in server.query("select id from incident where id like 'in-%'")}
     changes, cursor = pull_all(client_for(server))
     [record] = [c["data"] for c in changes if c["entity"] == "incident" and c["id"] == outage_id]
     assert (record["family"], record["kinds"], record["alert_count"]) == ("outage", ["no_communication"], 6)
