@@ -181,7 +181,8 @@ def ingest_fixes(
                         outcomes[slots[k]] = refused("unknown_device", f"unknown device serial {t.fix.serial[:64]}")
                 if known:
                     applied = apply_fixes(
-                        session, raw, devices, db.zone_cache, [timed[k] for k in known], live=hub is not None
+                        session, raw, devices, db.zone_cache, [timed[k] for k in known], live=hub is not None,
+                        response_times=db.response_times,
                     )
                     for k in applied.duplicates:
                         outcomes[slots[known[k]]] = DUPLICATE
@@ -238,11 +239,12 @@ def order_fixes(fixes: Sequence[GatewayFix], received_at: datetime, via: str = "
 
 def apply_fixes(
     session: Session, raw: Raw, devices: dict[str, _Device], zone_cache: ZoneCache, timed: Sequence[TimedFix],
-    live: bool,
+    live: bool, response_times: Mapping[str, timedelta] | None = None,
 ) -> AppliedFixes:
     """Run the rules on `timed` (in order) against `devices` (serial -> state, updated in place; every
     fix's device must be there) and write positions, device state, change-feed entries and alerts in
-    the session's transaction. The all-in-one server and the cluster's rules workers both call this."""
+    the session's transaction. The all-in-one server and the cluster's rules workers both call this,
+    with the agency's response times (Database.response_times) for the incidents' due times."""
     zones = zone_cache.for_participants(session, {d.participant_id for d in devices.values()})
     first_id = allocate(raw, "position", len(timed))
     positions: list[tuple] = []
@@ -293,7 +295,7 @@ def apply_fixes(
             events.append((dev.officer_id, partial(_fix_event, position, _status(dev))))
     # after the fixes: an alert is announced after the fix that caused it
     now = max((item[2] for item in timed), default=None) or utcnow()
-    raised = raise_alerts(session, alerts, events if live else None, now=now)
+    raised = raise_alerts(session, alerts, events if live else None, now=now, response_times=response_times)
     _auto_resolve(session, [dev for dev in devices.values() if dev.id in cleared], now)
     if live:
         events += live_incident_events(session)
@@ -501,14 +503,15 @@ def record_contact(
         dev = load_devices(raw, [serial]).get(serial)
         if dev is None:
             raise IngestError(422, "unknown_device", f"unknown device serial {serial[:64]}")
-        apply_contact(session, raw, dev, battery_pct, charging, now)
+        apply_contact(session, raw, dev, battery_pct, charging, now, db.response_times)
         live = live_incident_events(session)  # what the contact cleared
     if hub is not None:
         hub.publish(list(live))
 
 
 def apply_contact(
-    session: Session, raw: Raw, dev: _Device, battery_pct: int | None, charging: bool, now: datetime
+    session: Session, raw: Raw, dev: _Device, battery_pct: int | None, charging: bool, now: datetime,
+    response_times: Mapping[str, timedelta] | None = None,
 ) -> None:
     """Record one position-less ping of `dev` (updated in place) in the session's transaction: contact
     and power, the battery rules, and the incidents that contact or power clears. The all-in-one server
@@ -521,7 +524,7 @@ def apply_contact(
     recovered = bool(dev.rule_state.pop("no_comm", None)) or recovered
     dev.last_contact_at = max(now, dev.last_contact_at or now)
     _write_devices(session, raw, [dev])
-    raise_alerts(session, alerts, now=now)
+    raise_alerts(session, alerts, now=now, response_times=response_times)
     _auto_resolve(session, [dev] if recovered else [], now)
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from sync_server.cluster import broker
 from sync_server.cluster.natsd import NatsServer
 from sync_server.cluster.roles import prepare_database
+from workstation.rules.incidents import parse_response_times
 
 
 class RoleProcess:
@@ -113,9 +114,11 @@ class LocalCluster:
     def __init__(
         self, db_url: str, workdir: Path, *, receivers: int = 2, rules_workers: int = 2, rules_standbys: int = 0,
         api_workers: int = 2, partitions: int = broker.DEFAULT_PARTITIONS, heartbeat_s: float = 10.0,
-        watchdog_s: float | None = None,
+        watchdog_s: float | None = None, response_times: str | None = None,
     ) -> None:
         self.db_url, self.workdir = db_url, Path(workdir)
+        # the agency's response deadlines (sync-server --response-times form), for every rules and API worker
+        self.response_times = response_times
         self.partitions, self.heartbeat_s, self.watchdog_s = partitions, heartbeat_s, watchdog_s
         self.counts = {"receive": receivers, "rules": rules_workers, "api": api_workers}
         self.rules_standbys = rules_standbys
@@ -127,6 +130,8 @@ class LocalCluster:
     def _role(self, role: str, index: int, extra: list[str]) -> RoleProcess:
         argv = [sys.executable, "-m", "sync_server", role, "--db", self.db_url, "--nats", self.nats.url,
                 "--partitions", str(self.partitions), *extra]
+        if self.response_times and role in ("rules", "api"):
+            argv += ["--response-times", self.response_times]
         return RoleProcess(f"{role}-{index}", argv, self.workdir / f"{role}-{index}.log")
 
     def start(self) -> LocalCluster:
@@ -228,9 +233,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--api-workers", type=int, default=2)
     p.add_argument("--partitions", type=int, default=broker.DEFAULT_PARTITIONS)
     p.add_argument("--workdir", default=None, help="logs and the broker's store (default: a temporary directory)")
+    p.add_argument("--response-times", default=None, metavar="SEVERITY=N(m|h|d),...",
+                   help="the agency's response deadlines, e.g. critical=10m,high=30m (sync-server --response-times)")
     args = p.parse_args(argv)
     if args.seed and not args.password:
         p.error("--seed needs --password")
+    if args.response_times:
+        try:
+            parse_response_times(args.response_times)  # refused here, not by each worker after the start
+        except ValueError as exc:
+            p.error(f"--response-times {exc}")
     if args.create_db:
         create_database(args.db)
     if args.seed:
@@ -259,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster = LocalCluster(
             args.db, Path(args.workdir or tmp), receivers=args.receivers, rules_workers=args.rules_workers,
             rules_standbys=args.rules_standbys, api_workers=args.api_workers, partitions=args.partitions, watchdog_s=30.0,
+            response_times=args.response_times,
         )
         with cluster:
             print(json.dumps({"cluster": cluster.describe()}), flush=True)

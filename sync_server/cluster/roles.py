@@ -1,8 +1,8 @@
 """`sync-server receive | rules | api`: one process per cluster role (docs/scaling.md).
 
     sync-server receive --db URL --nats URL [--host H] [--port N] [--partitions P]
-    sync-server rules   --db URL --nats URL --index I --count N [--partitions P]
-    sync-server api     --db URL --nats URL [--host H] [--port N] [--heartbeat S] [--watchdog S]
+    sync-server rules   --db URL --nats URL --index I --count N [--partitions P] [--response-times T]
+    sync-server api     --db URL --nats URL [--host H] [--port N] [--heartbeat S] [--watchdog S] [--response-times T]
 
 Every process of one cluster must be given the same --partitions (rules workers also the same --count:
 a rules worker takes slot --index if it is free, else any free one, else stands by to take over the
@@ -22,6 +22,7 @@ from sqlalchemy import text
 
 from sync_server.cluster import broker
 from sync_server.db import Database
+from workstation.rules.incidents import parse_response_times
 
 ROLES = ("receive", "rules", "api")
 
@@ -40,6 +41,10 @@ def _parser(role: str) -> argparse.ArgumentParser:
     else:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
+    if role in ("rules", "api"):  # the rules workers raise incidents, the API worker's watchdog escalates them
+        p.add_argument("--response-times", default=None, metavar="SEVERITY=N(m|h|d),...",
+                       help="the agency's response deadlines, e.g. critical=10m,high=30m (give every rules "
+                            "and API worker the same)")
     if role == "api":
         p.add_argument("--heartbeat", type=float, default=10.0, help="seconds between /v1/live heartbeats")
         p.add_argument("--watchdog", type=float, default=None,
@@ -65,8 +70,15 @@ def prepare_database(url: str) -> Database:
 
 def main(argv: list[str]) -> int:
     role = argv[0]
-    args = _parser(role).parse_args(argv[1:])
+    parser = _parser(role)
+    args = parser.parse_args(argv[1:])
+    try:
+        response_times = parse_response_times(args.response_times) if getattr(args, "response_times", None) else None
+    except ValueError as exc:
+        parser.error(f"--response-times {exc}")
     db = prepare_database(args.db)
+    if response_times:
+        db.response_times = response_times
     try:
         if role == "rules":
             from sync_server.cluster.rules import RulesWorker, run_worker

@@ -260,7 +260,8 @@ class RulesWorker:
             live: dict[str, list[str]] = defaultdict(list)
             if kept:
                 devices = {t[1].serial: self.devices[t[1].serial] for t in kept}
-                applied = apply_fixes(session, raw, devices, self.db.zone_cache, kept, live=True)
+                applied = apply_fixes(session, raw, devices, self.db.zone_cache, kept, live=True,
+                                      response_times=self.db.response_times)
                 for officer_id, body in applied.live:
                     live[officer_id].append(body if isinstance(body, str) else body())
             self._apply_contacts(session, raw, fresh)
@@ -292,7 +293,8 @@ class RulesWorker:
             if dev is None:
                 log.error("contact of unknown device %s dropped", contact.serial[:64])
                 continue
-            apply_contact(session, raw, dev, contact.battery_pct, contact.charging, received_at)
+            apply_contact(session, raw, dev, contact.battery_pct, contact.charging, received_at,
+                          self.db.response_times)
 
     def _load_missing(self, raw: Raw, serials: set[str]) -> None:
         missing = [s for s in serials if s not in self.devices]

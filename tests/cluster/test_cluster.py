@@ -3,6 +3,8 @@ process (sync_server.cluster.launcher.LocalCluster), failures made with SIGKILL.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import httpx
 import pytest
 
@@ -175,10 +177,11 @@ def test_a_receiver_refuses_fixes_while_the_broker_is_down(cluster_factory, seed
 
 def test_incident_records_reach_the_live_stream_through_the_cluster(cluster_factory, seeded_postgres):
     """An incident raised by a rules worker, and cleared by a position-less ping it applies, goes out on
-    the officer's live stream through the broker and an API worker, as on the all-in-one server."""
-    cluster = cluster_factory(receivers=1, rules_workers=1, api_workers=1)
+    the officer's live stream through the broker and an API worker, as on the all-in-one server; the
+    agency's response times given to the cluster set its due times."""
+    cluster = cluster_factory(receivers=1, rules_workers=1, api_workers=1, response_times="critical=10m")
     db = seeded_postgres
-    serial = [s for s, officer in devices(db) if officer == "off1"][0]
+    serial, strapped = [s for s, officer in devices(db) if officer == "off1"][:2]
     reader = LiveReader(cluster.apis[0].url, login(cluster.apis[0].url))
     wait_for(lambda: reader.connected, what="the stream to open")
 
@@ -187,7 +190,15 @@ def test_incident_records_reach_the_live_stream_through_the_cluster(cluster_fact
 
     for batch in rounds([serial], 2, low_battery_round=1):  # 80 %, then 15 %
         assert post_batch(cluster.receivers[0].url, gateway_key(db), batch).status_code == 200
+    tamper = {**rounds([strapped], 1)[0][0], "event": "strap_tamper"}
+    assert post_batch(cluster.receivers[0].url, gateway_key(db), [tamper]).status_code == 200
     wait_for(lambda: battery_incidents(), what="the low-battery incident on the stream")
+    wait_for(lambda: [e for e in reader.events if e["type"] == "incident" and "strap_tamper" in e["incident"]["kinds"]],
+             what="the tamper incident on the stream")
+    [tampered] = [e["incident"] for e in reader.events
+                  if e["type"] == "incident" and "strap_tamper" in e["incident"]["kinds"]]
+    due = datetime.fromisoformat(tampered["due_at"]) - datetime.fromisoformat(tampered["needs_action_since"])
+    assert due == timedelta(minutes=10)
     raised = battery_incidents()[0]
     assert raised["incident"].get("state", "open") == "open" and raised["version"] >= 1
     charged = httpx.get(f"{cluster.receivers[0].url}/osmand", params={

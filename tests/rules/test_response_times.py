@@ -27,3 +27,17 @@ def test_a_bad_agency_time_zone_is_refused_at_start_in_one_line(bad, capsys):
     assert main(["--agency-time-zone", bad, "--db", "sqlite://"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--agency-time-zone" in err and "IANA" in err
+
+
+@pytest.mark.parametrize("command", [["rules", "--index", "0"], ["api"], ["cluster"]])
+def test_every_cluster_process_refuses_bad_response_times_before_it_starts(command, capsys):
+    """The cluster's rules and API workers (and its launcher) take the same setting; a bad one stops
+    them before they touch the database (the URL here is never opened)."""
+    from sync_server.cluster import launcher, roles
+
+    run = launcher.main if command == ["cluster"] else lambda argv: roles.main([command[0], *argv])
+    with pytest.raises(SystemExit) as stopped:
+        run([*command[1:], "--db", "postgresql://nobody@127.0.0.1:1/none", "--response-times", "urgent=5m"])
+    assert stopped.value.code == 2
+    assert "--response-times" in capsys.readouterr().err
+

@@ -14,7 +14,7 @@ from sync_server.ingest import check_silence, ingest_fixes
 from sync_server.models import Device, Zone
 from tests.sync_server.conftest import pull_all
 from workstation.protocol import GatewayFix
-from workstation.rules.incidents import DEFAULT_RESPONSE_TIME, NEEDS_ACTION_AFTER
+from workstation.rules.incidents import DEFAULT_RESPONSE_TIME, NEEDS_ACTION_AFTER, parse_response_times
 
 HOME = (41.8800, -87.6400)
 OUT_600M = (41.8854, -87.6400)
@@ -166,6 +166,18 @@ def test_a_cleared_condition_no_longer_makes_its_incident_need_an_officer(server
     [(needs_action, since)] = server.query(
         "select needs_action, needs_action_since from incident where id = :i", i=incident_id)
     assert bool(needs_action) and _naive(since) == gps_deadline
+
+
+def test_the_agencys_response_times_apply_to_incidents_raised_by_fixes(server):
+    """Set with sync-server --response-times: the due time of a tamper raised by a fix follows them, as
+    that of a silence raised by the watchdog does."""
+    server.db.response_times = parse_response_times("critical=10m,high=30m")
+    device_id, serial, pid = _device(server)
+    _clean(server, pid)
+    server.ingest([_fix(serial, utcnow() - timedelta(minutes=2), event="strap_tamper")])
+    [(opened, due)] = server.query(
+        "select opened_at, due_at from incident where device_id = :d and id like 'in-%'", d=device_id)
+    assert _naive(due) - _naive(opened) == timedelta(minutes=10)
 
 
 def test_families_never_mix_and_a_closed_incident_takes_no_new_alert(server):
