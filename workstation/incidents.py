@@ -29,6 +29,7 @@ from workstation.rules.incidents import (
     SEVERITY_RANK,
     chains_into,
     due_at,
+    escalation_time,
     family_of,
     max_severity,
     needs_action_from,
@@ -227,7 +228,11 @@ def build_incidents(
                 pending=record.pending or any(a.pending for a in run),
             )
         else:
-            since = min(needs_action_from(a.kind, a.opened_at) for a in run)
+            # as the server decides (rules.incidents.escalation_time): only what is not resolved still counts
+            going_on = [a for a in run if a.state != "resolved"]
+            since = escalation_time([(a.kind, a.opened_at) for a in going_on], {a.kind for a in going_on})
+            if since is None:
+                since = min(needs_action_from(a.kind, a.opened_at) for a in run)
             needing = now is None or since <= now
             extra = dict(needs_action=needing, due_at=due_at(since, severity) if needing else None)
         incidents.append(

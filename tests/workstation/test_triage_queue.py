@@ -93,3 +93,14 @@ def test_unknown_filters_are_refused():
         QueueFilter(kinds=frozenset({"burglary"}))
     with pytest.raises(ValueError, match="extreme"):
         QueueFilter(risks=frozenset({"extreme"}))
+
+
+def test_an_alert_chain_the_server_did_not_group_escalates_on_what_goes_on():
+    """History without a server incident is chained here; it needs an officer by the server's rule: a
+    critical battery resolved within minutes does not count, the GPS loss that goes on counts from its start."""
+    gps = AlertFact("gps", "p1", "d1", "no_gps", "medium", NOW - timedelta(minutes=90))
+    battery = AlertFact("battery", "p1", "d1", "battery_critical", "high", NOW - timedelta(minutes=80), state="resolved")
+    [incident] = build_incidents([gps, battery], {"p1": "medium"}, {}, NOW)
+    assert not incident.needs_action  # the battery's 30 minutes have passed, the GPS loss's 2 hours have not
+    [later] = build_incidents([gps, battery], {"p1": "medium"}, {}, NOW + timedelta(minutes=31))
+    assert later.needs_action and later.due_at == gps.opened_at + timedelta(hours=2) + timedelta(hours=1)
