@@ -34,7 +34,7 @@ import json
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -65,10 +65,13 @@ class SimulatedClock:
         return self.at
 
 
-def play_day(participants: int, rates: DayRates | None = None, seed: int = 14) -> dict[str, Any]:
-    """Seed a server with `participants`, play one day through it and return the triage metrics."""
+def play_day(participants: int, rates: DayRates | None = None, seed: int = 14,
+             curfew_grace: timedelta = timedelta(0)) -> dict[str, Any]:
+    """Seed a server with `participants`, play one day through it and return the triage metrics
+    (`curfew_grace`: the agency setting, sync-server --curfew-grace; 0 in `make bench`)."""
     with tempfile.TemporaryDirectory(prefix="bench-triage-") as tmp:
         server = start_server(tmp_dir=tmp, officers=1, caseload=participants, password="bench")
+        server.db.curfew_grace = curfew_grace
         try:
             return _play(server, rates, seed)
         finally:

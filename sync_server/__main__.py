@@ -32,7 +32,7 @@ from typing import Any
 
 from sync_server.db import Database, default_db_url
 from workstation.rules.incidents import parse_response_times
-from workstation.rules.schedule import is_time_zone
+from workstation.rules.schedule import is_time_zone, parse_curfew_grace
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 #: sub-commands that name an officer by user name
@@ -89,6 +89,8 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--response-times", default=None, metavar="SEV=N(m|h|d),...",
                    help="incident response deadline per severity, e.g. critical=15m,high=1h (defaults: "
                         "critical 15m, high 1h, medium 4h, low 24h, info 72h)")
+    p.add_argument("--curfew-grace", default=None, metavar="MINUTES",
+                   help="minutes after a curfew begins before someone still out is in violation (default 0)")
     p.add_argument("--agency-time-zone", default=None, metavar="IANA_ZONE",
                    help="time zone of zones and schedules that name none (default: "
                         "$SYNC_SERVER_AGENCY_TIME_ZONE, else America/Chicago)")
@@ -181,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"sync-server: --response-times {exc}", file=sys.stderr)
         return 2
+    try:
+        args.curfew_grace = parse_curfew_grace(args.curfew_grace) if args.curfew_grace is not None else None
+    except ValueError as exc:
+        print(f"sync-server: --curfew-grace {exc}", file=sys.stderr)
+        return 2
     if args.agency_time_zone is not None and not is_time_zone(args.agency_time_zone):
         print(f"sync-server: --agency-time-zone {args.agency_time_zone!r} is not an IANA time zone", file=sys.stderr)
         return 2
@@ -226,6 +233,8 @@ def _serve(args: argparse.Namespace, stop: threading.Event, serving: threading.E
     )
     if args.response_times:
         server.db.response_times = args.response_times
+    if args.curfew_grace:
+        server.db.curfew_grace = args.curfew_grace
     if args.seed:
         summary = server.seed(args.officers, args.caseload, args.password, args.random_seed, args.todays_visits)
         if args.device_credentials:

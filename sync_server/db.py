@@ -63,6 +63,9 @@ class Database:
         time_zone(self.agency_time_zone)
         #: response deadline per incident severity (agency configuration: --response-times)
         self.response_times: dict[str, timedelta] = dict(DEFAULT_RESPONSE_TIME)
+        #: how long after a curfew begins someone still out becomes a violation (agency configuration:
+        #: --curfew-grace; rules.schedule.zone_rule_binds)
+        self.curfew_grace = timedelta(0)
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict = {}
         if self.is_sqlite:

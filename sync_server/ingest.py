@@ -48,7 +48,7 @@ from workstation.rules.incidents import (
     active_conditions,
     severity_of,
 )
-from workstation.rules.schedule import schedule_in_effect
+from workstation.rules.schedule import zone_rule_binds
 
 IMPOSSIBLE_SPEED_KMH = 250.0
 CHECKIN_GRACE = timedelta(hours=1)
@@ -182,7 +182,7 @@ def ingest_fixes(
                 if known:
                     applied = apply_fixes(
                         session, raw, devices, db.zone_cache, [timed[k] for k in known], live=hub is not None,
-                        response_times=db.response_times,
+                        response_times=db.response_times, curfew_grace=db.curfew_grace,
                     )
                     for k in applied.duplicates:
                         outcomes[slots[known[k]]] = DUPLICATE
@@ -239,12 +239,13 @@ def order_fixes(fixes: Sequence[GatewayFix], received_at: datetime, via: str = "
 
 def apply_fixes(
     session: Session, raw: Raw, devices: dict[str, _Device], zone_cache: ZoneCache, timed: Sequence[TimedFix],
-    live: bool, response_times: Mapping[str, timedelta] | None = None,
+    live: bool, response_times: Mapping[str, timedelta] | None = None, curfew_grace: timedelta = timedelta(0),
 ) -> AppliedFixes:
     """Run the rules on `timed` (in order) against `devices` (serial -> state, updated in place; every
     fix's device must be there) and write positions, device state, change-feed entries and alerts in
     the session's transaction. The all-in-one server and the cluster's rules workers both call this,
-    with the agency's response times (Database.response_times) for the incidents' due times."""
+    with the agency's response times (Database.response_times) for the incidents' due times and its
+    curfew grace (Database.curfew_grace: rules.schedule.zone_rule_binds)."""
     zones = zone_cache.for_participants(session, {d.participant_id for d in devices.values()})
     first_id = allocate(raw, "position", len(timed))
     positions: list[tuple] = []
@@ -277,7 +278,8 @@ def apply_fixes(
             continue
         seen.add(same)
         flags = _apply_fix(
-            dev, fix, fix_time, zones.get(dev.participant_id, ()), received_at, alerts, partial(previous, dev), cleared
+            dev, fix, fix_time, zones.get(dev.participant_id, ()), received_at, alerts, partial(previous, dev), cleared,
+            curfew_grace,
         )
         if fix.valid and not fix.mock:
             history[dev.id].append((fix_time, fix.lat, fix.lon, fix.accuracy_m))
@@ -374,7 +376,9 @@ def _power_recovers(dev: _Device, battery_pct: int | None, charging: bool | None
     return back_up or bool(charging and not dev.charging)
 
 
-def _zone_verdicts(zones: Sequence[Any], lat: float, lon: float, accuracy_m: float, at: datetime) -> Iterator[tuple]:
+def _zone_verdicts(
+    zones: Sequence[Any], lat: float, lon: float, accuracy_m: float, at: datetime, curfew_grace: timedelta,
+) -> Iterator[tuple]:
     """(zone, violating) per zone at that place and time; violating is None where the accuracy circle
     reaches across the zone's edge (drift: no verdict either way)."""
     for zone in zones:
@@ -383,7 +387,7 @@ def _zone_verdicts(zones: Sequence[Any], lat: float, lon: float, accuracy_m: flo
             yield zone, None
             continue
         inside = signed < 0
-        active = schedule_in_effect(zone.schedule, at, zone.time_zone)
+        active = zone_rule_binds(zone.kind, zone.schedule, at, zone.time_zone, curfew_grace)
         yield zone, active and (inside if zone.kind == "exclusion" else not inside)
 
 
@@ -397,7 +401,7 @@ def _late(fix_time: datetime, now: datetime) -> str:
 
 def _apply_fix(
     dev: _Device, fix: GatewayFix, fix_time: datetime, zones: Sequence[Any], now: datetime, alerts: list[NewAlert],
-    previous: Callable[[datetime], tuple | None], cleared: set[str],
+    previous: Callable[[datetime], tuple | None], cleared: set[str], curfew_grace: timedelta = timedelta(0),
 ) -> str:
     """Update the device from one fix, evaluate the rules, queue alerts; returns the position's flags.
 
@@ -428,7 +432,7 @@ def _apply_fix(
         if dt > 0 and moved > slack and (moved - slack) / dt * 3.6 > IMPOSSIBLE_SPEED_KMH:
             flags.append("impossible_speed")
     if trusted and newer:
-        for zone, violating in _zone_verdicts(zones, fix.lat, fix.lon, fix.accuracy_m, fix_time):
+        for zone, violating in _zone_verdicts(zones, fix.lat, fix.lon, fix.accuracy_m, fix_time, curfew_grace):
             if violating is None:
                 if "drift" not in flags:
                     flags.append("drift")
@@ -453,8 +457,8 @@ def _apply_fix(
         before = previous(fix_time)
         was = None
         if before is not None:
-            was = {z.id: v for z, v in _zone_verdicts(zones, before[1], before[2], before[3] or 0.0, before[0])}
-        for zone, violating in _zone_verdicts(zones, fix.lat, fix.lon, fix.accuracy_m, fix_time):
+            was = {z.id: v for z, v in _zone_verdicts(zones, before[1], before[2], before[3] or 0.0, before[0], curfew_grace)}
+        for zone, violating in _zone_verdicts(zones, fix.lat, fix.lon, fix.accuracy_m, fix_time, curfew_grace):
             if violating is None:
                 if "drift" not in flags:
                     flags.append("drift")

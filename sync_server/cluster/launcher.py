@@ -32,6 +32,7 @@ from sync_server.cluster import broker
 from sync_server.cluster.natsd import NatsServer
 from sync_server.cluster.roles import prepare_database
 from workstation.rules.incidents import parse_response_times
+from workstation.rules.schedule import parse_curfew_grace
 
 
 class RoleProcess:
@@ -114,11 +115,12 @@ class LocalCluster:
     def __init__(
         self, db_url: str, workdir: Path, *, receivers: int = 2, rules_workers: int = 2, rules_standbys: int = 0,
         api_workers: int = 2, partitions: int = broker.DEFAULT_PARTITIONS, heartbeat_s: float = 10.0,
-        watchdog_s: float | None = None, response_times: str | None = None,
+        watchdog_s: float | None = None, response_times: str | None = None, curfew_grace: str | None = None,
     ) -> None:
         self.db_url, self.workdir = db_url, Path(workdir)
         # the agency's response deadlines (sync-server --response-times form), for every rules and API worker
         self.response_times = response_times
+        self.curfew_grace = curfew_grace  # minutes, for every rules worker
         self.partitions, self.heartbeat_s, self.watchdog_s = partitions, heartbeat_s, watchdog_s
         self.counts = {"receive": receivers, "rules": rules_workers, "api": api_workers}
         self.rules_standbys = rules_standbys
@@ -132,6 +134,8 @@ class LocalCluster:
                 "--partitions", str(self.partitions), *extra]
         if self.response_times and role in ("rules", "api"):
             argv += ["--response-times", self.response_times]
+        if self.curfew_grace and role == "rules":
+            argv += ["--curfew-grace", self.curfew_grace]
         return RoleProcess(f"{role}-{index}", argv, self.workdir / f"{role}-{index}.log")
 
     def start(self) -> LocalCluster:
@@ -235,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default=None, help="logs and the broker's store (default: a temporary directory)")
     p.add_argument("--response-times", default=None, metavar="SEVERITY=N(m|h|d),...",
                    help="the agency's response deadlines, e.g. critical=10m,high=30m (sync-server --response-times)")
+    p.add_argument("--curfew-grace", default=None, metavar="MINUTES",
+                   help="minutes after a curfew begins before someone still out is in violation (default 0)")
     args = p.parse_args(argv)
     if args.seed and not args.password:
         p.error("--seed needs --password")
@@ -243,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
             parse_response_times(args.response_times)  # refused here, not by each worker after the start
         except ValueError as exc:
             p.error(f"--response-times {exc}")
+    if args.curfew_grace is not None:
+        try:
+            parse_curfew_grace(args.curfew_grace)
+        except ValueError as exc:
+            p.error(f"--curfew-grace {exc}")
     if args.create_db:
         create_database(args.db)
     if args.seed:
@@ -271,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster = LocalCluster(
             args.db, Path(args.workdir or tmp), receivers=args.receivers, rules_workers=args.rules_workers,
             rules_standbys=args.rules_standbys, api_workers=args.api_workers, partitions=args.partitions, watchdog_s=30.0,
-            response_times=args.response_times,
+            response_times=args.response_times, curfew_grace=args.curfew_grace,
         )
         with cluster:
             print(json.dumps({"cluster": cluster.describe()}), flush=True)

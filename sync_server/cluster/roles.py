@@ -2,6 +2,7 @@
 
     sync-server receive --db URL --nats URL [--host H] [--port N] [--partitions P]
     sync-server rules   --db URL --nats URL --index I --count N [--partitions P] [--response-times T]
+                        [--curfew-grace MINUTES]
     sync-server api     --db URL --nats URL [--host H] [--port N] [--heartbeat S] [--watchdog S] [--response-times T]
 
 Every process of one cluster must be given the same --partitions (rules workers also the same --count:
@@ -23,6 +24,7 @@ from sqlalchemy import text
 from sync_server.cluster import broker
 from sync_server.db import Database
 from workstation.rules.incidents import parse_response_times
+from workstation.rules.schedule import parse_curfew_grace
 
 ROLES = ("receive", "rules", "api")
 
@@ -38,6 +40,9 @@ def _parser(role: str) -> argparse.ArgumentParser:
                        help="the slot (0 .. count-1) to take if free; else any free one, else stand by")
         p.add_argument("--count", type=int, default=1, help="slots: rules workers holding partitions at once")
         p.add_argument("--max-messages", type=int, default=256, help="FIXES messages per transaction at most")
+        p.add_argument("--curfew-grace", default=None, metavar="MINUTES",
+                       help="minutes after a curfew begins before someone still out is in violation (default 0; "
+                            "give every rules worker the same)")
     else:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
@@ -76,9 +81,15 @@ def main(argv: list[str]) -> int:
         response_times = parse_response_times(args.response_times) if getattr(args, "response_times", None) else None
     except ValueError as exc:
         parser.error(f"--response-times {exc}")
+    try:
+        grace = parse_curfew_grace(args.curfew_grace) if getattr(args, "curfew_grace", None) is not None else None
+    except ValueError as exc:
+        parser.error(f"--curfew-grace {exc}")
     db = prepare_database(args.db)
     if response_times:
         db.response_times = response_times
+    if grace:
+        db.curfew_grace = grace
     try:
         if role == "rules":
             from sync_server.cluster.rules import RulesWorker, run_worker

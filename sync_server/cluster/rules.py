@@ -261,7 +261,7 @@ class RulesWorker:
             if kept:
                 devices = {t[1].serial: self.devices[t[1].serial] for t in kept}
                 applied = apply_fixes(session, raw, devices, self.db.zone_cache, kept, live=True,
-                                      response_times=self.db.response_times)
+                                      response_times=self.db.response_times, curfew_grace=self.db.curfew_grace)
                 for officer_id, body in applied.live:
                     live[officer_id].append(body if isinstance(body, str) else body())
             self._apply_contacts(session, raw, fresh)

@@ -98,7 +98,9 @@ def test_server_and_core_use_the_same_objects():
     assert server_incidents.chains_into is client_incidents.chains_into is incidents.chains_into
     assert server_incidents.family_of is client_incidents.family_of is seeder.family_of is incidents.family_of
     assert server_incidents.auto_resolvable is seeder.auto_resolvable is incidents.auto_resolvable
-    assert ingest.schedule_in_effect is layers.schedule_in_effect is schedule.schedule_in_effect
+    assert ingest.zone_rule_binds is schedule.zone_rule_binds  # the server's curfew check, grace and all
+    assert layers.schedule_in_effect is schedule.schedule_in_effect  # the map's "in effect now"
+    assert server_incidents.escalation_time is client_incidents.escalation_time is incidents.escalation_time
     assert ingest.distance_m is layers.distance_m is route.distance_m is geo.distance_m
     assert server_actions.note_problem is client_actions.note_problem is incidents.note_problem
     assert zones.effective_time_zone is schedule.effective_time_zone

@@ -180,6 +180,28 @@ def test_the_agencys_response_times_apply_to_incidents_raised_by_fixes(server):
     assert _naive(due) - _naive(opened) == timedelta(minutes=10)
 
 
+def test_with_a_curfew_grace_a_late_return_within_it_raises_nothing(server):
+    """--curfew-grace 15: out 5 minutes after the curfew began is not yet a violation; still out after
+    20 minutes is one, dated by that fix."""
+    from zoneinfo import ZoneInfo
+
+    server.db.curfew_grace = timedelta(minutes=15)
+    device_id, serial, pid = _device(server)
+    begins = (utcnow() - timedelta(minutes=30)).replace(second=0, microsecond=0)
+    local = begins.replace(tzinfo=UTC).astimezone(ZoneInfo("America/Chicago"))
+    ends = local + timedelta(hours=2)
+    curfew = [{"days": [1, 2, 3, 4, 5, 6, 7], "start": f"{local:%H:%M}", "end": f"{ends:%H:%M}"}]
+    _clean(server, pid, _zone("inclusion", curfew))
+    server.ingest([_fix(serial, begins - timedelta(minutes=5))])  # home before it begins
+    server.ingest([_fix(serial, begins + timedelta(minutes=5), lat=OUT_600M[0], lon=OUT_600M[1])])
+    assert _incidents(server, device_id) == []
+    server.ingest([_fix(serial, begins + timedelta(minutes=20), lat=OUT_600M[0], lon=OUT_600M[1])])
+    [(incident_id, kinds, state, needs_action, *_)] = _incidents(server, device_id)
+    assert (kinds, state, needs_action) == (["curfew_violation"], "open", True)
+    [(opened,)] = server.query("select opened_at from incident where id = :i", i=incident_id)
+    assert _naive(opened) == begins + timedelta(minutes=20)
+
+
 def test_families_never_mix_and_a_closed_incident_takes_no_new_alert(server):
     device_id, serial, pid = _device(server)
     _clean(server, pid)

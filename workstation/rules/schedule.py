@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -109,3 +109,29 @@ def schedule_in_effect(schedule: Sequence[Any], at: datetime, zone_name: str) ->
     if not schedule:
         return True
     return window_in_effect_at(schedule, at, zone_name) is not None
+
+
+#: the longest curfew grace an agency may set (a longer one would be a different curfew)
+MAX_CURFEW_GRACE = timedelta(hours=2)
+
+
+def parse_curfew_grace(minutes: str) -> timedelta:
+    """"15" -> 15 minutes of curfew grace (agency configuration); ValueError on anything else."""
+    text = minutes.strip()
+    if not text.isdigit() or timedelta(minutes=int(text)) > MAX_CURFEW_GRACE:
+        raise ValueError(f"{minutes!r}: expected whole minutes from 0 to {int(MAX_CURFEW_GRACE.total_seconds() // 60)}")
+    return timedelta(minutes=int(text))
+
+
+def zone_rule_binds(kind: str, schedule: Sequence[Any], at: datetime, zone_name: str,
+                    curfew_grace: timedelta = timedelta(0)) -> bool:
+    """Whether a zone's rule binds the participant at instant `at`: its schedule is in effect and, for an
+    inclusion zone with a schedule (a curfew), has been for the agency's grace period: someone still out
+    when the curfew begins has that long to get home before it is a violation (3M's monitoring software
+    offers grace periods on schedules; the length is the agency's). An exclusion zone binds at once."""
+    if not schedule_in_effect(schedule, at, zone_name):
+        return False
+    if kind != "inclusion" or not schedule or curfew_grace <= timedelta(0):
+        return True
+    return schedule_in_effect(schedule, at - curfew_grace, zone_name)
+
