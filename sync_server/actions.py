@@ -41,8 +41,9 @@ from sqlalchemy.orm import Session
 from sync_server import incidents as incident_rows
 from sync_server.auth import Caller
 from sync_server.caseload import upsert_entry
-from sync_server.changes import append_changes
+from sync_server.changes import append_changes, live_incident_events
 from sync_server.db import Database, to_naive_utc, utcnow
+from sync_server.live import LiveHub
 from sync_server.models import Alert, AppliedAction, Appointment, Incident, Note, Participant
 from sync_server.wire import alert_data, incident_data, note_data, participant_data
 from workstation.protocol import (
@@ -122,21 +123,34 @@ def payload_digest(action: Action) -> str:
 
 
 def apply_batch(
-    db: Database, caller: Caller, actions: list[Action], bounds: TimeBounds = TimeBounds()
+    db: Database, caller: Caller, actions: list[Action], bounds: TimeBounds = TimeBounds(),
+    hub: LiveHub | None = None,
 ) -> list[ActionResult]:
     """Apply a batch in one transaction; if a concurrent request inserted one of its ids first (the
-    primary key refuses it), redo the batch one action per transaction so each gets its own answer."""
+    primary key refuses it), redo the batch one action per transaction so each gets its own answer.
+    The incidents it acknowledged or resolved go out on the live stream after the commit (the
+    officer's other workstations follow without a pull)."""
     try:
         with db.write() as session:
-            return _run(session, caller, actions, bounds)
+            results = _run(session, caller, actions, bounds)
+            live = live_incident_events(session)
     except IntegrityError:
-        return [apply_one(db, caller, action, bounds) for action in actions]
+        return [apply_one(db, caller, action, bounds, hub) for action in actions]
+    if hub is not None:
+        hub.publish(list(live))
+    return results
 
 
-def apply_one(db: Database, caller: Caller, action: Action, bounds: TimeBounds = TimeBounds()) -> ActionResult:
+def apply_one(
+    db: Database, caller: Caller, action: Action, bounds: TimeBounds = TimeBounds(), hub: LiveHub | None = None,
+) -> ActionResult:
     try:
         with db.write() as session:
-            return _run(session, caller, [action], bounds)[0]
+            result = _run(session, caller, [action], bounds)[0]
+            live = live_incident_events(session)
+        if hub is not None:
+            hub.publish(list(live))
+        return result
     except IntegrityError:
         with db.read() as session:
             previous = session.get(AppliedAction, str(action.id))

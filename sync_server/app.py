@@ -407,7 +407,7 @@ def create_app(
         ids = [a.id for a in batch.actions]
         if len(set(ids)) != len(ids):
             raise ServerError(422, "duplicate_action_ids", "an action id appears twice in one batch")
-        return ActionBatchResult(results=apply_batch(db, who, list(batch.actions), time_bounds))
+        return ActionBatchResult(results=apply_batch(db, who, list(batch.actions), time_bounds, hub))
 
     @app.get("/v1/participants/{case_number}", responses={200: {"model": ParticipantDetail}, **ERRORS})
     def participant_detail(case_number: str, request: Request, who: CurrentCaller) -> Response:

@@ -69,3 +69,19 @@ def test_a_live_incident_never_overwrites_the_officers_own_action_not_yet_sent(s
     state, needs_action, _, pending = _local(session, incident_id)
     assert (state, needs_action, pending) == ("acknowledged", True, False)
     session.stop_live()
+
+
+def test_an_incident_acknowledged_on_another_workstation_follows_live(sync_server_factory, open_session):
+    server = sync_server_factory(caseload=3, heartbeat_s=0.3)
+    session, seen = _live_session(server, open_session)
+    other = open_session(server)
+    serial = server.seeded["officers"]["officer1"]["serials"][0]
+    server.ingest([_fix(serial, 3)])
+    alert_id = _live_alert(server, seen, "battery_critical")
+    [(incident_id,)] = server.query("select incident_id from alert where id = :a", a=alert_id)
+    wait_for(lambda: _local(session, incident_id) is not None)
+    assert other.sync_now().ok
+    actions.acknowledge_server_incident(other.store, incident_id, "Called: charging now.")
+    assert other.sync_now().actions_applied == 1
+    wait_for(lambda: (_local(session, incident_id) or ("",))[0] == "acknowledged")  # no pull on this one
+    session.stop_live()
