@@ -131,32 +131,33 @@ def apply_batch(
     The incidents it acknowledged or resolved go out on the live stream after the commit (the
     officer's other workstations follow without a pull)."""
     try:
-        with db.write() as session:
-            results = _run(session, caller, actions, bounds)
-            live = live_incident_events(session)
+        return _apply_and_announce(db, caller, actions, bounds, hub)
     except IntegrityError:
         return [apply_one(db, caller, action, bounds, hub) for action in actions]
-    if hub is not None:
-        hub.publish(list(live))
-    return results
 
 
 def apply_one(
     db: Database, caller: Caller, action: Action, bounds: TimeBounds = TimeBounds(), hub: LiveHub | None = None,
 ) -> ActionResult:
     try:
-        with db.write() as session:
-            result = _run(session, caller, [action], bounds)[0]
-            live = live_incident_events(session)
-        if hub is not None:
-            hub.publish(list(live))
-        return result
+        return _apply_and_announce(db, caller, [action], bounds, hub)[0]
     except IntegrityError:
         with db.read() as session:
             previous = session.get(AppliedAction, str(action.id))
             if previous is None:
                 raise
             return _replay(previous, payload_digest(action), caller)
+
+
+def _apply_and_announce(
+    db: Database, caller: Caller, actions: list[Action], bounds: TimeBounds, hub: LiveHub | None,
+) -> list[ActionResult]:
+    with db.write() as session:
+        results = _run(session, caller, actions, bounds)
+        live = live_incident_events(session)
+    if hub is not None:
+        hub.publish(live)
+    return results
 
 
 def _run(session: Session, caller: Caller, actions: list[Action], bounds: TimeBounds) -> list[ActionResult]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from sync_server.live import row_event
 from sync_server.models import ChangeLog
 from sync_server.rawsql import Raw, allocate
 
@@ -114,5 +115,4 @@ def live_incident_events(session: Session) -> list[tuple[str, str]]:
     """The live events (officer id, event JSON without its seq) of the incident rows this transaction
     changed so far, each at its latest version; taken once (the caller publishes them after the commit)."""
     live: dict[tuple[str, str], tuple[int, str]] = session.info.pop(_LIVE_INCIDENTS, None) or {}
-    return [(officer_id, f'{{"type":"incident","version":{version},"incident":{data}}}')
-            for (officer_id, _), (version, data) in live.items()]
+    return [(officer_id, row_event("incident", version, data)) for (officer_id, _), (version, data) in live.items()]

@@ -34,7 +34,7 @@ from sync_server.caseload import officer_of, upsert_entry
 from sync_server.changes import ChangeEntry, append_changes, live_incident_events
 from sync_server.db import Database, to_naive_utc, utcnow
 from sync_server.incidents import IncidentGrouper, RaisedAlert, auto_resolve, escalate, fold_outages
-from sync_server.live import LiveHub
+from sync_server.live import LiveHub, row_event
 from sync_server.models import Alert, Appointment, Device, Participant
 from sync_server.rawsql import Raw, allocate
 from sync_server.wire import DEVICE_COLUMNS, alert_data, device_json, dump
@@ -510,7 +510,7 @@ def record_contact(
         apply_contact(session, raw, dev, battery_pct, charging, now, db.response_times)
         live = live_incident_events(session)  # what the contact cleared
     if hub is not None:
-        hub.publish(list(live))
+        hub.publish(live)
 
 
 def apply_contact(
@@ -582,7 +582,7 @@ def raise_alerts(
         data = dump(alert_data(row))
         entries.append(ChangeEntry(a.officer_id, a.participant_id, "alert", alert_id, "upsert", 1, data))
         if live is not None:
-            live.append((a.officer_id, f'{{"type":"alert","version":{row.version},"alert":{data}}}'))
+            live.append((a.officer_id, row_event("alert", row.version, data)))
     incident_entries = grouper.flush()
     session.add_all(rows)
     session.flush()
@@ -650,8 +650,8 @@ def check_silence(db: Database, hub: LiveHub | None = None, now: datetime | None
             folded = fold_outages(session, now, db.response_times)
             append_changes(session, folded)
             # the live alert already queued names its device's own incident: its newer version names the outage
-            live += [(e.officer_id, f'{{"type":"alert","version":{e.version},"alert":{e.data}}}')
-                     for e in folded if e.entity == "alert"]
+            live += [(e.officer_id, row_event("alert", e.version, e.data)) for e in folded
+                     if e.entity == "alert" and e.data is not None]
         append_changes(session, escalate(session, now, db.response_times))
         live += live_incident_events(session)
     if hub is not None:

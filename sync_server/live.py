@@ -16,7 +16,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi.sse import format_sse_event  # SSE framing: FastAPI's own (its EventSourceResponse's)
@@ -49,7 +49,7 @@ class LiveHub:
     def last_seq(self) -> int:
         return self._seq
 
-    def publish(self, events: list[tuple[str, str | Callable[[], str]]]) -> None:
+    def publish(self, events: Sequence[tuple[str, str | Callable[[], str]]]) -> None:
         """events: (officer_id, JSON object text without its seq, or a function returning it) in order."""
         if not events:
             return
@@ -128,6 +128,12 @@ class LiveHub:
         finally:
             with self._lock:
                 self._waiters.discard(entry)
+
+
+def row_event(entity: str, version: int, data: str) -> str:
+    """The live event of one changed row ("alert" or "incident") at its server version, `data` being the
+    row's wire JSON: what the next pull would bring, sent at once (seq added on delivery)."""
+    return f'{{"type":"{entity}","version":{version},"{entity}":{data}}}'
 
 
 def with_seq(seq: int, body: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import nats.errors
@@ -43,7 +43,7 @@ class BrokerLive:
         """Streams end at their next wake-up (an event or a heartbeat); the connection closes with the loop."""
         self._closed = True
 
-    def publish(self, events: list[tuple[str, str | Callable[[], str]]]) -> None:
+    def publish(self, events: Sequence[tuple[str, str | Callable[[], str]]]) -> None:
         """Live events raised here rather than by a rules worker (the silence watchdog's alerts), from
         a worker thread: to the officers' LIVE subjects, waiting until the broker stored them."""
         if not events or self._loop is None:
