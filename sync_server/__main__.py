@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sync_server.agency import add_agency_arguments, agency_settings
 from sync_server.db import Database, default_db_url
-from workstation.rules.incidents import parse_response_times
-from workstation.rules.schedule import is_time_zone, parse_curfew_grace
+from workstation.rules.schedule import is_time_zone
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 #: sub-commands that name an officer by user name
@@ -86,11 +86,7 @@ def _serve_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-seed", type=int, default=1)
     p.add_argument("--todays-visits", type=int, default=0, metavar="N",
                    help="with --seed: give each officer's first N participants (up to 8) an appointment today")
-    p.add_argument("--response-times", default=None, metavar="SEV=N(m|h|d),...",
-                   help="incident response deadline per severity, e.g. critical=15m,high=1h (defaults: "
-                        "critical 15m, high 1h, medium 4h, low 24h, info 72h)")
-    p.add_argument("--curfew-grace", default=None, metavar="MINUTES",
-                   help="minutes after a curfew begins before someone still out is in violation (default 0)")
+    add_agency_arguments(p)
     p.add_argument("--agency-time-zone", default=None, metavar="IANA_ZONE",
                    help="time zone of zones and schedules that name none (default: "
                         "$SYNC_SERVER_AGENCY_TIME_ZONE, else America/Chicago)")
@@ -179,14 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         print("sync-server: --speed must be positive", file=sys.stderr)
         return 2
     try:
-        args.response_times = parse_response_times(args.response_times) if args.response_times else None
+        args.agency = agency_settings(args)
     except ValueError as exc:
-        print(f"sync-server: --response-times {exc}", file=sys.stderr)
-        return 2
-    try:
-        args.curfew_grace = parse_curfew_grace(args.curfew_grace) if args.curfew_grace is not None else None
-    except ValueError as exc:
-        print(f"sync-server: --curfew-grace {exc}", file=sys.stderr)
+        print(f"sync-server: {exc}", file=sys.stderr)
         return 2
     if args.agency_time_zone is not None and not is_time_zone(args.agency_time_zone):
         print(f"sync-server: --agency-time-zone {args.agency_time_zone!r} is not an IANA time zone", file=sys.stderr)
@@ -231,10 +222,7 @@ def _serve(args: argparse.Namespace, stop: threading.Event, serving: threading.E
         speed=args.speed,
         agency_time_zone=args.agency_time_zone,
     )
-    if args.response_times:
-        server.db.response_times = args.response_times
-    if args.curfew_grace:
-        server.db.curfew_grace = args.curfew_grace
+    args.agency.apply(server.db)
     if args.seed:
         summary = server.seed(args.officers, args.caseload, args.password, args.random_seed, args.todays_visits)
         if args.device_credentials:

@@ -28,11 +28,10 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from sync_server.agency import add_agency_arguments, agency_settings
 from sync_server.cluster import broker
 from sync_server.cluster.natsd import NatsServer
 from sync_server.cluster.roles import prepare_database
-from workstation.rules.incidents import parse_response_times
-from workstation.rules.schedule import parse_curfew_grace
 
 
 class RoleProcess:
@@ -237,23 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--api-workers", type=int, default=2)
     p.add_argument("--partitions", type=int, default=broker.DEFAULT_PARTITIONS)
     p.add_argument("--workdir", default=None, help="logs and the broker's store (default: a temporary directory)")
-    p.add_argument("--response-times", default=None, metavar="SEVERITY=N(m|h|d),...",
-                   help="the agency's response deadlines, e.g. critical=10m,high=30m (sync-server --response-times)")
-    p.add_argument("--curfew-grace", default=None, metavar="MINUTES",
-                   help="minutes after a curfew begins before someone still out is in violation (default 0)")
+    add_agency_arguments(p)  # passed on to the rules and API workers
     args = p.parse_args(argv)
     if args.seed and not args.password:
         p.error("--seed needs --password")
-    if args.response_times:
-        try:
-            parse_response_times(args.response_times)  # refused here, not by each worker after the start
-        except ValueError as exc:
-            p.error(f"--response-times {exc}")
-    if args.curfew_grace is not None:
-        try:
-            parse_curfew_grace(args.curfew_grace)
-        except ValueError as exc:
-            p.error(f"--curfew-grace {exc}")
+    try:
+        agency_settings(args)  # a bad value is refused here, not by each worker after the start
+    except ValueError as exc:
+        p.error(str(exc))
     if args.create_db:
         create_database(args.db)
     if args.seed:

@@ -21,10 +21,9 @@ import sys
 
 from sqlalchemy import text
 
+from sync_server.agency import add_agency_arguments, agency_settings
 from sync_server.cluster import broker
 from sync_server.db import Database
-from workstation.rules.incidents import parse_response_times
-from workstation.rules.schedule import parse_curfew_grace
 
 ROLES = ("receive", "rules", "api")
 
@@ -40,16 +39,11 @@ def _parser(role: str) -> argparse.ArgumentParser:
                        help="the slot (0 .. count-1) to take if free; else any free one, else stand by")
         p.add_argument("--count", type=int, default=1, help="slots: rules workers holding partitions at once")
         p.add_argument("--max-messages", type=int, default=256, help="FIXES messages per transaction at most")
-        p.add_argument("--curfew-grace", default=None, metavar="MINUTES",
-                       help="minutes after a curfew begins before someone still out is in violation (default 0; "
-                            "give every rules worker the same)")
     else:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
     if role in ("rules", "api"):  # the rules workers raise incidents, the API worker's watchdog escalates them
-        p.add_argument("--response-times", default=None, metavar="SEVERITY=N(m|h|d),...",
-                       help="the agency's response deadlines, e.g. critical=10m,high=30m (give every rules "
-                            "and API worker the same)")
+        add_agency_arguments(p, curfew_grace=role == "rules")
     if role == "api":
         p.add_argument("--heartbeat", type=float, default=10.0, help="seconds between /v1/live heartbeats")
         p.add_argument("--watchdog", type=float, default=None,
@@ -78,18 +72,11 @@ def main(argv: list[str]) -> int:
     parser = _parser(role)
     args = parser.parse_args(argv[1:])
     try:
-        response_times = parse_response_times(args.response_times) if getattr(args, "response_times", None) else None
+        agency = agency_settings(args)
     except ValueError as exc:
-        parser.error(f"--response-times {exc}")
-    try:
-        grace = parse_curfew_grace(args.curfew_grace) if getattr(args, "curfew_grace", None) is not None else None
-    except ValueError as exc:
-        parser.error(f"--curfew-grace {exc}")
+        parser.error(str(exc))
     db = prepare_database(args.db)
-    if response_times:
-        db.response_times = response_times
-    if grace:
-        db.curfew_grace = grace
+    agency.apply(db)
     try:
         if role == "rules":
             from sync_server.cluster.rules import RulesWorker, run_worker
