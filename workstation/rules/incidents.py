@@ -275,9 +275,9 @@ def escalation_time(alerts: Iterable[tuple[str, datetime]], active: Collection[s
         first[kind] = min(first.get(kind, opened_at), opened_at)
         latest[kind] = max(latest.get(kind, opened_at), opened_at)
     times = [
-        needs_action_from(kind, first[kind] if kind in NEVER_AUTO_RESOLVED or kind not in CLEARED_WHEN else latest[kind])
+        needs_action_from(kind, latest[kind]) if auto_resolvable((kind,)) else needs_action_from(kind, first[kind])
         for kind in first
-        if kind in NEVER_AUTO_RESOLVED or kind not in CLEARED_WHEN or kind in active
+        if kind in active or not auto_resolvable((kind,))
     ]
     return min(times, default=None)
 

@@ -51,7 +51,8 @@ PURGE_EVERY_S = 3600.0
 
 @dataclass
 class LiveBatch:
-    """What arrived since the last write: the latest fix and status per device, the alerts."""
+    """What arrived since the last write: the latest fix and status per device, the alerts, and the
+    latest version of each incident record."""
 
     fixes: dict[str, p.PositionData] = field(default_factory=dict)  # latest per device
     statuses: dict[str, p.DeviceStatus] = field(default_factory=dict)
