@@ -26,13 +26,21 @@ def _local(session, incident_id: str) -> tuple | None:
         return None if row is None else (row.state, bool(row.needs_action), row.version, bool(row.pending))
 
 
-def test_the_queue_follows_escalation_and_clearing_live(sync_server_factory, open_session):
+def _battery_incident_live(sync_server_factory, open_session):
+    """A live-fed workstation, and the incident of a battery at 3 % once the feed brought it:
+    (server, session, changes seen, serial, incident id)."""
     server = sync_server_factory(caseload=3, heartbeat_s=0.3)
     session, seen = _live_session(server, open_session)
     serial = server.seeded["officers"]["officer1"]["serials"][0]
     server.ingest([_fix(serial, 3)])
     alert_id = _live_alert(server, seen, "battery_critical")
     [(incident_id,)] = server.query("select incident_id from alert where id = :a", a=alert_id)
+    wait_for(lambda: _local(session, incident_id) is not None)
+    return server, session, seen, serial, incident_id
+
+
+def test_the_queue_follows_escalation_and_clearing_live(sync_server_factory, open_session):
+    server, session, seen, serial, incident_id = _battery_incident_live(sync_server_factory, open_session)
     wait_for(lambda: any(incident_id in c.incidents for c in seen))
     state, needs_action, version, _ = _local(session, incident_id)
     assert (state, needs_action) == ("open", False)  # battery critical needs an officer after 30 minutes
@@ -51,13 +59,7 @@ def test_the_queue_follows_escalation_and_clearing_live(sync_server_factory, ope
 
 
 def test_a_live_incident_never_overwrites_the_officers_own_action_not_yet_sent(sync_server_factory, open_session):
-    server = sync_server_factory(caseload=3, heartbeat_s=0.3)
-    session, seen = _live_session(server, open_session)
-    serial = server.seeded["officers"]["officer1"]["serials"][0]
-    server.ingest([_fix(serial, 3)])
-    alert_id = _live_alert(server, seen, "battery_critical")
-    [(incident_id,)] = server.query("select incident_id from alert where id = :a", a=alert_id)
-    wait_for(lambda: _local(session, incident_id) is not None)
+    server, session, seen, _, incident_id = _battery_incident_live(sync_server_factory, open_session)
     actions.acknowledge_server_incident(session.store, incident_id)  # queued in the outbox, not pushed
     assert _local(session, incident_id)[3]  # pending
     seen.clear()
@@ -72,14 +74,8 @@ def test_a_live_incident_never_overwrites_the_officers_own_action_not_yet_sent(s
 
 
 def test_an_incident_acknowledged_on_another_workstation_follows_live(sync_server_factory, open_session):
-    server = sync_server_factory(caseload=3, heartbeat_s=0.3)
-    session, seen = _live_session(server, open_session)
+    server, session, _, _, incident_id = _battery_incident_live(sync_server_factory, open_session)
     other = open_session(server)
-    serial = server.seeded["officers"]["officer1"]["serials"][0]
-    server.ingest([_fix(serial, 3)])
-    alert_id = _live_alert(server, seen, "battery_critical")
-    [(incident_id,)] = server.query("select incident_id from alert where id = :a", a=alert_id)
-    wait_for(lambda: _local(session, incident_id) is not None)
     assert other.sync_now().ok
     actions.acknowledge_server_incident(other.store, incident_id, "Called: charging now.")
     assert other.sync_now().actions_applied == 1
